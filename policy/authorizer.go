@@ -1,0 +1,404 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/server/common/authorization"
+
+	defaultrego "github.com/temporal-opa/temporal-opa/rego"
+)
+
+// Defaults of [Options].
+const (
+	DefaultDecisionPath      = defaultrego.DecisionPath
+	DefaultEvalTimeout       = 100 * time.Millisecond
+	DefaultDecisionCacheSize = 10000
+)
+
+// defaultBundleName names the embedded default policy in status and revisions.
+const defaultBundleName = "temporal-opa/default"
+
+// Options configure an [Authorizer]. The zero value is valid: the embedded default
+// policy, decided at data.temporal.authz.decision.
+type Options struct {
+	// DecisionPath is the rule that decides, e.g. data.temporal.authz.decision.
+	// It must produce {"allow": bool, "reason": string} or a bool.
+	DecisionPath string `yaml:"decision_path"`
+	// EvalTimeout bounds one evaluation; a call whose evaluation runs longer is denied.
+	EvalTimeout time.Duration `yaml:"eval_timeout"`
+	// DecisionCacheSize bounds the decisions cached per policy generation:
+	// 0 means DefaultDecisionCacheSize, a negative value disables the cache.
+	DecisionCacheSize int `yaml:"decision_cache_size"`
+	// Logger receives activation and evaluation errors; nil discards them.
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// Decision is the outcome of one call, with the input it was made on.
+type Decision struct {
+	Allow  bool           `json:"allow"`
+	Reason string         `json:"reason"`
+	Input  map[string]any `json:"input,omitempty"`
+	// Revisions are the active bundles' revisions (bundle name to revision).
+	Revisions map[string]string `json:"revisions,omitempty"`
+}
+
+// Status describes the active policy.
+type Status struct {
+	Generation  uint64            // increases with every activation
+	ActivatedAt time.Time         // when the active policy was swapped in
+	Revisions   map[string]string // active bundle name to revision ("" if none)
+	Cacheable   bool              // decisions of this generation are cached
+}
+
+// Authorizer decides Temporal API calls with a Rego policy. It implements
+// authorization.Authorizer and is safe for concurrent use.
+type Authorizer struct {
+	opts        Options
+	log         *slog.Logger
+	decisionRef ast.Ref
+	schemas     *ast.SchemaSet
+	defaultB    *bundle.Bundle
+
+	current atomic.Pointer[generation]
+	nextGen atomic.Uint64
+
+	activateMu sync.Mutex // serializes activations
+}
+
+var _ authorization.Authorizer = (*Authorizer)(nil)
+
+// generation is one activated policy: prepared once, read by every request.
+type generation struct {
+	id          uint64
+	query       rego.PreparedEvalQuery
+	revisions   map[string]string
+	activatedAt time.Time
+	cache       *decisionCache // nil when decisions of this policy cannot be cached
+}
+
+// NewAuthorizer returns an Authorizer running the embedded default policy.
+func NewAuthorizer(opts Options) (*Authorizer, error) {
+	if opts.DecisionPath == "" {
+		opts.DecisionPath = DefaultDecisionPath
+	}
+	if opts.EvalTimeout == 0 {
+		opts.EvalTimeout = DefaultEvalTimeout
+	}
+	if opts.EvalTimeout < 0 {
+		return nil, fmt.Errorf("policy: eval_timeout %s is negative; set a positive duration such as 100ms", opts.EvalTimeout)
+	}
+	if opts.DecisionCacheSize == 0 {
+		opts.DecisionCacheSize = DefaultDecisionCacheSize
+	}
+	ref, err := ast.ParseRef(opts.DecisionPath)
+	if err != nil || !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
+		return nil, fmt.Errorf("policy: decision_path %q is not a rule path; use a path such as %s", opts.DecisionPath, DefaultDecisionPath)
+	}
+	var schema any
+	if err := json.Unmarshal(defaultrego.InputSchema(), &schema); err != nil {
+		return nil, fmt.Errorf("policy: embedded input schema: %w", err)
+	}
+	schemas := ast.NewSchemaSet()
+	schemas.Put(ast.SchemaRootRef, schema)
+	def, err := defaultBundle()
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def}
+	if err := a.activate(context.Background(), nil); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Activate compiles the given bundles, layered on the embedded default policy, and
+// swaps them in. With no bundles, the default policy alone becomes active. On
+// error the active policy is unchanged and the error is an *ActivationError.
+// Bundles are named by their manifest's metadata.name, else bundle-1, bundle-2...
+func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) error {
+	named := make(map[string]*bundle.Bundle, len(bundles))
+	for i, b := range bundles {
+		if b == nil {
+			return &ActivationError{Stage: "load", Err: errNoBundle}
+		}
+		name := bundleName(b, fmt.Sprintf("bundle-%d", i+1))
+		if _, dup := named[name]; dup {
+			name = fmt.Sprintf("%s-%d", name, i+1)
+		}
+		named[name] = b
+	}
+	return a.activate(ctx, named)
+}
+
+// activate builds a generation from the user bundles (name to bundle) and, unless
+// one of them covers its roots, the default policy; then swaps it in.
+func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundle) error {
+	a.activateMu.Lock()
+	defer a.activateMu.Unlock()
+
+	all := make(map[string]*bundle.Bundle, len(user)+1)
+	replaced := false
+	defRoots := rootsOf(a.defaultB)
+	for name, b := range user {
+		if name == defaultBundleName {
+			return &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
+		}
+		all[name] = b
+		if overlaps(rootsOf(b), defRoots) {
+			replaced = true
+		}
+	}
+	if !replaced {
+		all[defaultBundleName] = a.defaultB
+	}
+
+	compiler := ast.NewCompiler().
+		WithSchemas(a.schemas).
+		WithUseTypeCheckAnnotations(true).
+		WithDefaultRegoVersion(ast.RegoV1)
+	opts := []func(*rego.Rego){
+		rego.Query(a.opts.DecisionPath),
+		rego.Compiler(compiler),
+		rego.Store(inmem.New()),
+		rego.SetRegoVersion(ast.RegoV1),
+	}
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		opts = append(opts, rego.ParsedBundle(name, all[name]))
+	}
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		err = &ActivationError{Stage: "compile", Err: err}
+		a.log.Error("policy rejected; the previous policy stays active", "error", err)
+		return err
+	}
+	if len(compiler.GetRules(a.decisionRef)) == 0 {
+		hint := ""
+		if replaced {
+			hint = fmt.Sprintf(" (a bundle's roots cover the default policy's %v, so it replaces it: give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest)", defRoots)
+		}
+		err := &ActivationError{Stage: "entrypoint", Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
+		a.log.Error("policy rejected; the previous policy stays active", "error", err)
+		return err
+	}
+
+	revisions := make(map[string]string, len(all))
+	for name, b := range all {
+		revisions[name] = b.Manifest.Revision
+	}
+	g := &generation{
+		id:          a.nextGen.Add(1),
+		query:       pq,
+		revisions:   revisions,
+		activatedAt: time.Now(),
+	}
+	if a.opts.DecisionCacheSize > 0 && deterministic(compiler) {
+		g.cache = newDecisionCache(a.opts.DecisionCacheSize)
+	}
+	a.current.Store(g)
+	a.log.Info("policy activated", "generation", g.id, "revisions", revisions, "decision_cache", g.cache != nil)
+	return nil
+}
+
+// deterministic reports whether no module calls a non-deterministic built-in
+// (http.send, time.now_ns, rand.intn...), whose results a decision cache would freeze.
+func deterministic(c *ast.Compiler) bool {
+	ok := true
+	for _, m := range c.Modules {
+		ast.WalkExprs(m, func(e *ast.Expr) bool {
+			if !e.IsCall() {
+				return false
+			}
+			name := e.Operator().String()
+			if b, found := ast.BuiltinMap[name]; found && b.Nondeterministic {
+				ok = false
+			}
+			return !ok
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Status describes the active policy.
+func (a *Authorizer) Status() Status {
+	g := a.current.Load()
+	return Status{
+		Generation:  g.id,
+		ActivatedAt: g.activatedAt,
+		Revisions:   maps.Clone(g.revisions),
+		Cacheable:   g.cache != nil,
+	}
+}
+
+// Authorize implements authorization.Authorizer. A call the policy cannot decide
+// is denied, with an *EvalError.
+func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (authorization.Result, error) {
+	if target == nil {
+		target = &authorization.CallTarget{}
+	}
+	g := a.current.Load()
+
+	var key cacheKey
+	cacheable := false
+	if g.cache != nil {
+		if pk, ok := principalKey(claims); ok {
+			key = cacheKey{principal: pk, api: target.APIName, namespace: target.Namespace, nexus: target.NexusEndpointName}
+			cacheable = true
+			if d, hit := g.cache.get(key); hit {
+				return a.result(d, claims, target), nil
+			}
+		}
+	}
+
+	in, err := inputValue(claims, target)
+	if err != nil {
+		return a.deny(err, target)
+	}
+	d, err := a.eval(ctx, g, in)
+	if err != nil {
+		return a.deny(err, target)
+	}
+	if cacheable {
+		g.cache.put(key, d)
+	}
+	return a.result(d, claims, target), nil
+}
+
+// Decide evaluates one call like Authorize and returns the decision with its input
+// document, for tools such as `temporal-opa eval`. It is not cached.
+func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Decision, error) {
+	if target == nil {
+		target = &authorization.CallTarget{}
+	}
+	g := a.current.Load()
+	in, err := inputValue(claims, target)
+	if err != nil {
+		return Decision{Reason: denyReason(err)}, err
+	}
+	doc, err := Input(claims, target)
+	if err != nil {
+		return Decision{Reason: denyReason(err)}, err
+	}
+	d, err := a.eval(ctx, g, in)
+	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, Revisions: maps.Clone(g.revisions)}
+	if err != nil {
+		out.Allow, out.Reason = false, denyReason(err)
+	}
+	return out, err
+}
+
+// decided is a decision as the policy made it.
+type decided struct {
+	allow  bool
+	reason string
+}
+
+func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (decided, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.EvalTimeout)
+	defer cancel()
+	rs, err := g.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", a.opts.EvalTimeout, ctxErr)}
+		}
+		return decided{}, &EvalError{Code: CodeEvalError, Err: err}
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", a.opts.DecisionPath)}
+	}
+	if len(rs) > 1 {
+		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", a.opts.DecisionPath, len(rs))}
+	}
+	return parseDecision(a.opts.DecisionPath, rs[0].Expressions[0].Value)
+}
+
+// parseDecision accepts {"allow": bool, "reason": string} (reason optional) or a bool.
+func parseDecision(path string, v any) (decided, error) {
+	switch d := v.(type) {
+	case bool:
+		return decided{allow: d}, nil
+	case map[string]any:
+		allow, ok := d["allow"].(bool)
+		if !ok {
+			return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s.allow is %s; it must be a boolean", path, typeName(d["allow"]))}
+		}
+		reason := ""
+		if r, present := d["reason"]; present {
+			if reason, ok = r.(string); !ok {
+				return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s.reason is %s; it must be a string", path, typeName(r))}
+			}
+		}
+		return decided{allow: allow, reason: reason}, nil
+	default:
+		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s is %s; it must be an object {\"allow\": bool, \"reason\": string} or a boolean", path, typeName(v))}
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "missing or null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case json.Number, float64, int, int64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	default:
+		return fmt.Sprintf("a %T", v)
+	}
+}
+
+// result turns a decision into Temporal's Result; Principal is set as Temporal's
+// default authorizer sets it: on allowed calls with claims, except health checks.
+func (a *Authorizer) result(d decided, claims *authorization.Claims, target *authorization.CallTarget) authorization.Result {
+	if !d.allow {
+		reason := d.reason
+		if reason == "" {
+			reason = "denied by policy"
+		}
+		return authorization.Result{Decision: authorization.DecisionDeny, Reason: reason}
+	}
+	r := authorization.Result{Decision: authorization.DecisionAllow}
+	if claims != nil && !authorization.IsHealthCheckAPI(target.APIName) {
+		r.Principal = &commonpb.Principal{Type: claims.AuthType, Name: claims.Subject}
+	}
+	return r
+}
+
+func (a *Authorizer) deny(err error, target *authorization.CallTarget) (authorization.Result, error) {
+	a.log.Warn("policy could not decide; call denied", "api", target.APIName, "namespace", target.Namespace, "error", err)
+	return authorization.Result{Decision: authorization.DecisionDeny, Reason: denyReason(err)}, err
+}
+
+func denyReason(err error) string {
+	var ee *EvalError
+	if errors.As(err, &ee) {
+		return "policy could not decide (" + ee.Code + "); the call is denied"
+	}
+	return "policy could not decide; the call is denied"
+}

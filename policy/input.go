@@ -1,0 +1,213 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"go.temporal.io/server/common/api"
+	"go.temporal.io/server/common/authorization"
+)
+
+// TokenClaims is implemented by the Claims.Extensions of claim mappers that verify
+// tokens (package claimmapper does). Its claims become input.claims.jwt, and its
+// cache key identifies the caller in the decision cache.
+type TokenClaims interface {
+	// TokenClaims returns the verified token's claims as JSON-decoded values.
+	// The map must not be modified.
+	TokenClaims() map[string]any
+	// CacheKey identifies the verified token, e.g. a digest of it; never the token.
+	CacheKey() string
+}
+
+// roleNames lists the role bits of authorization.Role in rank order.
+var roleNames = [...]struct {
+	bit  authorization.Role
+	name string
+}{
+	{authorization.RoleWorker, "worker"},
+	{authorization.RoleReader, "read"},
+	{authorization.RoleWriter, "write"},
+	{authorization.RoleAdmin, "admin"},
+}
+
+var (
+	keyClaims        = ast.StringTerm("claims")
+	keyTarget        = ast.StringTerm("target")
+	keySubject       = ast.StringTerm("subject")
+	keyAuthType      = ast.StringTerm("auth_type")
+	keySystem        = ast.StringTerm("system")
+	keyNamespaces    = ast.StringTerm("namespaces")
+	keyJWT           = ast.StringTerm("jwt")
+	keyAPI           = ast.StringTerm("api")
+	keyService       = ast.StringTerm("service")
+	keyMethod        = ast.StringTerm("method")
+	keyNamespace     = ast.StringTerm("namespace")
+	keyNexusEndpoint = ast.StringTerm("nexus_endpoint")
+	keyScope         = ast.StringTerm("scope")
+	keyAccess        = ast.StringTerm("access")
+	keyHealthCheck   = ast.StringTerm("health_check")
+)
+
+// Input builds the input document of one call, as policies see it, in its JSON form.
+// It is what `temporal-opa eval` prints; the Authorizer builds the same document
+// directly as an OPA value.
+func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[string]any, error) {
+	v, err := inputValue(claims, target)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := ast.JSON(v)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("input is %T, not an object", doc)
+	}
+	return m, nil
+}
+
+func inputValue(claims *authorization.Claims, target *authorization.CallTarget) (ast.Value, error) {
+	c, err := claimsValue(claims)
+	if err != nil {
+		return nil, &EvalError{Code: CodeInvalidInput, Err: err}
+	}
+	return ast.NewObject(
+		[2]*ast.Term{keyClaims, ast.NewTerm(c)},
+		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(target))},
+	), nil
+}
+
+func targetValue(t *authorization.CallTarget) ast.Value {
+	if t == nil {
+		t = &authorization.CallTarget{}
+	}
+	md := api.GetMethodMetadata(t.APIName)
+	return ast.NewObject(
+		[2]*ast.Term{keyAPI, ast.StringTerm(t.APIName)},
+		[2]*ast.Term{keyService, ast.StringTerm(strings.Trim(api.ServiceName(t.APIName), "/"))},
+		[2]*ast.Term{keyMethod, ast.StringTerm(api.MethodName(t.APIName))},
+		[2]*ast.Term{keyNamespace, ast.StringTerm(t.Namespace)},
+		[2]*ast.Term{keyNexusEndpoint, ast.StringTerm(t.NexusEndpointName)},
+		[2]*ast.Term{keyScope, ast.StringTerm(scopeName(md.Scope))},
+		[2]*ast.Term{keyAccess, ast.StringTerm(accessName(md.Access))},
+		[2]*ast.Term{keyHealthCheck, ast.BooleanTerm(authorization.IsHealthCheckAPI(t.APIName))},
+	)
+}
+
+func scopeName(s api.Scope) string {
+	switch s {
+	case api.ScopeNamespace:
+		return "namespace"
+	case api.ScopeCluster:
+		return "cluster"
+	default:
+		return "unknown"
+	}
+}
+
+func accessName(a api.Access) string {
+	switch a {
+	case api.AccessReadOnly:
+		return "read"
+	case api.AccessWrite:
+		return "write"
+	case api.AccessAdmin:
+		return "admin"
+	default:
+		return "unknown"
+	}
+}
+
+func claimsValue(c *authorization.Claims) (ast.Value, error) {
+	if c == nil {
+		return ast.Null{}, nil
+	}
+	nsTerms := make([][2]*ast.Term, 0, len(c.Namespaces))
+	for ns, role := range c.Namespaces {
+		nsTerms = append(nsTerms, [2]*ast.Term{ast.StringTerm(ns), ast.NewTerm(rolesValue(role))})
+	}
+	jwt, err := extensionsValue(c.Extensions)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewObject(
+		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
+		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
+		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
+		[2]*ast.Term{keyNamespaces, ast.NewTerm(ast.NewObject(nsTerms...))},
+		[2]*ast.Term{keyJWT, ast.NewTerm(jwt)},
+	), nil
+}
+
+// rolesValue lists the known role bits of r by name. Unknown bits grant nothing.
+func rolesValue(r authorization.Role) ast.Value {
+	terms := make([]*ast.Term, 0, len(roleNames))
+	for _, rn := range roleNames {
+		if r&rn.bit != 0 {
+			terms = append(terms, ast.StringTerm(rn.name))
+		}
+	}
+	return ast.NewArray(terms...)
+}
+
+func extensionsValue(ext any) (ast.Value, error) {
+	var claims map[string]any
+	switch e := ext.(type) {
+	case TokenClaims:
+		claims = e.TokenClaims()
+	case map[string]any:
+		claims = e
+	}
+	if claims == nil {
+		return ast.NewObject(), nil
+	}
+	v, err := ast.InterfaceToValue(claims)
+	if err != nil {
+		return nil, fmt.Errorf("token claims: %w", err)
+	}
+	return v, nil
+}
+
+// principalKey identifies the claims for the decision cache; ok is false when the
+// claims carry extensions the cache cannot identify.
+func principalKey(c *authorization.Claims) (key string, ok bool) {
+	if c == nil {
+		return "\x00nil", true
+	}
+	var b strings.Builder
+	switch e := c.Extensions.(type) {
+	case nil:
+		b.WriteString("c\x00")
+	case TokenClaims:
+		k := e.CacheKey()
+		if k == "" {
+			return "", false
+		}
+		b.WriteString("t\x00")
+		b.WriteString(k)
+		b.WriteByte(0)
+	default:
+		return "", false
+	}
+	b.WriteString(c.Subject)
+	b.WriteByte(0)
+	b.WriteString(c.AuthType)
+	b.WriteByte(0)
+	b.WriteString(strconv.Itoa(int(c.System)))
+	if len(c.Namespaces) > 0 {
+		nss := make([]string, 0, len(c.Namespaces))
+		for ns, r := range c.Namespaces {
+			nss = append(nss, strconv.Quote(ns)+"="+strconv.Itoa(int(r)))
+		}
+		slices.Sort(nss)
+		for _, s := range nss {
+			b.WriteByte(0)
+			b.WriteString(s)
+		}
+	}
+	return b.String(), true
+}

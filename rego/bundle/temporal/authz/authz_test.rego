@@ -1,0 +1,158 @@
+package temporal.authz_test
+
+import data.temporal.authz
+
+_wf := "/temporal.api.workflowservice.v1.WorkflowService/"
+
+_target(method, namespace, scope, access) := {
+	"api": concat("", [_wf, method]),
+	"service": "temporal.api.workflowservice.v1.WorkflowService",
+	"method": method,
+	"namespace": namespace,
+	"nexus_endpoint": "",
+	"scope": scope,
+	"access": access,
+	"health_check": method == "GetSystemInfo",
+}
+
+_claims(system, namespaces) := {
+	"subject": "alice",
+	"auth_type": "jwt",
+	"system": system,
+	"namespaces": namespaces,
+	"jwt": {},
+}
+
+_start := _target("StartWorkflowExecution", "payments", "namespace", "write")
+
+_describe := _target("DescribeWorkflowExecution", "payments", "namespace", "read")
+
+_register := _target("RegisterNamespace", "payments", "namespace", "admin")
+
+_list_namespaces := _target("ListNamespaces", "", "cluster", "read")
+
+_system_info := _target("GetSystemInfo", "", "cluster", "read")
+
+_health := {
+	"api": "/grpc.health.v1.Health/Check",
+	"service": "grpc.health.v1.Health",
+	"method": "Check",
+	"namespace": "",
+	"nexus_endpoint": "",
+	"scope": "unknown",
+	"access": "unknown",
+	"health_check": true,
+}
+
+_unknown := {
+	"api": "/example.v1.Unknown/Do",
+	"service": "example.v1.Unknown",
+	"method": "Do",
+	"namespace": "payments",
+	"nexus_endpoint": "",
+	"scope": "unknown",
+	"access": "unknown",
+	"health_check": false,
+}
+
+_internal := {
+	"subject": "internal",
+	"auth_type": "temporal",
+	"system": ["admin"],
+	"namespaces": {},
+	"jwt": {},
+}
+
+_cases := {
+	"health check without claims": {"claims": null, "target": _health, "allow": true},
+	"GetSystemInfo without claims": {"claims": null, "target": _system_info, "allow": true},
+	"no claims denied": {"claims": null, "target": _describe, "allow": false},
+	"namespace reader reads": {"claims": _claims([], {"payments": ["read"]}), "target": _describe, "allow": true},
+	"namespace reader cannot write": {"claims": _claims([], {"payments": ["read"]}), "target": _start, "allow": false},
+	"namespace writer writes": {"claims": _claims([], {"payments": ["write"]}), "target": _start, "allow": true},
+	"namespace writer cannot register": {"claims": _claims([], {"payments": ["write"]}), "target": _register, "allow": false},
+	"namespace admin registers": {"claims": _claims([], {"payments": ["admin"]}), "target": _register, "allow": true},
+	"worker alone grants nothing": {"claims": _claims([], {"payments": ["worker"]}), "target": _describe, "allow": false},
+	"worker and read reads": {"claims": _claims([], {"payments": ["worker", "read"]}), "target": _describe, "allow": true},
+	"roles on another namespace": {"claims": _claims([], {"orders": ["admin"]}), "target": _start, "allow": false},
+	"namespace match is case-sensitive": {"claims": _claims([], {"Payments": ["admin"]}), "target": _start, "allow": false},
+	"system writer writes anywhere": {"claims": _claims(["write"], {}), "target": _start, "allow": true},
+	"system reader lists namespaces": {"claims": _claims(["read"], {}), "target": _list_namespaces, "allow": true},
+	"namespace admin cannot list namespaces": {"claims": _claims([], {"payments": ["admin"]}), "target": _list_namespaces, "allow": false},
+	"unknown API denied to system admin": {"claims": _claims(["admin"], {}), "target": _unknown, "allow": false},
+	"internal principal allowed": {"claims": _internal, "target": _register, "allow": true},
+}
+
+test_default_decisions[name] if {
+	some name, tc in _cases
+	d := authz.decision with input as {"claims": tc.claims, "target": tc.target}
+	d.allow == tc.allow
+	is_string(d.reason)
+}
+
+test_reason_names_required_and_held_role if {
+	d := authz.decision with input as {"claims": _claims([], {"payments": ["read"]}), "target": _start}
+	d == {"allow": false, "reason": `StartWorkflowExecution in namespace "payments" requires write; caller has read`}
+}
+
+test_reason_without_roles if {
+	d := authz.decision with input as {"claims": _claims([], {}), "target": _start}
+	d.reason == `StartWorkflowExecution in namespace "payments" requires write; caller has no role`
+}
+
+test_reason_for_cluster_api if {
+	d := authz.decision with input as {"claims": _claims([], {"payments": ["admin"]}), "target": _list_namespaces}
+	d.reason == "ListNamespaces is a cluster API and requires read on temporal-system; caller has no role"
+}
+
+test_reason_without_credentials if {
+	d := authz.decision with input as {"claims": null, "target": _start}
+	d == {"allow": false, "reason": "StartWorkflowExecution requires a token: the call carried no credentials"}
+}
+
+test_reason_for_unknown_api if {
+	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _unknown}
+	d.reason == `unknown API "/example.v1.Unknown/Do" is denied`
+}
+
+test_custom_deny_overrides_default_allow if {
+	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
+		with data.temporal.custom.deny as {"no starts today", "maintenance window"}
+	d == {"allow": false, "reason": "maintenance window; no starts today"}
+}
+
+test_custom_deny_overrides_health_check if {
+	d := authz.decision with input as {"claims": null, "target": _health}
+		with data.temporal.custom.deny as {"closed"}
+	not d.allow
+}
+
+test_custom_deny_boolean_denies if {
+	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
+		with data.temporal.custom.deny as true
+	d == {"allow": false, "reason": "denied by a custom rule (data.temporal.custom.deny)"}
+}
+
+test_custom_deny_non_string_reason_denies if {
+	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
+		with data.temporal.custom.deny as {{"msg": "x"}}
+	not d.allow
+}
+
+test_custom_deny_empty_set_does_not_deny if {
+	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
+		with data.temporal.custom.deny as set()
+	d.allow
+}
+
+test_custom_allow_grants_on_top if {
+	d := authz.decision with input as {"claims": _claims([], {"payments": ["worker"]}), "target": _start}
+		with data.temporal.custom.allow as true
+	d == {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.allow)"}
+}
+
+test_custom_allow_not_true_does_not_grant if {
+	d := authz.decision with input as {"claims": _claims([], {"payments": ["worker"]}), "target": _start}
+		with data.temporal.custom.allow as "yes"
+	not d.allow
+}
