@@ -15,7 +15,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/server/common/authorization"
 
@@ -25,7 +24,7 @@ import (
 // Defaults of [Options].
 const (
 	DefaultDecisionPath      = defaultrego.DecisionPath
-	DefaultEvalTimeout       = 100 * time.Millisecond
+	DefaultEvalTimeout       = time.Second
 	DefaultDecisionCacheSize = 10000
 )
 
@@ -90,8 +89,10 @@ type generation struct {
 	cache       *decisionCache // nil when decisions of this policy cannot be cached
 }
 
-// NewAuthorizer returns an Authorizer running the embedded default policy.
-func NewAuthorizer(opts Options) (*Authorizer, error) {
+// NewAuthorizer returns an Authorizer running the embedded default policy, with
+// the given bundles layered on it as [Authorizer.Activate] does. A decision path
+// other than the default's needs the bundle that defines it here.
+func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error) {
 	if opts.DecisionPath == "" {
 		opts.DecisionPath = DefaultDecisionPath
 	}
@@ -123,7 +124,7 @@ func NewAuthorizer(opts Options) (*Authorizer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def}
-	if err := a.activate(context.Background(), nil); err != nil {
+	if err := a.Activate(context.Background(), bundles...); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -167,6 +168,13 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 		}
 	}
 	if !replaced {
+		for name, b := range user {
+			if err := checkCustomRules(name, b); err != nil {
+				return &ActivationError{Stage: "compile", Err: err}
+			}
+		}
+	}
+	if !replaced {
 		all[defaultBundleName] = a.defaultB
 	}
 
@@ -177,7 +185,6 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	opts := []func(*rego.Rego){
 		rego.Query(a.opts.DecisionPath),
 		rego.Compiler(compiler),
-		rego.Store(inmem.New()),
 		rego.SetRegoVersion(ast.RegoV1),
 	}
 	for _, name := range slices.Sorted(maps.Keys(all)) {

@@ -97,3 +97,39 @@ func overlaps(a, b []string) bool {
 }
 
 var errNoBundle = errors.New("nil bundle")
+
+var customPackage = ast.MustParseRef("data.temporal.custom")
+
+// checkCustomRules checks that a bundle's rules in package temporal.custom have the
+// shapes the default policy reads: deny a set of reasons, allow a boolean. The
+// compiler would reject other shapes too, but with a type error inside the
+// default policy; this names the author's own file and line.
+func checkCustomRules(name string, b *bundle.Bundle) error {
+	for _, m := range b.Modules {
+		if m.Parsed == nil || !m.Parsed.Package.Path.Equal(customPackage) {
+			continue
+		}
+		for _, r := range m.Parsed.Rules {
+			ref := r.Head.Ref()
+			if len(ref) == 0 {
+				continue
+			}
+			switch ref[0].Value.String() {
+			case "deny":
+				if len(ref) != 1 || r.Head.RuleKind() != ast.MultiValue {
+					return fmt.Errorf("bundle %s: %s: data.temporal.custom.deny must be a set of reason strings; write it as: deny contains \"why\" if { ... }", name, r.Location)
+				}
+			case "allow":
+				if len(ref) != 1 || r.Head.RuleKind() != ast.SingleValue || (r.Head.Value != nil && !isBoolean(r.Head.Value)) {
+					return fmt.Errorf("bundle %s: %s: data.temporal.custom.allow must be a boolean; write it as: allow if { ... }", name, r.Location)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func isBoolean(t *ast.Term) bool {
+	_, ok := t.Value.(ast.Boolean)
+	return ok
+}

@@ -3,9 +3,10 @@
 # description: |
 #   Temporal's default authorizer (authorization.NewDefaultAuthorizer) written in Rego,
 #   with an extension point for custom rules in package temporal.custom:
-#   - data.temporal.custom.deny, a set of reason strings: any reason denies the call,
-#     whatever else allows it;
-#   - data.temporal.custom.allow, a boolean: true allows a call the default rules deny.
+#   - data.temporal.custom.deny, a set of reason strings (deny contains reason if ...):
+#     any reason denies the call, whatever else allows it;
+#   - data.temporal.custom.allow, a boolean (allow if ...): true allows a call the
+#     default rules deny.
 # related_resources:
 #   - ref: https://docs.temporal.io/self-hosted-guide/security#authorizer-plugin
 package temporal.authz
@@ -77,10 +78,6 @@ _custom_deny_reasons contains reason if {
 _custom_deny_reasons contains "denied by a custom rule (data.temporal.custom.deny)" if {
 	some reason in data.temporal.custom.deny
 	not is_string(reason)
-}
-
-_custom_deny_reasons contains "denied by a custom rule (data.temporal.custom.deny)" if {
-	data.temporal.custom.deny == true
 }
 
 _highest_held := _role_name[max({_rank[role] | some role in held_roles})]

@@ -127,12 +127,6 @@ test_custom_deny_overrides_health_check if {
 	not d.allow
 }
 
-test_custom_deny_boolean_denies if {
-	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
-		with data.temporal.custom.deny as true
-	d == {"allow": false, "reason": "denied by a custom rule (data.temporal.custom.deny)"}
-}
-
 test_custom_deny_non_string_reason_denies if {
 	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
 		with data.temporal.custom.deny as {{"msg": "x"}}

@@ -1,0 +1,307 @@
+package claimmapper
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/server/common/config"
+)
+
+// Permission formats for Config.PermissionsFormat.
+const (
+	FormatArray          = "array"           // a JSON array of strings (Temporal's format)
+	FormatSpaceSeparated = "space-separated" // a string such as an OAuth scope, or an array
+)
+
+// SystemNamespace is the permission scope that maps to Claims.System, as in Temporal.
+const SystemNamespace = "temporal-system"
+
+// Defaults applied by ApplyDefaults (and New) to zero-valued fields.
+const (
+	DefaultRefreshInterval    = 15 * time.Minute
+	DefaultRefetchMinInterval = 10 * time.Second
+	DefaultFetchTimeout       = 10 * time.Second
+	DefaultMaxTokenSize       = 8 << 10
+	DefaultMaxExtensionBytes  = 8 << 10
+	DefaultPermissionsClaim   = "permissions"
+	DefaultSubjectClaim       = "sub"
+	DefaultCacheSize          = 10000
+)
+
+// DefaultAlgorithms is the default allow-list: every asymmetric JWS algorithm.
+// "none" and HMAC (HS256/384/512) are never accepted.
+var DefaultAlgorithms = []string{
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512",
+	"EdDSA",
+}
+
+// Config configures a Mapper. It is part of the server's YAML configuration; the keys
+// are snake_case. Zero values take the defaults documented on each field.
+type Config struct {
+	// Issuer is the expected "iss" of every token (no check when empty). Unless
+	// SkipDiscovery is set, New also fetches <issuer>/.well-known/openid-configuration,
+	// requires its "issuer" to equal Issuer exactly and adds its "jwks_uri" as a key source.
+	Issuer string `yaml:"issuer"`
+	// SkipDiscovery checks "iss" against Issuer without OIDC discovery.
+	SkipDiscovery bool `yaml:"skip_discovery"`
+	// JWKSURLs are http(s) URLs serving a JSON Web Key Set.
+	JWKSURLs []string `yaml:"jwks_urls"`
+	// JWKSFiles are local files holding a JSON Web Key Set, re-read at every refresh.
+	JWKSFiles []string `yaml:"jwks_files"`
+	// RefreshInterval is how often every key source is fetched again in the background.
+	// Default 15m, at least 1s.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// RefetchMinInterval is the least time between two refetches triggered by a token
+	// whose kid is unknown. Default 10s.
+	RefetchMinInterval time.Duration `yaml:"refetch_min_interval"`
+	// FetchTimeout bounds one key or discovery fetch. Default 10s.
+	FetchTimeout time.Duration `yaml:"fetch_timeout"`
+	// Algorithms is the allow-list of JWS algorithms. Default DefaultAlgorithms.
+	Algorithms []string `yaml:"algorithms"`
+	// Audiences: when not empty, "aud" must contain at least one of them. Independently,
+	// a non-empty AuthInfo.Audience (Temporal's audience getter) must be in "aud".
+	Audiences []string `yaml:"audiences"`
+	// Leeway is the clock skew allowed on exp, nbf and iat. Default 0, as Temporal.
+	Leeway time.Duration `yaml:"leeway"`
+	// RequireExp refuses tokens without "exp". Default true (Temporal: false).
+	RequireExp *bool `yaml:"require_exp"`
+	// MaxTokenSize is the largest Authorization value in bytes; larger ones are refused
+	// before parsing. Default 8192.
+	MaxTokenSize int `yaml:"max_token_size"`
+	// PermissionsClaim names the claim holding the permissions; a dotted path reaches
+	// nested claims (resource_access.temporal.roles). A top-level claim whose name is
+	// the whole string (for example a URL) wins over the path. Default "permissions".
+	PermissionsClaim string `yaml:"permissions_claim"`
+	// PermissionsFormat is "array" (default; a JSON array of strings, as Temporal) or
+	// "space-separated" (a string of space-separated entries, or an array).
+	PermissionsFormat string `yaml:"permissions_format"`
+	// PermissionsRegex, when set, parses each entry instead of splitting on the first
+	// ':'. It must have the named groups "namespace" and "role".
+	PermissionsRegex string `yaml:"permissions_regex"`
+	// SystemNamespaceAliases are scopes treated like "temporal-system", which always
+	// maps to Claims.System (for example "system").
+	SystemNamespaceAliases []string `yaml:"system_namespace_aliases"`
+	// SubjectClaim names the claim (dotted path allowed) giving Claims.Subject; it must
+	// be a string. Default "sub"; client_id, azp or preferred_username suit service accounts.
+	SubjectClaim string `yaml:"subject_claim"`
+	// CacheSize bounds the verified-token cache (entries). Default 10000; -1 disables it.
+	CacheSize int `yaml:"cache_size"`
+	// MaxExtensionBytes bounds the claims handed to policies in Claims.Extensions: a
+	// token whose payload is larger only exposes its registered claims (iss, sub, aud,
+	// exp, nbf, iat, jti, azp, client_id and the subject claim). Default 8192.
+	MaxExtensionBytes int `yaml:"max_extension_bytes"`
+}
+
+// FromTemporal converts Temporal's authorization settings (global.authorization in the
+// server config): jwtKeyProvider.keySourceURIs (file:// URIs become JWKSFiles),
+// refreshInterval, permissionsClaimName, permissionsRegex and audience. Everything else
+// keeps its default; unmarshal our YAML into the result to override it.
+func FromTemporal(a *config.Authorization) Config {
+	var c Config
+	if a == nil {
+		return c
+	}
+	for _, uri := range a.JWTKeyProvider.KeySourceURIs {
+		uri = strings.TrimSpace(uri)
+		if uri == "" {
+			continue
+		}
+		if u, err := url.Parse(uri); err == nil && u.Scheme == "file" && (u.Host == "" || u.Host == "localhost") {
+			c.JWKSFiles = append(c.JWKSFiles, u.Path)
+			continue
+		}
+		c.JWKSURLs = append(c.JWKSURLs, uri)
+	}
+	c.RefreshInterval = a.JWTKeyProvider.RefreshInterval
+	c.PermissionsClaim = a.PermissionsClaimName
+	c.PermissionsRegex = a.PermissionsRegex
+	if aud := strings.TrimSpace(a.Audience); aud != "" {
+		c.Audiences = []string{aud}
+	}
+	return c
+}
+
+// ApplyDefaults sets every zero-valued field to its default.
+func (c *Config) ApplyDefaults() {
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.RefetchMinInterval == 0 {
+		c.RefetchMinInterval = DefaultRefetchMinInterval
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if len(c.Algorithms) == 0 {
+		c.Algorithms = slices.Clone(DefaultAlgorithms)
+	}
+	if c.RequireExp == nil {
+		t := true
+		c.RequireExp = &t
+	}
+	if c.MaxTokenSize == 0 {
+		c.MaxTokenSize = DefaultMaxTokenSize
+	}
+	if c.PermissionsClaim == "" {
+		c.PermissionsClaim = DefaultPermissionsClaim
+	}
+	if c.PermissionsFormat == "" {
+		c.PermissionsFormat = FormatArray
+	}
+	if c.SubjectClaim == "" {
+		c.SubjectClaim = DefaultSubjectClaim
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.MaxExtensionBytes == 0 {
+		c.MaxExtensionBytes = DefaultMaxExtensionBytes
+	}
+}
+
+// Validate reports every invalid setting, each naming its YAML key and what is
+// expected. Zero values are valid (they take defaults). It does not modify c.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("claimmapper: config %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	discovery := c.Issuer != "" && !c.SkipDiscovery
+	if !discovery && len(c.JWKSURLs) == 0 && len(c.JWKSFiles) == 0 {
+		bad("issuer/jwks_urls/jwks_files", "no key source: set issuer (OIDC discovery), jwks_urls or jwks_files")
+	}
+	if discovery {
+		if err := checkHTTPURL(c.Issuer); err != nil {
+			bad("issuer", "%v (set skip_discovery to use a non-URL issuer)", err)
+		}
+	}
+	for i, u := range c.JWKSURLs {
+		if err := checkHTTPURL(u); err != nil {
+			bad(fmt.Sprintf("jwks_urls[%d]", i), "%v", err)
+		}
+	}
+	for i, f := range c.JWKSFiles {
+		if strings.TrimSpace(f) == "" {
+			bad(fmt.Sprintf("jwks_files[%d]", i), "want a file path, got an empty string")
+		}
+	}
+	if c.RefreshInterval != 0 && c.RefreshInterval < time.Second {
+		bad("refresh_interval", "want at least 1s, got %s", c.RefreshInterval)
+	}
+	if c.RefetchMinInterval < 0 {
+		bad("refetch_min_interval", "want a duration >= 0, got %s", c.RefetchMinInterval)
+	}
+	if c.FetchTimeout < 0 {
+		bad("fetch_timeout", "want a duration > 0, got %s", c.FetchTimeout)
+	}
+	for i, a := range c.Algorithms {
+		if _, ok := verifiers[a]; ok {
+			continue
+		}
+		switch {
+		case strings.EqualFold(a, "none"):
+			bad(fmt.Sprintf("algorithms[%d]", i), `"none" is never accepted`)
+		case strings.HasPrefix(strings.ToUpper(a), "HS"):
+			bad(fmt.Sprintf("algorithms[%d]", i), "HMAC (%q) is never accepted from a key set", a)
+		default:
+			bad(fmt.Sprintf("algorithms[%d]", i), "unknown algorithm %q, want one of %s", a, strings.Join(DefaultAlgorithms, ", "))
+		}
+	}
+	for i, a := range c.Audiences {
+		if strings.TrimSpace(a) == "" {
+			bad(fmt.Sprintf("audiences[%d]", i), "want an audience, got an empty string")
+		}
+	}
+	if c.Leeway < 0 {
+		bad("leeway", "want a duration >= 0, got %s", c.Leeway)
+	}
+	if c.MaxTokenSize < 0 || c.MaxTokenSize > 1<<20 {
+		bad("max_token_size", "want 1..1048576 bytes (0 for the default %d), got %d", DefaultMaxTokenSize, c.MaxTokenSize)
+	}
+	if err := checkPath(c.PermissionsClaim); err != nil {
+		bad("permissions_claim", "%v", err)
+	}
+	switch c.PermissionsFormat {
+	case "", FormatArray, FormatSpaceSeparated:
+	default:
+		bad("permissions_format", "want %q or %q, got %q", FormatArray, FormatSpaceSeparated, c.PermissionsFormat)
+	}
+	if c.PermissionsRegex != "" {
+		if _, _, _, err := compilePermissionsRegex(c.PermissionsRegex); err != nil {
+			bad("permissions_regex", "%v", err)
+		}
+	}
+	for i, a := range c.SystemNamespaceAliases {
+		if a == "" || strings.Contains(a, ":") {
+			bad(fmt.Sprintf("system_namespace_aliases[%d]", i), "want a namespace name without ':', got %q", a)
+		}
+	}
+	if err := checkPath(c.SubjectClaim); err != nil {
+		bad("subject_claim", "%v", err)
+	}
+	if c.CacheSize < -1 {
+		bad("cache_size", "want a number of entries, 0 for the default %d or -1 to disable, got %d", DefaultCacheSize, c.CacheSize)
+	}
+	if c.MaxExtensionBytes < 0 {
+		bad("max_extension_bytes", "want a number of bytes >= 0, got %d", c.MaxExtensionBytes)
+	}
+	return errors.Join(errs...)
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("want an http(s) URL, got one that does not parse")
+	}
+	if u.Scheme == "file" {
+		return fmt.Errorf("want an http(s) URL, got a file:// URL (use jwks_files)")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("want an absolute http(s) URL, got %q", redactURL(raw))
+	}
+	return nil
+}
+
+// checkPath validates a dotted claim path ("" means the default).
+func checkPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if strings.TrimSpace(p) != p {
+		return fmt.Errorf("want a claim name or dotted path without surrounding spaces, got %q", p)
+	}
+	for _, seg := range strings.Split(p, ".") {
+		if seg == "" {
+			return fmt.Errorf("want a claim name or dotted path without empty segments, got %q", p)
+		}
+	}
+	return nil
+}
+
+func compilePermissionsRegex(expr string) (re *regexp.Regexp, nsIdx, roleIdx int, err error) {
+	re, err = regexp.Compile(expr)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("does not compile: %w", err)
+	}
+	// As Temporal: the last group of each name counts.
+	for i, name := range re.SubexpNames() {
+		switch name {
+		case "namespace":
+			nsIdx = i
+		case "role":
+			roleIdx = i
+		}
+	}
+	if nsIdx == 0 || roleIdx == 0 {
+		return nil, 0, 0, fmt.Errorf("want named groups (?P<namespace>...) and (?P<role>...), got %q", expr)
+	}
+	return re, nsIdx, roleIdx, nil
+}

@@ -1,0 +1,17 @@
+package claimmapper
+
+// Token is the Claims.Extensions value of a verified token. The authorizer detects it
+// through an interface with these two methods and hands the claims to policies.
+type Token struct {
+	claims map[string]any
+	key    string
+}
+
+// TokenClaims returns the verified token's claims as decoded by encoding/json (string,
+// float64, bool, nil, []any, map[string]any), bounded by max_extension_bytes. The map
+// is shared by every request presenting the same token: do not modify it.
+func (t *Token) TokenClaims() map[string]any { return t.claims }
+
+// CacheKey returns the hex SHA-256 of the token: it identifies the verified token
+// (same key, same claims and roles for one Mapper) without revealing it.
+func (t *Token) CacheKey() string { return t.key }
