@@ -1,0 +1,182 @@
+// Package authzconfig reads temporal-opa's own settings file, the --authz FILE of
+// "temporal-opa start" (and "eval"): how tokens are verified and mapped to
+// Temporal roles (the jwt section, see package claimmapper) and which policy
+// decides (the policy section, see package policy).
+//
+//	# authz.yaml
+//	jwt:
+//	  issuer: https://keycloak.example/realms/temporal
+//	  audiences: [temporal]
+//	  permissions_claim: resource_access.temporal-authz.roles
+//	  system_namespace_aliases: [system]
+//	policy:
+//	  bundle: /etc/temporal-opa/bundle.tar.gz
+//	  eval_timeout: 100ms
+//
+// The file is read strictly: an unknown key, a key given twice or a value of the
+// wrong type stops start-up with an error naming the file, the line, the key and
+// what is expected there. Settings of the jwt section are layered on those taken
+// from Temporal's global.authorization (claimmapper.FromTemporal): a key set in
+// this file wins.
+package authzconfig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+)
+
+// File is the content of an authz settings file.
+type File struct {
+	// JWT configures the claim mapper: key sources, issuer, audiences, claims.
+	JWT claimmapper.Config `yaml:"jwt"`
+	// Policy configures the authorizer.
+	Policy Policy `yaml:"policy"`
+}
+
+// Policy is the policy section: the authorizer's options and where the policy comes from.
+type Policy struct {
+	policy.Options `yaml:",inline"`
+	// Bundle is a bundle directory or an `opa build` tarball layered on the
+	// embedded default policy. Empty: the embedded default alone.
+	Bundle string `yaml:"bundle"`
+}
+
+// Load reads the file at path. The jwt section is decoded on top of base (the
+// settings taken from Temporal's own config); a missing file section leaves
+// base as it is. The result is validated.
+func Load(path string, base claimmapper.Config) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("authz settings: %w", err)
+	}
+	return Parse(path, data, base)
+}
+
+// Parse is Load on data already read; name is used in error messages.
+func Parse(name string, data []byte, base claimmapper.Config) (*File, error) {
+	f := &File{JWT: base}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return f, f.validate(name, nil) // empty file: all defaults
+		}
+		return nil, fmt.Errorf("%s: %s", name, yamlSyntax(err))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: holds more than one YAML document; put every setting in one", name)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return f, f.validate(name, nil)
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, &FieldError{File: name, Line: root.Line, Column: root.Column,
+			Msg: "expected a mapping with the sections jwt and policy, got " + describe(root)}
+	}
+	if err := (checker{file: name}).check(root, reflect.TypeFor[File](), ""); err != nil {
+		return nil, err
+	}
+	// The check above found every problem yaml.v3 reports; decoding strictly
+	// still guards against anything it missed.
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(f); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, yamlSyntax(err))
+	}
+	return f, f.validate(name, root)
+}
+
+var cmKeyRE = regexp.MustCompile(`^claimmapper: config ([a-z_/]+)(\[\d+\])?: (.*)$`)
+
+// validate checks values, naming the file and, where found, the key's line.
+func (f *File) validate(name string, root *yaml.Node) error {
+	var errs []error
+	if err := f.JWT.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			m := cmKeyRE.FindStringSubmatch(line)
+			if m == nil {
+				errs = append(errs, fmt.Errorf("%s: jwt: %s", name, line))
+				continue
+			}
+			key, idx, msg := m[1], m[2], m[3]
+			fe := &FieldError{File: name, Key: "jwt." + key + idx, Msg: msg}
+			if n := lookup(root, "jwt", key); n != nil {
+				fe.Line, fe.Column = n.Line, n.Column
+			} else if key == "issuer/jwks_urls/jwks_files" {
+				fe.Key = "jwt"
+				fe.Msg = "no key source: set jwt.jwks_urls, jwt.jwks_files or jwt.issuer (OIDC discovery) here, " +
+					"or global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config"
+			}
+			errs = append(errs, fe)
+		}
+	}
+	p := f.Policy
+	if p.EvalTimeout < 0 {
+		errs = append(errs, f.fieldErr(name, root, "eval_timeout", fmt.Sprintf("must be positive, e.g. 100ms; got %s", p.EvalTimeout)))
+	}
+	if p.DecisionCacheSize < -1 {
+		errs = append(errs, f.fieldErr(name, root, "decision_cache_size", fmt.Sprintf("must be a number of entries, 0 for the default or -1 to disable; got %d", p.DecisionCacheSize)))
+	}
+	if p.DecisionPath != "" && !strings.HasPrefix(p.DecisionPath, "data.") {
+		errs = append(errs, f.fieldErr(name, root, "decision_path", fmt.Sprintf("must be a rule path such as data.temporal.authz.decision; got %q", p.DecisionPath)))
+	}
+	if p.Bundle != "" {
+		if _, err := os.Stat(p.Bundle); err != nil {
+			msg := "no such bundle directory or tarball"
+			if !errors.Is(err, os.ErrNotExist) {
+				msg = errors.Unwrap(err).Error()
+			}
+			errs = append(errs, f.fieldErr(name, root, "bundle", fmt.Sprintf("%s: %s", p.Bundle, msg)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *File) fieldErr(name string, root *yaml.Node, key, msg string) error {
+	fe := &FieldError{File: name, Key: "policy." + key, Msg: msg}
+	if n := lookup(root, "policy", key); n != nil {
+		fe.Line, fe.Column = n.Line, n.Column
+	}
+	return fe
+}
+
+// lookup finds the value node at section.key, or nil.
+func lookup(root *yaml.Node, path ...string) *yaml.Node {
+	n := root
+	for _, k := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// yamlSyntax shortens yaml.v3's messages ("yaml: line 3: mapping values are not allowed in this context").
+func yamlSyntax(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return "invalid YAML: " + strings.ReplaceAll(msg, "\n  ", "; ")
+}

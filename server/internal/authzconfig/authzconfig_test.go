@@ -1,0 +1,156 @@
+package authzconfig
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+)
+
+// base is what Temporal's global.authorization contributes in these tests.
+var base = claimmapper.Config{JWKSURLs: []string{"https://idp.example/jwks.json"}, PermissionsClaim: "perms"}
+
+func TestParseValid(t *testing.T) {
+	bundle := t.TempDir()
+	yml := `
+jwt:
+  issuer: https://keycloak.example/realms/t
+  audiences: [temporal]
+  permissions_claim: resource_access.temporal-authz.roles
+  system_namespace_aliases: [system]
+  refresh_interval: 5m
+policy:
+  bundle: ` + bundle + `
+  eval_timeout: 250ms
+  decision_cache_size: -1
+  decision_path: data.custom.decision
+`
+	f, err := Parse("authz.yaml", []byte(yml), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := base
+	want.Issuer = "https://keycloak.example/realms/t"
+	want.Audiences = []string{"temporal"}
+	want.PermissionsClaim = "resource_access.temporal-authz.roles"
+	want.SystemNamespaceAliases = []string{"system"}
+	want.RefreshInterval = 5 * time.Minute
+	if !reflect.DeepEqual(f.JWT, want) {
+		t.Errorf("jwt\n got %+v\nwant %+v", f.JWT, want)
+	}
+	if f.Policy.Bundle != bundle || f.Policy.EvalTimeout != 250*time.Millisecond || f.Policy.DecisionCacheSize != -1 || f.Policy.DecisionPath != "data.custom.decision" {
+		t.Errorf("policy %+v", f.Policy)
+	}
+}
+
+func TestParseEmptyKeepsBase(t *testing.T) {
+	for _, doc := range []string{"", "# nothing\n", "---\n", "jwt:\npolicy:\n"} {
+		f, err := Parse("authz.yaml", []byte(doc), base)
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if !reflect.DeepEqual(f.JWT, base) || f.Policy != (Policy{}) {
+			t.Errorf("%q: got %+v", doc, f)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		base claimmapper.Config
+		want string
+	}{
+		{"unknown section", "jwt: {}\npolcy:\n  bundle: x\n",
+			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: jwt, policy`},
+		{"unknown jwt key", "jwt:\n  isuer: https://x\n",
+			base, `authz.yaml:2:3: jwt.isuer: unknown key (did you mean "issuer"?); the keys allowed in jwt are: algorithms, audiences,`},
+		{"camelCase key", "policy:\n  evalTimeout: 1s\n",
+			base, `authz.yaml:2:3: policy.evalTimeout: unknown key (did you mean "eval_timeout"?); the keys allowed in policy are: bundle, decision_cache_size, decision_path, eval_timeout`},
+		{"Temporal key in our file", "jwt:\n  keySourceURIs: [https://x]\n",
+			base, `authz.yaml:2:3: jwt.keySourceURIs: unknown key; the keys allowed in jwt are:`},
+		{"bad duration", "policy:\n  eval_timeout: fast\n",
+			base, `authz.yaml:2:17: policy.eval_timeout: expected a duration such as 100ms, 30s or 5m, got "fast"`},
+		{"number for duration", "policy:\n  eval_timeout: 100\n",
+			base, `authz.yaml:2:17: policy.eval_timeout: expected a duration such as 100ms, 30s or 5m, got "100"`},
+		{"bad int", "policy:\n  decision_cache_size: lots\n",
+			base, `authz.yaml:2:24: policy.decision_cache_size: expected an integer, got "lots"`},
+		{"scalar for list", "jwt:\n  audiences: temporal\n",
+			base, `authz.yaml:2:14: jwt.audiences: expected a list of a string, got "temporal"`},
+		{"list for string", "jwt:\n  issuer: [a, b]\n",
+			base, `authz.yaml:2:11: jwt.issuer: expected a string, got a list`},
+		{"bad bool", "jwt:\n  require_exp: maybe\n",
+			base, `authz.yaml:2:16: jwt.require_exp: expected true or false, got "maybe"`},
+		{"section not a mapping", "policy: strict\n",
+			base, `authz.yaml:1:9: policy: expected a mapping of bundle, decision_cache_size, decision_path, eval_timeout, got "strict"`},
+		{"top level list", "- jwt\n",
+			base, `authz.yaml:1:1: expected a mapping with the sections jwt and policy, got a list`},
+		{"duplicate key", "policy:\n  bundle: a\n  bundle: b\n",
+			base, `authz.yaml:3:3: policy.bundle: key appears twice`},
+		{"syntax error", "jwt:\n  issuer: [\n",
+			base, `authz.yaml: invalid YAML: line 2: did not find expected node content`},
+		{"two documents", "jwt: {}\n---\npolicy: {}\n",
+			base, `authz.yaml: holds more than one YAML document; put every setting in one`},
+		{"negative timeout", "policy:\n  eval_timeout: -1s\n",
+			base, `authz.yaml:2:17: policy.eval_timeout: must be positive, e.g. 100ms; got -1s`},
+		{"cache size", "policy:\n  decision_cache_size: -5\n",
+			base, `authz.yaml:2:24: policy.decision_cache_size: must be a number of entries, 0 for the default or -1 to disable; got -5`},
+		{"decision path", "policy:\n  decision_path: temporal.authz.decision\n",
+			base, `authz.yaml:2:18: policy.decision_path: must be a rule path such as data.temporal.authz.decision; got "temporal.authz.decision"`},
+		{"missing bundle", "policy:\n  bundle: /nonexistent/bundle.tar.gz\n",
+			base, `authz.yaml:2:11: policy.bundle: /nonexistent/bundle.tar.gz: no such bundle directory or tarball`},
+		{"no key source", "policy: {}\n",
+			claimmapper.Config{}, `authz.yaml: jwt: no key source: set jwt.jwks_urls, jwt.jwks_files or jwt.issuer (OIDC discovery) here, or global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config`},
+		{"bad jwks url", "jwt:\n  jwks_urls: [ftp://x/jwks]\n",
+			base, `authz.yaml:2:14: jwt.jwks_urls[0]: want an absolute http(s) URL, got "ftp://x/jwks"`},
+		{"HMAC algorithm", "jwt:\n  algorithms: [ES256, HS256]\n",
+			base, `authz.yaml:2:15: jwt.algorithms[1]: HMAC ("HS256") is never accepted from a key set`},
+		{"bad regex", "jwt:\n  permissions_regex: '(?P<ns>\\w+)'\n",
+			base, `authz.yaml:2:22: jwt.permissions_regex: want named groups (?P<namespace>...) and (?P<role>...)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("authz.yaml", []byte(tc.yaml), tc.base)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error\n got: %s\nwant: %s...", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestFieldErrorIsTyped(t *testing.T) {
+	_, err := Parse("a.yaml", []byte("policy:\n  bundel: x\n"), base)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "policy.bundel" || fe.Line != 2 || fe.File != "a.yaml" {
+		t.Fatalf("error %#v, want a *FieldError for policy.bundel at line 2", err)
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "authz.yaml")
+	if _, err := Load(path, base); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("missing file: error %v, want it to name %s", err, path)
+	}
+	if err := os.WriteFile(path, []byte("jwt:\n  audiences: [temporal]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Load(path, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(f.JWT.Audiences, []string{"temporal"}) || !reflect.DeepEqual(f.JWT.JWKSURLs, base.JWKSURLs) {
+		t.Errorf("jwt %+v: want the file's audiences on top of the base key source", f.JWT)
+	}
+}

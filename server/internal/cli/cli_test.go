@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testEnv(t *testing.T) Env {
+	t.Helper()
+	return Env{Getenv: func(k string) string {
+		if k == "HOME" {
+			return "/home/u"
+		}
+		return ""
+	}}
+}
+
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		wantName string
+		wantRest []string
+		wantErr  string // substring; "help" for ErrHelp
+	}{
+		{name: "no args prints help", args: nil, wantErr: "help"},
+		{name: "help", args: []string{"help"}, wantErr: "help"},
+		{name: "--help", args: []string{"--help"}, wantErr: "help"},
+		{name: "start-dev", args: []string{"start-dev", "--port", "1"}, wantName: "start-dev", wantRest: []string{"--port", "1"}},
+		{name: "keys gen", args: []string{"keys", "gen", "--key", "k"}, wantName: "keys gen", wantRest: []string{"--key", "k"}},
+		{name: "keys alone", args: []string{"keys"}, wantErr: "keys needs a subcommand: 'keys gen' or 'keys serve'"},
+		{name: "keys unknown", args: []string{"keys", "rotate"}, wantErr: `unknown command "keys rotate"`},
+		{name: "unknown", args: []string{"serve"}, wantErr: `unknown command "serve"; commands are: start-dev, start, token`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var help bytes.Buffer
+			name, rest, err := Command(tc.args, Env{Help: &help})
+			switch {
+			case tc.wantErr == "help":
+				if !errors.Is(err, ErrHelp) || !strings.Contains(help.String(), "Commands:") {
+					t.Fatalf("got %v, help %q; want ErrHelp and usage", err, help.String())
+				}
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+				}
+				var ue *UsageError
+				if !errors.As(err, &ue) {
+					t.Fatalf("error %T is not a *UsageError", err)
+				}
+			default:
+				if err != nil || name != tc.wantName || !reflect.DeepEqual(rest, tc.wantRest) {
+					t.Fatalf("got %q %q %v, want %q %q", name, rest, err, tc.wantName, tc.wantRest)
+				}
+			}
+		})
+	}
+}
+
+// flagErrorCase is one bad command line and the message it must give.
+type flagErrorCase struct {
+	name  string
+	parse func([]string, Env) error
+	args  []string
+	want  string // the whole message, before the "(see ...)" hint
+}
+
+func startDev(a []string, e Env) error  { _, err := ParseStartDev(a, e); return err }
+func start(a []string, e Env) error     { _, err := ParseStart(a, e); return err }
+func token(a []string, e Env) error     { _, err := ParseToken(a, e); return err }
+func keysServe(a []string, e Env) error { _, err := ParseKeysServe(a, e); return err }
+func eval(a []string, e Env) error      { _, err := ParseEval(a, e); return err }
+
+func TestFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []flagErrorCase{
+		{"unknown flag", startDev, []string{"--prot", "7233"}, "start-dev: unknown flag --prot"},
+		{"bad int", startDev, []string{"--port", "seven"}, `start-dev: --port "seven": parse error`},
+		{"port range", startDev, []string{"--port", "70000"}, "start-dev: --port 70000: must be a TCP port between 1 and 65535"},
+		{"missing value", startDev, []string{"--port"}, "start-dev: flag --port needs a value"},
+		{"bad ip", startDev, []string{"--ip", "localhost:7233"}, `start-dev: --ip "localhost:7233": must be an IP address such as 127.0.0.1 or 0.0.0.0`},
+		{"positional", startDev, []string{"now"}, `start-dev: unexpected argument "now" (all settings are --flags)`},
+		{"missing policy", startDev, []string{"--policy", filepath.Join(dir, "nope")}, "start-dev: --policy " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"log level", startDev, []string{"--log-level", "loud"}, `start-dev: --log-level "loud": must be debug, info, warn or error`},
+		{"system namespace", startDev, []string{"--namespace", "temporal-system"}, "start-dev: --namespace temporal-system: that is the server's own namespace and always exists"},
+		{"bad ttl", startDev, []string{"--token-ttl", "1d"}, `start-dev: --token-ttl "1d": parse error`},
+		{"negative ttl", startDev, []string{"--token-ttl", "-1h"}, "start-dev: --token-ttl -1h0m0s: must be positive, e.g. 1h or 30m"},
+		{"empty namespace", startDev, []string{"--namespace", "a,,b"}, `start-dev: --namespace "a,,b": empty entry`},
+
+		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
+		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},
+		{"missing config dir", start, []string{"--config", filepath.Join(dir, "cfg")}, "start: --config " + filepath.Join(dir, "cfg") + ": no such file or directory"},
+		{"missing authz", start, []string{"--config", dir, "--authz", "authz.yaml"}, "start: --authz authz.yaml: no such file or directory"},
+
+		{"no permissions", token, nil, "token: --permissions is required, e.g. --permissions default:read,default:write"},
+		{"permission without colon", token, []string{"--permissions", "default"}, `token: --permissions "default": each entry must be <namespace>:<permission>, e.g. default:read or temporal-system:admin`},
+		{"unknown permission", token, []string{"--permissions", "default:rw"}, `token: --permissions "default:rw": permission "rw" is not one of read, write, worker, admin`},
+		{"bad ttl", token, []string{"--permissions", "default:read", "--ttl", "forever"}, `token: --ttl "forever": parse error`},
+
+		{"bad addr", keysServe, []string{"--addr", "7280"}, `keys serve: --addr "7280": address 7280: missing port in address; want HOST:PORT such as 127.0.0.1:7280`},
+
+		{"no api", eval, []string{"--permissions", "default:read"}, "eval: --api is required, e.g. --api StartWorkflowExecution"},
+		{"no caller", eval, []string{"--api", "StartWorkflowExecution"}, "eval: give the caller as --token JWT or --permissions default:read (or --permissions none for no token)"},
+		{"both callers", eval, []string{"--api", "X", "--token", "t", "--permissions", "default:read"}, "eval: give --token or --permissions, not both"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.parse(tc.args, testEnv(t))
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("error %v (%T), want a *UsageError", err, err)
+			}
+			if ue.Msg != tc.want {
+				t.Errorf("message\n got: %s\nwant: %s", ue.Msg, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("message has several lines: %q", err.Error())
+			}
+			if !strings.HasSuffix(err.Error(), "--help')") {
+				t.Errorf("message %q does not point at --help", err.Error())
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var help bytes.Buffer
+	_, err := ParseStartDev([]string{"--help"}, Env{Help: &help})
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v, want ErrHelp", err)
+	}
+	for _, want := range []string{"--port int", "--policy PATH", "(default 7233)", "--namespace"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, help.String())
+		}
+	}
+}
+
+func TestParseStartDevDefaults(t *testing.T) {
+	o, err := ParseStartDev([]string{"--namespace", "payments", "--namespace", "default,orders"}, testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := StartDev{
+		IP: "127.0.0.1", Port: 7233, Namespaces: []string{"default", "payments", "orders"},
+		StateDir: "/home/u/.local/state/temporal-opa", LogLevel: "warn", LogFormat: "console", TokenTTL: 24 * time.Hour,
+	}
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("got  %+v\nwant %+v", o, want)
+	}
+}
+
+func TestParseStartServicesReplaceDefault(t *testing.T) {
+	o, err := ParseStart([]string{"--config", t.TempDir(), "--service", "frontend", "--service", "internal-frontend"}, testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"frontend", "internal-frontend"}; !reflect.DeepEqual(o.Services, want) {
+		t.Errorf("services %q, want %q", o.Services, want)
+	}
+	o, err = ParseStart([]string{"--config", t.TempDir()}, testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"frontend", "history", "matching", "worker"}; !reflect.DeepEqual(o.Services, want) {
+		t.Errorf("default services %q, want %q", o.Services, want)
+	}
+}
+
+func TestParseEvalNone(t *testing.T) {
+	o, err := ParseEval([]string{"--api", "GetSystemInfo", "--permissions", "none"}, testEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Permissions == nil || len(o.Permissions) != 0 {
+		t.Errorf("permissions %q, want empty non-nil (no token)", o.Permissions)
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"TEMPORAL_OPA_STATE_DIR": "/s", "XDG_STATE_HOME": "/x", "HOME": "/h"}, "/s"},
+		{map[string]string{"XDG_STATE_HOME": "/x", "HOME": "/h"}, "/x/temporal-opa"},
+		{map[string]string{"HOME": "/h"}, "/h/.local/state/temporal-opa"},
+		{map[string]string{}, ".temporal-opa"},
+	}
+	for _, tc := range tests {
+		if got := DefaultStateDir(env(tc.vars)); got != tc.want {
+			t.Errorf("DefaultStateDir(%v) = %q, want %q", tc.vars, got, tc.want)
+		}
+	}
+}

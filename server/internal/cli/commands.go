@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// StartDev is the command line of "temporal-opa start-dev".
+type StartDev struct {
+	IP         string        // frontend address
+	Port       int           // frontend gRPC port
+	DBFilename string        // SQLite file; "" = in memory
+	Namespaces []string      // namespaces to create; always includes "default"
+	StateDir   string        // where the dev signing key lives
+	Policy     string        // bundle directory or tarball; "" = embedded default
+	LogLevel   string        // debug, info, warn, error
+	LogFormat  string        // console or json
+	TokenTTL   time.Duration // lifetime of the printed tokens
+}
+
+// ParseStartDev parses the flags of start-dev.
+func ParseStartDev(args []string, env Env) (StartDev, error) {
+	var o StartDev
+	f := newFlagSet("start-dev", "Run a secured single-process Temporal server for development: frontend, history, matching,\n"+
+		"worker and internal-frontend, SQLite, a dev signing key whose JWKS is served on loopback, and\n"+
+		"every call authorized by the OPA policy. Prints ready-to-use tokens once up.", env)
+	f.StringVar(&o.IP, "ip", "127.0.0.1", "IP address the frontend listens on")
+	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port")
+	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
+	f.list(&o.Namespaces, "namespace", nil, "extra namespace to create, repeatable (default is always created)")
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
+	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy")
+	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
+	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
+	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if err := checkIP(f, "ip", o.IP); err != nil {
+		return o, err
+	}
+	if err := checkPort(f, "port", o.Port); err != nil {
+		return o, err
+	}
+	if err := checkLog(f, o.LogLevel, o.LogFormat); err != nil {
+		return o, err
+	}
+	if err := positiveDuration(f, "token-ttl", o.TokenTTL); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "policy", o.Policy); err != nil {
+		return o, err
+	}
+	if o.StateDir == "" {
+		return o, f.errorf("--state-dir is empty: give a directory for the dev signing key")
+	}
+	ns := []string{"default"}
+	for _, n := range o.Namespaces {
+		if n == "temporal-system" {
+			return o, f.errorf("--namespace temporal-system: that is the server's own namespace and always exists")
+		}
+		if !containsString(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	o.Namespaces = ns
+	return o, nil
+}
+
+func checkLog(f *flagSet, level, format string) error {
+	switch level {
+	case "debug", "info", "warn", "error":
+	default:
+		return f.errorf("--log-level %q: must be debug, info, warn or error", level)
+	}
+	switch format {
+	case "console", "json":
+	default:
+		return f.errorf("--log-format %q: must be console or json", format)
+	}
+	return nil
+}
+
+// TemporalServices are the service names "start --service" accepts.
+var TemporalServices = []string{"frontend", "internal-frontend", "history", "matching", "worker"}
+
+// Start is the command line of "temporal-opa start".
+type Start struct {
+	ConfigDir  string   // Temporal config directory (as temporal-server --config)
+	Env        string   // Temporal environment (development.yaml, production.yaml, ...)
+	Zone       string   // availability zone
+	ConfigFile string   // a single config file instead of ConfigDir/Env/Zone
+	Services   []string // services to start
+	AuthzFile  string   // temporal-opa's own settings (jwt, policy)
+}
+
+// ParseStart parses the flags of start.
+func ParseStart(args []string, env Env) (Start, error) {
+	var o Start
+	f := newFlagSet("start", "Run Temporal services from Temporal's own configuration (persistence, TLS, cluster settings),\n"+
+		"with every call authorized by the OPA policy. global.authorization's JWT settings keep their\n"+
+		"meaning; temporal-opa's own settings come from --authz.", env)
+	f.StringVar(&o.ConfigDir, "config", "config", "Temporal config `DIR` (as temporal-server --config)")
+	f.StringVar(&o.Env, "env", "development", "Temporal config environment: loads DIR/<env>.yaml")
+	f.StringVar(&o.Zone, "zone", "", "availability zone: also loads DIR/<env>_<zone>.yaml")
+	f.StringVar(&o.ConfigFile, "config-file", "", "a single Temporal config `FILE` instead of --config/--env/--zone")
+	f.list(&o.Services, "service", []string{"frontend", "history", "matching", "worker"},
+		"service to start, repeatable: "+strings.Join(TemporalServices, ", "))
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` (YAML: jwt, policy)")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["config-file"] && (set["config"] || set["env"] || set["zone"]) {
+		return o, f.errorf("--config-file cannot be combined with --config, --env or --zone")
+	}
+	for _, s := range o.Services {
+		if !containsString(TemporalServices, s) {
+			return o, f.errorf("--service %q: not a Temporal service; choose from %s", s, strings.Join(TemporalServices, ", "))
+		}
+	}
+	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "config-file", o.ConfigFile); err != nil {
+		return o, err
+	}
+	if o.ConfigFile == "" {
+		if err := checkFileExists(f, "config", o.ConfigDir); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// Token is the command line of "temporal-opa token".
+type Token struct {
+	Permissions []string
+	Subject     string
+	TTL         time.Duration
+	StateDir    string
+	KeyFile     string // overrides StateDir
+	Audience    []string
+}
+
+// ParseToken parses the flags of token.
+func ParseToken(args []string, env Env) (Token, error) {
+	var o Token
+	f := newFlagSet("token", "Mint a JWT signed with the dev signing key (the one start-dev uses). The token is printed\n"+
+		"alone on the last line, e.g.: TOKEN=$("+Program+" token --permissions default:read | tail -1)", env)
+	f.list(&o.Permissions, "permissions", nil, "comma-separated <namespace>:<permission> entries, e.g. default:read,default:write\n(permissions: read, write, worker, admin; the system scope is temporal-system)")
+	f.StringVar(&o.Subject, "sub", "dev-user", "subject (sub claim)")
+	f.DurationVar(&o.TTL, "ttl", time.Hour, "lifetime of the token")
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key")
+	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` (PEM) instead of the one in --state-dir")
+	f.list(&o.Audience, "aud", nil, "audience (aud claim), repeatable")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if len(o.Permissions) == 0 {
+		return o, f.errorf("--permissions is required, e.g. --permissions default:read,default:write")
+	}
+	if err := checkPermissions(f, "permissions", o.Permissions); err != nil {
+		return o, err
+	}
+	if o.Subject == "" {
+		return o, f.errorf("--sub is empty")
+	}
+	if err := positiveDuration(f, "ttl", o.TTL); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "key", o.KeyFile); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// KeysGen is the command line of "temporal-opa keys gen".
+type KeysGen struct {
+	StateDir string
+	KeyFile  string // overrides StateDir
+}
+
+// ParseKeysGen parses the flags of keys gen.
+func ParseKeysGen(args []string, env Env) (KeysGen, error) {
+	var o KeysGen
+	f := newFlagSet("keys gen", "Create an ES256 key pair (PEM, mode 0600) and print its public JWKS. An existing key is never\noverwritten.", env)
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory to create the key in")
+	f.StringVar(&o.KeyFile, "key", "", "key `FILE` to create instead of the one in --state-dir")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// KeysServe is the command line of "temporal-opa keys serve".
+type KeysServe struct {
+	StateDir string
+	KeyFile  string
+	Addr     string
+}
+
+// ParseKeysServe parses the flags of keys serve.
+func ParseKeysServe(args []string, env Env) (KeysServe, error) {
+	var o KeysServe
+	f := newFlagSet("keys serve", "Serve a signing key's public JWKS over HTTP at /.well-known/jwks.json (and /jwks.json), for\n"+
+		"global.authorization.jwtKeyProvider.keySourceURIs or the jwt.jwks_urls of --authz. Ctrl-C stops.", env)
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the key")
+	f.StringVar(&o.KeyFile, "key", "", "key `FILE` instead of the one in --state-dir")
+	f.StringVar(&o.Addr, "addr", "127.0.0.1:7280", "`HOST:PORT` to listen on (port 0 picks a free one)")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if _, _, err := splitHostPort(o.Addr); err != nil {
+		return o, f.errorf("--addr %q: %v; want HOST:PORT such as 127.0.0.1:7280", o.Addr, err)
+	}
+	if err := checkFileExists(f, "key", o.KeyFile); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// Eval is the command line of "temporal-opa eval".
+type Eval struct {
+	Token       string   // a JWT; verified with the dev key or --authz's jwt settings
+	Permissions []string // instead of Token: claims built from these
+	Subject     string
+	API         string // full API name or bare method name
+	Namespace   string
+	Policy      string // bundle path
+	AuthzFile   string // jwt and policy settings as start uses them
+	StateDir    string
+	KeyFile     string
+}
+
+// ParseEval parses the flags of eval.
+func ParseEval(args []string, env Env) (Eval, error) {
+	var o Eval
+	f := newFlagSet("eval", "Decide one Temporal API call offline, with the same policy the server runs, and print the\n"+
+		"decision, the reason and the input document the policy saw. No server needed.", env)
+	f.StringVar(&o.Token, "token", "", "caller's JWT (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
+	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's <namespace>:<permission> entries; \"none\" for a call with no token")
+	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
+	f.StringVar(&o.API, "api", "", "API called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
+	f.StringVar(&o.Namespace, "namespace", "default", "target namespace (empty for cluster-scoped APIs)")
+	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as given to start (jwt and policy sections)")
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key that verifies --token")
+	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` that verifies --token instead of the one in --state-dir")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.API == "":
+		return o, f.errorf("--api is required, e.g. --api StartWorkflowExecution")
+	case o.Token != "" && len(o.Permissions) > 0:
+		return o, f.errorf("give --token or --permissions, not both")
+	case o.Token == "" && len(o.Permissions) == 0:
+		return o, f.errorf("give the caller as --token JWT or --permissions default:read (or --permissions none for no token)")
+	}
+	if len(o.Permissions) == 1 && o.Permissions[0] == "none" {
+		o.Permissions = []string{}
+	} else if err := checkPermissions(f, "permissions", o.Permissions); err != nil {
+		return o, err
+	}
+	if strings.ContainsAny(o.API, " \t") {
+		return o, f.errorf("--api %q: an API name has no spaces", o.API)
+	}
+	if err := checkFileExists(f, "policy", o.Policy); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "key", o.KeyFile); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var p int
+	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number between 0 and 65535", port)
+	}
+	return host, p, nil
+}

@@ -1,0 +1,412 @@
+// Package devserver is "temporal-opa start-dev": a secured single-process Temporal
+// server for development and tests.
+//
+// One process runs the frontend (on --ip:--port), history, matching, worker and an
+// internal-frontend bound to loopback, on SQLite (in memory unless a file is
+// given). Every call to the public frontend is verified by the claim mapper
+// against a dev signing key (package devkey) whose JWKS is served on a loopback
+// port, and decided by the OPA policy. The server's own system worker reaches the
+// internal-frontend, where Temporal gives it the internal principal (system admin),
+// so system workflows run while unauthenticated callers of the public port are
+// denied.
+//
+// [Start] starts a server and returns once it answers; [Run] is the command: it
+// starts, prints the tokens and commands to use it, and stops on Ctrl-C.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
+)
+
+// clusterName is the name of the single cluster.
+const clusterName = "active"
+
+// loopback is where every service but the frontend listens.
+const loopback = "127.0.0.1"
+
+// Options configure a dev server.
+type Options struct {
+	// IP and Port of the public frontend. Port 0 picks a free port.
+	IP   string
+	Port int
+	// DBFilename keeps state in a SQLite file; "" keeps it in memory.
+	DBFilename string
+	// Namespaces are created at start (idempotently).
+	Namespaces []string
+	// Key signs tokens and verifies them. Nil: loaded from (or created in) StateDir.
+	Key      *devkey.Key
+	StateDir string
+	// Policy is a bundle directory or tarball layered on the embedded default.
+	Policy string
+	// Logger receives the server's logs. Nil: discarded.
+	Logger log.Logger
+	// DynamicConfig adds dynamic config values (tests use it to speed things up).
+	DynamicConfig dynamicconfig.StaticClient
+}
+
+// Server is a running dev server.
+type Server struct {
+	temporal   temporal.Server
+	jwks       *devkey.Server
+	auth       *wiring.Auth
+	key        *devkey.Key
+	keyCreated bool
+	frontend   string
+	internal   string
+	namespaces []string
+}
+
+// Error is a start-up failure with a message meant for the user as it is.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+// Start starts a dev server and returns once its frontend answers health checks.
+// On error nothing is left running.
+func Start(ctx context.Context, o Options) (_ *Server, err error) {
+	if o.IP == "" {
+		o.IP = loopback
+	}
+	if o.Logger == nil {
+		o.Logger = log.NewNoopLogger()
+	}
+	s := &Server{namespaces: o.Namespaces}
+	defer func() {
+		if err != nil {
+			s.closeAux()
+		}
+	}()
+
+	// The signing key.
+	s.key = o.Key
+	if s.key == nil {
+		s.key, s.keyCreated, err = devkey.LoadOrCreate(o.StateDir)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// Ports: the frontend's is the user's choice and must be free; the rest are picked.
+	if o.Port == 0 {
+		if o.Port, err = freePort(o.IP); err != nil {
+			return nil, err
+		}
+	} else if err := checkFree(o.IP, o.Port); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(loopback, 9)
+	if err != nil {
+		return nil, err
+	}
+
+	// JWKS on loopback, then the claim mapper and the authorizer.
+	if s.jwks, err = devkey.Serve(net.JoinHostPort(loopback, "0"), s.key); err != nil {
+		return nil, err
+	}
+	settings := authzconfig.File{JWT: claimmapper.Config{
+		Issuer:        devkey.Issuer,
+		SkipDiscovery: true,
+		JWKSURLs:      []string{s.jwks.URL()},
+	}}
+	settings.Policy.Bundle = o.Policy
+	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.Logger)); err != nil {
+		var pe *wiring.PolicyError
+		if errors.As(err, &pe) {
+			return nil, &Error{Msg: fmt.Sprintf("--policy %s: %v", o.Policy, pe.Err)}
+		}
+		return nil, err
+	}
+
+	cfg, err := serverConfig(o, ports)
+	if err != nil {
+		return nil, err
+	}
+	if err := setupDB(o, cfg); err != nil {
+		return nil, err
+	}
+	dc := dynamicconfig.StaticClient{
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+	}
+	for k, v := range o.DynamicConfig {
+		dc[k] = v
+	}
+	opts := append([]temporal.ServerOption{
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.Services), // frontend, internal-frontend, history, matching, worker
+		temporal.WithLogger(o.Logger),
+		temporal.WithDynamicConfigClient(dc),
+	}, s.auth.ServerOptions()...)
+	srv, err := temporal.NewServer(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create Temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal server: %w", err)
+	}
+	s.temporal = srv
+	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
+
+	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, addr := range []string{dialAddr(s.frontend), s.internal} {
+		if err := waitServing(readyCtx, addr); err != nil {
+			_ = s.Stop()
+			return nil, fmt.Errorf("Temporal server did not become ready at %s: %w", addr, err)
+		}
+	}
+	return s, nil
+}
+
+// FrontendAddr is the public frontend's host:port.
+func (s *Server) FrontendAddr() string { return s.frontend }
+
+// InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
+// reaches it is system admin.
+func (s *Server) InternalFrontendAddr() string { return s.internal }
+
+// Key is the dev signing key the server trusts.
+func (s *Server) Key() *devkey.Key { return s.key }
+
+// JWKSURL is where the key set is served.
+func (s *Server) JWKSURL() string { return s.jwks.URL() }
+
+// Authorizer is the server's authorizer.
+func (s *Server) Authorizer() *policy.Authorizer { return s.auth.Authorizer }
+
+// Stop stops the Temporal server, the JWKS server and the claim mapper.
+func (s *Server) Stop() error {
+	var err error
+	if s.temporal != nil {
+		err = s.temporal.Stop()
+		s.temporal = nil
+	}
+	return errors.Join(err, s.closeAux())
+}
+
+func (s *Server) closeAux() error {
+	var errs []error
+	if s.auth != nil {
+		errs = append(errs, s.auth.Close())
+		s.auth = nil
+	}
+	if s.jwks != nil {
+		errs = append(errs, s.jwks.Close())
+		s.jwks = nil
+	}
+	return errors.Join(errs...)
+}
+
+// serverConfig builds the Temporal configuration in memory.
+func serverConfig(o Options, ports []int) (*config.Config, error) {
+	sqlCfg := &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		ConnectAttributes: map[string]string{},
+		DatabaseName:      o.DBFilename,
+	}
+	if o.DBFilename == "" {
+		sqlCfg.ConnectAttributes["mode"] = "memory"
+		sqlCfg.ConnectAttributes["cache"] = "shared"
+		sqlCfg.DatabaseName = fmt.Sprintf("temporal-opa-%d-%d", os.Getpid(), time.Now().UnixNano())
+	} else {
+		sqlCfg.ConnectAttributes["mode"] = "rwc"
+	}
+	svc := func(ip string, grpcPort, membershipPort int) config.Service {
+		rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnLocalHost: true}
+		if ip != loopback {
+			rpc.BindOnLocalHost, rpc.BindOnIP = false, ip
+		}
+		return config.Service{RPC: rpc}
+	}
+	frontendAddr := net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port))
+	cfg := &config.Config{
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
+		},
+		Persistence: config.Persistence{
+			DefaultStore:     sqliteplugin.PluginName,
+			VisibilityStore:  sqliteplugin.PluginName,
+			NumHistoryShards: 1,
+			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+		},
+		ClusterMetadata: &cluster.Config{
+			EnableGlobalNamespace:    false,
+			FailoverVersionIncrement: 10,
+			MasterClusterName:        clusterName,
+			CurrentClusterName:       clusterName,
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr},
+			},
+		},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services: map[string]config.Service{
+			"frontend":          svc(o.IP, o.Port, ports[0]),
+			"internal-frontend": svc(loopback, ports[1], ports[2]),
+			"history":           svc(loopback, ports[3], ports[4]),
+			"matching":          svc(loopback, ports[5], ports[6]),
+			"worker":            svc(loopback, ports[7], ports[8]),
+		},
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
+			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
+		}},
+		// PublicClient stays empty: with an internal-frontend, Temporal's own clients
+		// (the system worker) go through it and carry the internal principal.
+	}
+	return cfg, nil
+}
+
+// setupDB creates the schema of a new SQLite file and the namespaces.
+func setupDB(o Options, cfg *config.Config) error {
+	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
+	if o.DBFilename != "" {
+		if _, err := os.Stat(o.DBFilename); errors.Is(err, os.ErrNotExist) {
+			if dir := filepath.Dir(o.DBFilename); dir != "" {
+				if _, err := os.Stat(dir); err != nil {
+					return &Error{Msg: fmt.Sprintf("--db-filename %s: directory %s does not exist", o.DBFilename, dir)}
+				}
+			}
+			if err := sqlite.SetupSchema(sqlCfg); err != nil {
+				return fmt.Errorf("--db-filename %s: create schema: %w", o.DBFilename, err)
+			}
+		} else if err != nil {
+			return &Error{Msg: fmt.Sprintf("--db-filename %s: %v", o.DBFilename, errors.Unwrap(err))}
+		}
+	}
+	var nss []*sqlite.NamespaceConfig
+	for _, name := range o.Namespaces {
+		ns, err := sqlite.NewNamespaceConfig(clusterName, name, false, nil)
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+		nss = append(nss, ns)
+	}
+	if err := sqlite.CreateNamespaces(sqlCfg, nss...); err != nil {
+		if o.DBFilename != "" {
+			return fmt.Errorf("--db-filename %s: %w (is it a Temporal SQLite database of this version?)", o.DBFilename, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkFree reports a clear error when ip:port is taken.
+func checkFree(ip string, port int) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal server?): stop it or choose another port with --port", port, ip)}
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return &Error{Msg: fmt.Sprintf("--ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}
+		}
+		return &Error{Msg: fmt.Sprintf("cannot listen on %s:%d: %v", ip, port, err)}
+	}
+	return ln.Close()
+}
+
+func freePort(ip string) (int, error) {
+	p, err := freePorts(ip, 1)
+	if err != nil {
+		return 0, err
+	}
+	return p[0], nil
+}
+
+// freePorts finds n distinct free TCP ports on ip. They are free when checked;
+// another process could take one before the server binds it.
+func freePorts(ip string, n int) ([]int, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on %s: %w", ip, err)
+		}
+		lns = append(lns, ln)
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// dialHost is the host clients dial for a listen IP (0.0.0.0 -> 127.0.0.1).
+func dialHost(ip string) string {
+	if parsed := net.ParseIP(ip); parsed != nil && parsed.IsUnspecified() {
+		if parsed.To4() != nil {
+			return loopback
+		}
+		return "::1"
+	}
+	return ip
+}
+
+func dialAddr(hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return net.JoinHostPort(dialHost(host), port)
+}
+
+// waitServing polls the gRPC health service of the workflow service at addr.
+func waitServing(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: "temporal.api.workflowservice.v1.WorkflowService"})
+		cancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("health status %s", resp.GetStatus())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

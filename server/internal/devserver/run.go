@@ -1,0 +1,179 @@
+package devserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/template"
+	"time"
+
+	"go.temporal.io/server/common/log"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+)
+
+// Subjects of the tokens start-dev prints.
+const (
+	AdminSubject = "dev-admin"
+	UserSubject  = "dev-user"
+)
+
+// Run is "temporal-opa start-dev": it starts a dev server, prints how to use it on
+// stdout and runs until ctx is done (Ctrl-C). Server logs go to stderr.
+func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
+	logger := newLogger(o.LogLevel, o.LogFormat, stderr)
+	fmt.Fprintf(stdout, "Starting Temporal with OPA authorization on %s ...\n", dialAddr(joinHostPort(o.IP, o.Port)))
+	s, err := Start(ctx, Options{
+		IP:         o.IP,
+		Port:       o.Port,
+		DBFilename: o.DBFilename,
+		Namespaces: o.Namespaces,
+		StateDir:   o.StateDir,
+		Policy:     o.Policy,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	if err := printBanner(stdout, s, o); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nStopping ...")
+	if err := s.Stop(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	fmt.Fprintln(stdout, "Stopped.")
+	return nil
+}
+
+func joinHostPort(ip string, port int) string { return fmt.Sprintf("%s:%d", ip, port) }
+
+// userPermissions is what the printed user token grants: read and write on every
+// namespace start-dev created.
+func userPermissions(namespaces []string) []string {
+	var p []string
+	for _, ns := range namespaces {
+		p = append(p, ns+":read", ns+":write")
+	}
+	return p
+}
+
+var bannerTmpl = template.Must(template.New("banner").Parse(`
+Temporal server with OPA authorization is ready.
+
+  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}
+  Namespaces:   {{.Namespaces}}
+  Policy:       {{.Policy}}
+  Signing key:  {{.KeyPath}}{{if .KeyCreated}} (created now){{end}}, kid {{.KeyID}}
+  JWKS:         {{.JWKS}}
+  Database:     {{.DB}}
+
+System admin token (temporal-system:admin, sub {{.AdminSub}}, expires {{.Expires}}):
+export TEMPORAL_OPA_ADMIN_TOKEN={{.AdminToken}}
+
+Namespace token ({{.UserPerms}}, sub {{.UserSub}}, expires {{.Expires}}):
+export TEMPORAL_API_KEY={{.UserToken}}
+
+Try it with the temporal CLI (--tls=false: an API key otherwise turns TLS on):
+  temporal workflow list --address {{.Addr}} --namespace default --tls=false --api-key "$TEMPORAL_API_KEY"
+  temporal operator namespace list --address {{.Addr}} --tls=false --api-key "$TEMPORAL_API_KEY"        # denied: needs temporal-system
+  temporal operator namespace list --address {{.Addr}} --tls=false --api-key "$TEMPORAL_OPA_ADMIN_TOKEN" # allowed
+
+More tokens:  {{.Program}} token --permissions default:read --ttl 1h{{if .StateDirFlag}} --state-dir {{.StateDir}}{{end}}
+Check a rule: {{.Program}} eval --permissions default:read --api StartWorkflowExecution --namespace default
+
+Go SDK (a fresh token per call, as in production):
+  c, err := client.Dial(client.Options{
+      HostPort:        "{{.Addr}}",
+      Namespace:       "default",
+      HeadersProvider: bearer{},   // GetHeaders returns {"Authorization": "Bearer " + token}
+  })
+
+Press Ctrl-C to stop.
+`))
+
+func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
+	now := time.Now()
+	admin, err := s.Key().Mint(devkey.Claims{Subject: AdminSubject, Permissions: []string{"temporal-system:admin"}, TTL: o.TokenTTL, Now: now})
+	if err != nil {
+		return err
+	}
+	perms := userPermissions(o.Namespaces)
+	user, err := s.Key().Mint(devkey.Claims{Subject: UserSubject, Permissions: perms, TTL: o.TokenTTL, Now: now})
+	if err != nil {
+		return err
+	}
+	policyDesc := "embedded default (Temporal's default authorizer rules, in Rego)"
+	if o.Policy != "" {
+		policyDesc = o.Policy + ", layered on the embedded default"
+	}
+	db := "in memory (state is lost on exit; keep it with --db-filename FILE)"
+	if o.DBFilename != "" {
+		db = o.DBFilename
+	}
+	return bannerTmpl.Execute(w, map[string]any{
+		"Addr":         dialAddr(s.FrontendAddr()),
+		"Listen":       s.FrontendAddr(),
+		"Public":       dialAddr(s.FrontendAddr()) != s.FrontendAddr() || !strings.HasPrefix(o.IP, "127."),
+		"Namespaces":   strings.Join(o.Namespaces, ", "),
+		"Policy":       policyDesc,
+		"KeyPath":      s.Key().Path(),
+		"KeyCreated":   s.keyCreated,
+		"KeyID":        s.Key().KeyID(),
+		"JWKS":         s.JWKSURL(),
+		"DB":           db,
+		"AdminSub":     AdminSubject,
+		"UserSub":      UserSubject,
+		"UserPerms":    strings.Join(perms, ","),
+		"Expires":      now.Add(o.TokenTTL).Format(time.RFC3339),
+		"AdminToken":   admin,
+		"UserToken":    user,
+		"Program":      cli.Program,
+		"StateDirFlag": o.StateDir != cli.DefaultStateDir(os.Getenv),
+		"StateDir":     o.StateDir,
+	})
+}
+
+// newLogger builds the server's logger on w. A fatal log (Temporal exits the
+// process on some start-up failures, such as a port taken by another process)
+// ends with one readable line.
+func newLogger(level, format string, w io.Writer) log.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	if format == "json" {
+		encoder = zapcore.NewJSONEncoder(enc)
+	} else {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	}
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		lvl = zapcore.WarnLevel
+	}
+	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
+	zl := zap.New(core, zap.WithFatalHook(fatalHook{w: w}), zap.AddCaller(), zap.AddCallerSkip(1))
+	return log.NewZapLogger(zl)
+}
+
+type fatalHook struct{ w io.Writer }
+
+func (h fatalHook) OnWrite(e *zapcore.CheckedEntry, fields []zapcore.Field) {
+	msg := e.Message
+	for _, f := range fields {
+		if f.Key == "error" {
+			if err, ok := f.Interface.(error); ok {
+				msg += ": " + err.Error()
+			}
+		}
+	}
+	fmt.Fprintf(h.w, "%s: start-dev: the Temporal server stopped: %s\n", cli.Program, msg)
+	os.Exit(1)
+}

@@ -1,0 +1,240 @@
+package offline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	operatorservice "go.temporal.io/api/operatorservice/v1"
+	workflowservice "go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/server/common/authorization"
+	"google.golang.org/grpc"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+)
+
+// Denied is returned by Eval when the call is denied: main exits with status 1
+// and prints nothing more, the decision having been printed.
+type Denied struct{}
+
+func (Denied) Error() string { return "denied" }
+
+// Result is what eval prints: the decision, the reason and the input document.
+type Result struct {
+	Allow     bool              `json:"allow"`
+	Reason    string            `json:"reason"`
+	API       string            `json:"api"`
+	Input     map[string]any    `json:"input"`
+	Revisions map[string]string `json:"revisions,omitempty"`
+	Error     string            `json:"error,omitempty"`
+}
+
+// Eval is "temporal-opa eval": it decides one call as the server would and prints
+// the Result as JSON on w. It returns Denied when the call is denied.
+func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
+	var settings authzconfig.File
+	if o.AuthzFile != "" {
+		f, err := authzconfig.Load(o.AuthzFile, claimmapper.Config{})
+		if err != nil {
+			return err
+		}
+		settings = *f
+	}
+	if o.Policy != "" {
+		settings.Policy.Bundle = o.Policy
+	}
+	api, err := ResolveAPI(o.API)
+	if err != nil {
+		return err
+	}
+
+	az, err := policy.NewAuthorizer(settings.Policy.Options)
+	if err != nil {
+		return err
+	}
+	if path := settings.Policy.Bundle; path != "" {
+		b, err := policy.LoadBundle(path)
+		if err != nil {
+			return err
+		}
+		if err := az.Activate(ctx, b); err != nil {
+			return fmt.Errorf("policy bundle %s: %w", path, err)
+		}
+	}
+
+	res := Result{API: api}
+	claims, err := evalClaims(ctx, o, settings, stdin)
+	if err != nil {
+		var te *claimmapper.TokenError
+		if !errors.As(err, &te) {
+			return err
+		}
+		// The server never reaches the authorizer with a refused token.
+		res.Reason = `the claim mapper refused the token, so the server answers PermissionDenied "Request unauthorized."`
+		res.Error = te.Error()
+		return report(w, res)
+	}
+	target := &authorization.CallTarget{APIName: api, Namespace: o.Namespace}
+	d, err := az.Decide(ctx, claims, target)
+	res.Allow, res.Reason, res.Input, res.Revisions = d.Allow, d.Reason, d.Input, d.Revisions
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return report(w, res)
+}
+
+func report(w io.Writer, res Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		return err
+	}
+	if !res.Allow {
+		return Denied{}
+	}
+	return nil
+}
+
+// evalClaims are the caller's claims: from --permissions directly, or from --token
+// verified as the server verifies it.
+func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdin io.Reader) (*authorization.Claims, error) {
+	if o.Token == "" {
+		if len(o.Permissions) == 0 {
+			return nil, nil // no token: Temporal passes nil claims
+		}
+		return ClaimsFromPermissions(o.Subject, o.Permissions), nil
+	}
+	tok := o.Token
+	if tok == "-" {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return nil, fmt.Errorf("--token -: read stdin: %w", err)
+		}
+		tok = line
+	}
+	tok = strings.TrimSpace(tok)
+	tok = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(tok, "Bearer "), "bearer "))
+
+	cfg := settings.JWT
+	if o.AuthzFile == "" {
+		// Verify with the dev key, as start-dev does.
+		k, err := loadKey(o.KeyFile, o.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("verify --token: %w (or pass --authz FILE with the jwt settings of your server)", err)
+		}
+		jwks, err := k.JWKS()
+		if err != nil {
+			return nil, err
+		}
+		dir, err := os.MkdirTemp("", "temporal-opa-eval-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		file := filepath.Join(dir, "jwks.json")
+		if err := os.WriteFile(file, jwks, 0o600); err != nil {
+			return nil, err
+		}
+		cfg = claimmapper.Config{Issuer: devkey.Issuer, SkipDiscovery: true, JWKSFiles: []string{file}}
+	}
+	m, err := claimmapper.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return m.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + tok})
+}
+
+// ClaimsFromPermissions builds claims as the claim mapper would from a token whose
+// permissions claim holds perms ("<namespace>:<permission>"; temporal-system is
+// the system scope).
+func ClaimsFromPermissions(subject string, perms []string) *authorization.Claims {
+	c := &authorization.Claims{Subject: subject, AuthType: "jwt"}
+	for _, p := range perms {
+		ns, perm, ok := strings.Cut(p, ":")
+		if !ok {
+			continue
+		}
+		var r authorization.Role
+		switch strings.ToLower(perm) {
+		case "read":
+			r = authorization.RoleReader
+		case "write":
+			r = authorization.RoleWriter
+		case "worker":
+			r = authorization.RoleWorker
+		case "admin":
+			r = authorization.RoleAdmin
+		}
+		if ns == claimmapper.SystemNamespace {
+			c.System |= r
+			continue
+		}
+		if c.Namespaces == nil {
+			c.Namespaces = map[string]authorization.Role{}
+		}
+		c.Namespaces[ns] |= r
+	}
+	return c
+}
+
+// services whose methods a bare --api name may refer to, in order of preference.
+var services = []grpc.ServiceDesc{
+	workflowservice.WorkflowService_ServiceDesc,
+	operatorservice.OperatorService_ServiceDesc,
+}
+
+// ResolveAPI turns a bare method name (StartWorkflowExecution) into its full gRPC
+// name; a full name (starting with "/") is returned as it is, known or not, so
+// that policies can be checked against unknown APIs too.
+func ResolveAPI(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return name, nil
+	}
+	if name == "Check" || name == "grpc.health.v1.Health/Check" {
+		return "/grpc.health.v1.Health/Check", nil
+	}
+	var all []string
+	for _, sd := range services {
+		for _, m := range sd.Methods {
+			full := "/" + sd.ServiceName + "/" + m.MethodName
+			if m.MethodName == name {
+				return full, nil
+			}
+			all = append(all, m.MethodName)
+		}
+		for _, st := range sd.Streams {
+			if st.StreamName == name {
+				return "/" + sd.ServiceName + "/" + st.StreamName, nil
+			}
+		}
+	}
+	for _, m := range all {
+		if strings.EqualFold(m, name) {
+			return "", fmt.Errorf("--api %s: no such method; did you mean %s? (names are case-sensitive)", name, m)
+		}
+	}
+	var near []string
+	for _, m := range all {
+		if strings.Contains(strings.ToLower(m), strings.ToLower(name)) {
+			near = append(near, m)
+		}
+	}
+	slices.Sort(near)
+	if len(near) > 0 && len(near) <= 8 {
+		return "", fmt.Errorf("--api %s: no WorkflowService or OperatorService method has this name; close ones: %s", name, strings.Join(near, ", "))
+	}
+	return "", fmt.Errorf("--api %s: no WorkflowService or OperatorService method has this name; "+
+		"give a method such as StartWorkflowExecution, or a full name such as /temporal.server.api.adminservice.v1.AdminService/DescribeCluster", name)
+}

@@ -1,0 +1,108 @@
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
+	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/mysql"      // MySQL persistence, as temporal-server
+	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql" // PostgreSQL persistence
+	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"     // SQLite persistence
+	"go.temporal.io/server/temporal"
+
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+)
+
+// LoadTemporalConfig loads Temporal's server configuration as temporal-server
+// start does: one file, or a directory with <env>.yaml (and <env>_<zone>.yaml).
+func LoadTemporalConfig(o cli.Start) (*config.Config, error) {
+	var (
+		cfg *config.Config
+		err error
+		src string
+	)
+	if o.ConfigFile != "" {
+		src = o.ConfigFile
+		cfg, err = config.Load(config.WithConfigFile(o.ConfigFile))
+	} else {
+		src = filepath.Join(o.ConfigDir, o.Env+".yaml")
+		cfg, err = config.Load(config.WithConfigDir(o.ConfigDir), config.WithEnv(o.Env), config.WithZone(o.Zone))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load Temporal config %s: %w", src, err)
+	}
+	return cfg, nil
+}
+
+// Settings returns the authz settings for a Temporal config: the JWT settings of
+// global.authorization, overridden by the authz file when one is given.
+func Settings(cfg *config.Config, authzFile string) (authzconfig.File, error) {
+	base := claimmapper.FromTemporal(&cfg.Global.Authorization)
+	if authzFile == "" {
+		f := authzconfig.File{JWT: base}
+		if err := f.JWT.Validate(); err != nil {
+			return f, fmt.Errorf("no JWT key source: set global.authorization.jwtKeyProvider.keySourceURIs in the Temporal config, "+
+				"or jwt.jwks_urls / jwt.issuer in an --authz FILE (%v)", err)
+		}
+		return f, nil
+	}
+	f, err := authzconfig.Load(authzFile, base)
+	if err != nil {
+		return authzconfig.File{}, err
+	}
+	return *f, nil
+}
+
+// Run is "temporal-opa start": it runs the requested Temporal services with the
+// policy's Authorizer and the ClaimMapper until ctx is done.
+func Run(ctx context.Context, o cli.Start) error {
+	cfg, err := LoadTemporalConfig(o)
+	if err != nil {
+		return err
+	}
+	settings, err := Settings(cfg, o.AuthzFile)
+	if err != nil {
+		return err
+	}
+	logger := log.NewZapLogger(log.BuildZapLogger(cfg.Log))
+	slogger := log.NewSlogLogger(logger)
+
+	a := cfg.Global.Authorization
+	if a.Authorizer != "" || a.ClaimMapper != "" {
+		logger.Info("global.authorization.authorizer and claimMapper are ignored: temporal-opa's policy authorizer and claim mapper are used",
+			tag.NewStringTag("authorizer", a.Authorizer), tag.NewStringTag("claimMapper", a.ClaimMapper))
+	}
+	if _, ok := cfg.Services["internal-frontend"]; !ok && slices.Contains(o.Services, "worker") {
+		logger.Warn("no internal-frontend service in the Temporal config: the system worker will call the public frontend " +
+			"without a token and be denied, so system workflows (namespace deletion, schedules, batch) fail. " +
+			"Add services.internal-frontend (bound to loopback or protected by internode mTLS) and run it with --service internal-frontend.")
+	}
+
+	auth, err := NewAuth(ctx, settings, slogger)
+	if err != nil {
+		return err
+	}
+	defer auth.Close()
+
+	opts := append([]temporal.ServerOption{
+		temporal.ForServices(o.Services),
+		temporal.WithConfig(cfg),
+		temporal.WithLogger(logger),
+		temporal.InterruptOn(InterruptOn(ctx)),
+	}, auth.ServerOptions()...)
+	s, err := temporal.NewServer(opts...)
+	if err != nil {
+		return fmt.Errorf("create Temporal server: %w", err)
+	}
+	logger.Info("temporal-opa: starting", tag.NewStringsTag("services", o.Services), tag.NewStringTag("policy", auth.Policy))
+	if err := s.Start(); err != nil { // blocks until ctx is done
+		return fmt.Errorf("run Temporal server: %w", err)
+	}
+	return nil
+}
