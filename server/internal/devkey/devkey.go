@@ -231,7 +231,8 @@ type Claims struct {
 }
 
 // Mint signs a JWT with the key: ES256, "kid" in the header, "sub", "iss", "iat",
-// "nbf", "exp" and "permissions" in the payload.
+// "nbf", "exp", "permissions" and a random "jti" (so that every token differs) in
+// the payload.
 func (k *Key) Mint(c Claims) (string, error) {
 	if c.Subject == "" {
 		return "", errors.New("mint token: subject is empty")
@@ -252,7 +253,12 @@ func (k *Key) Mint(c Claims) (string, error) {
 	if perms == nil {
 		perms = []string{}
 	}
+	jti := make([]byte, 12)
+	if _, err := rand.Read(jti); err != nil {
+		return "", fmt.Errorf("mint token: %w", err)
+	}
 	b := jwt.NewBuilder().
+		JwtID(b64url(jti)).
 		Subject(c.Subject).
 		Issuer(iss).
 		IssuedAt(now.Truncate(time.Second)).
