@@ -29,7 +29,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", cli.Program, err)
 		os.Exit(2)
 	default:
-		fmt.Fprintf(os.Stderr, "%s: %v\n", cli.Program, err)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -299,3 +299,22 @@ func checkFileExists(f *flagSet, name, path string) error {
 	}
 	return nil
 }
+
+// OneLine flattens a multi-line error message (OPA's compile errors echo the
+// source line and a caret under it) into one line: the echo and the caret are
+// dropped and the remaining lines joined with "; ".
+func OneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	var keep []string
+	for i := 0; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.Trim(l, "^ \t") == "" {
+			continue
+		}
+		if i+1 < len(lines) && i > 0 && strings.Trim(strings.TrimSpace(lines[i+1]), "^ \t") == "" && strings.TrimSpace(lines[i+1]) != "" {
+			continue // a source line echoed above a caret
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "; ")
+}

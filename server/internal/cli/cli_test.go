@@ -200,3 +200,15 @@ func TestDefaultStateDir(t *testing.T) {
 		}
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	in := "policy not activated (compile): 1 error occurred: /temporal/custom/custom.rego:4: rego_type_error: undefined ref: input.target.metod\n" +
+		"\tinput.target.metod\n\t             ^\n\t             have: \"metod\"\n\t             want (one of): [\"method\" \"namespace\"]"
+	want := `policy not activated (compile): 1 error occurred: /temporal/custom/custom.rego:4: rego_type_error: undefined ref: input.target.metod; have: "metod"; want (one of): ["method" "namespace"]`
+	if got := OneLine(in); got != want {
+		t.Errorf("OneLine\n got: %s\nwant: %s", got, want)
+	}
+	if got := OneLine("plain"); got != "plain" {
+		t.Errorf("OneLine(plain) = %q", got)
+	}
+}

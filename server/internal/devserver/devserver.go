@@ -39,6 +39,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -137,7 +138,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.Logger)); err != nil {
 		var pe *wiring.PolicyError
 		if errors.As(err, &pe) {
-			return nil, &Error{Msg: fmt.Sprintf("--policy %s: %v", o.Policy, pe.Err)}
+			return nil, &Error{Msg: fmt.Sprintf("--policy %s: %s", o.Policy, cli.OneLine(pe.Err.Error()))}
 		}
 		return nil, err
 	}

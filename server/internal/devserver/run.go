@@ -15,6 +15,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
 // Subjects of the tokens start-dev prints.
@@ -159,21 +160,6 @@ func newLogger(level, format string, w io.Writer) log.Logger {
 		lvl = zapcore.WarnLevel
 	}
 	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
-	zl := zap.New(core, zap.WithFatalHook(fatalHook{w: w}), zap.AddCaller(), zap.AddCallerSkip(1))
+	zl := zap.New(core, zap.WithFatalHook(wiring.FatalHook{Command: "start-dev", W: w}), zap.AddCaller(), zap.AddCallerSkip(1))
 	return log.NewZapLogger(zl)
-}
-
-type fatalHook struct{ w io.Writer }
-
-func (h fatalHook) OnWrite(e *zapcore.CheckedEntry, fields []zapcore.Field) {
-	msg := e.Message
-	for _, f := range fields {
-		if f.Key == "error" {
-			if err, ok := f.Interface.(error); ok {
-				msg += ": " + err.Error()
-			}
-		}
-	}
-	fmt.Fprintf(h.w, "%s: start-dev: the Temporal server stopped: %s\n", cli.Program, msg)
-	os.Exit(1)
 }

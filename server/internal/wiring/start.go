@@ -3,6 +3,8 @@ package wiring
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -13,6 +15,8 @@ import (
 	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql" // PostgreSQL persistence
 	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"     // SQLite persistence
 	"go.temporal.io/server/temporal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
@@ -70,7 +74,10 @@ func Run(ctx context.Context, o cli.Start) error {
 	if err != nil {
 		return err
 	}
-	logger := log.NewZapLogger(log.BuildZapLogger(cfg.Log))
+	if err := CheckPorts(cfg, o.Services); err != nil {
+		return err
+	}
+	logger := log.NewZapLogger(log.BuildZapLogger(cfg.Log).WithOptions(zap.WithFatalHook(FatalHook{Command: "start", W: os.Stderr})))
 	slogger := log.NewSlogLogger(logger)
 
 	a := cfg.Global.Authorization
@@ -105,4 +112,23 @@ func Run(ctx context.Context, o cli.Start) error {
 		return fmt.Errorf("run Temporal server: %w", err)
 	}
 	return nil
+}
+
+// FatalHook ends a fatal log of the Temporal server (it exits the process on
+// some start-up failures, such as a port taken) with one readable line.
+type FatalHook struct {
+	Command string
+	W       io.Writer
+}
+
+// OnWrite implements zapcore.CheckWriteHook.
+func (h FatalHook) OnWrite(e *zapcore.CheckedEntry, fields []zapcore.Field) {
+	msg := e.Message
+	for _, f := range fields {
+		if err, ok := f.Interface.(error); ok && f.Key == "error" {
+			msg += ": " + err.Error()
+		}
+	}
+	fmt.Fprintf(h.W, "%s: %s: the Temporal server stopped: %s\n", cli.Program, h.Command, msg)
+	os.Exit(1)
 }

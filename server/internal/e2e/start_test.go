@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
+)
+
+// customBundle is a policy bundle layered on the embedded default: it denies
+// terminations in default and lets default readers list namespaces.
+var customBundle = map[string]string{
+	".manifest": `{"roots": ["temporal/custom"], "rego_version": 1}`,
+	"temporal/custom/custom.rego": `package temporal.custom
+
+deny contains "terminating workflows in default is disabled by the e2e policy" if {
+	input.target.method == "TerminateWorkflowExecution"
+	input.target.namespace == "default"
+}
+
+allow if {
+	input.target.method == "ListNamespaces"
+	"read" in input.claims.namespaces["default"]
+}
+`,
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// start-dev --policy: the bundle's rules apply on top of the default policy.
+func TestStartDevWithPolicyBundle(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: writeFiles(t, customBundle)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+
+	dialS := func(perms ...string) client.Client {
+		c, err := client.NewLazyClient(client.Options{HostPort: s.FrontendAddr(), Namespace: "default",
+			HeadersProvider: newTokens(s.Key(), perms...), Logger: quietLogger{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	reader, writer := dialS("default:read"), dialS("default:read", "default:write")
+
+	_, err = reader.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
+	wantOK(t, "ListNamespaces with default:read (custom allow)", err)
+
+	id := randomName("to-terminate")
+	_, err = writer.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: randomName("idle")}, Greet, "x")
+	wantOK(t, "StartWorkflowExecution with write (default rules)", err)
+	err = writer.TerminateWorkflow(ctx, id, "", "test")
+	wantDenied(t, "TerminateWorkflowExecution (custom deny)", err, "terminating workflows in default is disabled by the e2e policy")
+}
+
+// A policy that does not compile stops start-dev before the Temporal server
+// starts, with one line naming the flag and the file.
+func TestStartDevWithBadPolicy(t *testing.T) {
+	bad := writeFiles(t, map[string]string{
+		".manifest":                   `{"roots": ["temporal/custom"], "rego_version": 1}`,
+		"temporal/custom/custom.rego": "package temporal.custom\n\ndeny contains \"x\" if {\n\tinput.target.metod == \"Foo\"\n}\n",
+	})
+	ctx := ctxFor(t, time.Minute)
+	_, err := devserver.Start(ctx, devserver.Options{Key: srv.Key(), Policy: bad})
+	var de *devserver.Error
+	if !errors.As(err, &de) {
+		t.Fatalf("error %v (%T), want a *devserver.Error", err, err)
+	}
+	for _, want := range []string{"--policy " + bad + ":", "custom.rego:4", "metod"} {
+		if !strings.Contains(de.Msg, want) {
+			t.Errorf("error %q lacks %q", de.Msg, want)
+		}
+	}
+	if strings.Contains(de.Msg, "\n") {
+		t.Errorf("error spans lines: %q", de.Msg)
+	}
+}
+
+// A frontend port already in use is one clear error, and nothing starts.
+func TestStartDevPortInUse(t *testing.T) {
+	host, port, _ := net.SplitHostPort(srv.FrontendAddr())
+	var p int
+	fmt.Sscanf(port, "%d", &p)
+	_, err := devserver.Start(ctxFor(t, time.Minute), devserver.Options{IP: host, Port: p, Key: srv.Key()})
+	var de *devserver.Error
+	if !errors.As(err, &de) || !strings.Contains(de.Msg, fmt.Sprintf("port %d on %s is already in use", p, host)) || !strings.Contains(de.Msg, "--port") {
+		t.Fatalf("error %v, want a port-in-use error pointing at --port", err)
+	}
+}
+
+// temporal-opa start: Temporal's own config file (global.authorization giving the
+// key source) plus an --authz file, run until the context ends.
+func TestStartWithTemporalConfig(t *testing.T) {
+	key, err := devkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := devkey.Serve("127.0.0.1:0", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = jwks.Close() })
+
+	var ports [10]int
+	var lns []net.Listener
+	for i := range ports { // held until all are picked, so that they differ
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	svc := func(g, m int) string {
+		return fmt.Sprintf("    rpc:\n      grpcPort: %d\n      membershipPort: %d\n      bindOnLocalHost: true\n", g, m)
+	}
+	logFile := filepath.Join(t.TempDir(), "temporal.log")
+	temporalYAML := fmt.Sprintf(`log:
+  level: warn
+  outputFile: %s
+persistence:
+  defaultStore: sqlite
+  visibilityStore: sqlite
+  numHistoryShards: 1
+  datastores:
+    sqlite:
+      sql:
+        pluginName: sqlite
+        databaseName: e2e-start-%d
+        connectAddr: localhost
+        connectProtocol: tcp
+        connectAttributes:
+          mode: memory
+          cache: shared
+global:
+  membership:
+    maxJoinDuration: 30s
+    broadcastAddress: 127.0.0.1
+  authorization:
+    jwtKeyProvider:
+      keySourceURIs: [%q]
+    permissionsClaimName: permissions
+    authorizer: default
+    claimMapper: default
+services:
+  frontend:
+%s  internal-frontend:
+%s  history:
+%s  matching:
+%s  worker:
+%sclusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active:
+      enabled: true
+      initialFailoverVersion: 1
+      rpcName: frontend
+      rpcAddress: 127.0.0.1:%d
+dcRedirectionPolicy:
+  policy: noop
+archival:
+  history:
+    state: disabled
+  visibility:
+    state: disabled
+namespaceDefaults:
+  archival:
+    history:
+      state: disabled
+    visibility:
+      state: disabled
+`, logFile, time.Now().UnixNano(), jwks.URL(),
+		svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9]), ports[0])
+	dir := writeFiles(t, map[string]string{
+		"temporal.yaml": temporalYAML,
+		"authz.yaml":    "jwt:\n  issuer: " + devkey.Issuer + "\n  skip_discovery: true\npolicy:\n  eval_timeout: 250ms\n",
+	})
+	o, err := cli.ParseStart([]string{
+		"--config-file", filepath.Join(dir, "temporal.yaml"), "--authz", filepath.Join(dir, "authz.yaml"),
+		"--service", "frontend", "--service", "internal-frontend", "--service", "history", "--service", "matching", "--service", "worker",
+	}, cli.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- wiring.Run(ctx, o) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("start returned %v after the context ended", err)
+			}
+		case <-time.After(time.Minute):
+			t.Error("start did not return within a minute of the context ending")
+		}
+	}()
+
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	waitCtx := ctxFor(t, 2*time.Minute)
+	if err := waitHealthy(waitCtx, addr, done); err != nil {
+		t.Fatal(err)
+	}
+	dialS := func(perms ...string) client.Client {
+		var hp headersProvider = rawToken("")
+		if len(perms) > 0 {
+			hp = newTokens(key, perms...)
+		}
+		c, err := client.NewLazyClient(client.Options{HostPort: addr, Namespace: "e2e-start", HeadersProvider: hp, Logger: quietLogger{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	reg := &workflowservice.RegisterNamespaceRequest{Namespace: "e2e-start", WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}
+	_, err = dialS().WorkflowService().RegisterNamespace(waitCtx, reg)
+	wantDenied(t, "RegisterNamespace without a token", err, "requires a token")
+	_, err = dialS("temporal-system:admin").WorkflowService().RegisterNamespace(waitCtx, reg)
+	wantOK(t, "RegisterNamespace with temporal-system:admin", err)
+
+	user := dialS("e2e-start:read", "e2e-start:write")
+	tq := runWorker(t, user)
+	run, err := user.ExecuteWorkflow(waitCtx, client.StartWorkflowOptions{ID: randomName("greet"), TaskQueue: tq}, Greet, "start")
+	wantOK(t, "StartWorkflowExecution", err)
+	var got string
+	wantOK(t, "workflow result", run.Get(waitCtx, &got))
+	_, err = dialS("e2e-start:read").ExecuteWorkflow(waitCtx, client.StartWorkflowOptions{TaskQueue: tq}, Greet, "x")
+	wantDenied(t, "StartWorkflowExecution with read", err, "requires write")
+}
+
+// waitHealthy polls the frontend's health check until it serves, start fails or ctx ends.
+func waitHealthy(ctx context.Context, addr string, done <-chan error) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "temporal.api.workflowservice.v1.WorkflowService"})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		select {
+		case err := <-done:
+			return fmt.Errorf("start returned before serving: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("frontend %s not serving: %v", addr, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
