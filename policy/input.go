@@ -1,9 +1,10 @@
 package policy
 
 import (
+	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -173,41 +174,47 @@ func extensionsValue(ext any) (ast.Value, error) {
 }
 
 // principalKey identifies the claims for the decision cache; ok is false when the
-// claims carry extensions the cache cannot identify.
+// claims carry extensions the cache cannot identify. Every field a policy can see
+// is part of the key, each length-prefixed so that no two claims share a key.
 func principalKey(c *authorization.Claims) (key string, ok bool) {
 	if c == nil {
-		return "\x00nil", true
+		return "\x00", true
 	}
-	var b strings.Builder
+	b := make([]byte, 0, 128)
 	switch e := c.Extensions.(type) {
 	case nil:
-		b.WriteString("c\x00")
+		b = append(b, 'c')
 	case TokenClaims:
 		k := e.CacheKey()
 		if k == "" {
 			return "", false
 		}
-		b.WriteString("t\x00")
-		b.WriteString(k)
-		b.WriteByte(0)
+		b = append(b, 't')
+		b = appendString(b, k)
 	default:
 		return "", false
 	}
-	b.WriteString(c.Subject)
-	b.WriteByte(0)
-	b.WriteString(c.AuthType)
-	b.WriteByte(0)
-	b.WriteString(strconv.Itoa(int(c.System)))
-	if len(c.Namespaces) > 0 {
-		nss := make([]string, 0, len(c.Namespaces))
+	b = appendString(b, c.Subject)
+	b = appendString(b, c.AuthType)
+	b = binary.AppendUvarint(b, uint64(uint32(c.System)))
+	b = binary.AppendUvarint(b, uint64(len(c.Namespaces)))
+	switch len(c.Namespaces) {
+	case 0:
+	case 1:
 		for ns, r := range c.Namespaces {
-			nss = append(nss, strconv.Quote(ns)+"="+strconv.Itoa(int(r)))
+			b = appendString(b, ns)
+			b = binary.AppendUvarint(b, uint64(uint32(r)))
 		}
-		slices.Sort(nss)
-		for _, s := range nss {
-			b.WriteByte(0)
-			b.WriteString(s)
+	default:
+		for _, ns := range slices.Sorted(maps.Keys(c.Namespaces)) {
+			b = appendString(b, ns)
+			b = binary.AppendUvarint(b, uint64(uint32(c.Namespaces[ns])))
 		}
 	}
-	return b.String(), true
+	return string(b), true
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }

@@ -189,7 +189,9 @@ func TestNewErrors(t *testing.T) {
 
 	secretURL := strings.Replace(down.URL, "http://", "http://user:s3cret@", 1) + "/jwks?access_token=s3cret"
 	mismatched := newJWKSServer(t, k)
+	mismatched.mu.Lock()
 	mismatched.issuer = "https://someone-else.example.com"
+	mismatched.mu.Unlock()
 
 	tests := []struct {
 		name string

@@ -21,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
+	"go.temporal.io/server/common/authorization"
 )
 
 // testKey is a real private key with its public JWK.
@@ -119,6 +120,13 @@ type jwksServer struct {
 
 func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 	t.Helper()
+	s := startJWKSServer(keys...)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// startJWKSServer starts a server the caller must close.
+func startJWKSServer(keys ...*testKey) *jwksServer {
 	s := &jwksServer{}
 	for _, k := range keys {
 		s.keys = append(s.keys, k.pub)
@@ -139,7 +147,6 @@ func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 		})
 	})
 	s.Server = httptest.NewServer(mux)
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -223,6 +230,10 @@ func claimsAt(now time.Time, sub string, perms any) map[string]any {
 }
 
 func bearer(tok string) string { return "Bearer " + tok }
+
+func authInfo(tok string) *authorization.AuthInfo {
+	return &authorization.AuthInfo{AuthToken: bearer(tok)}
+}
 
 func containsToken(msg, tok string) bool {
 	// The whole token, or any of its segments longer than a few characters.

@@ -172,7 +172,7 @@ func (m *Mapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 		return nil, m.refuse(tokenErr(CodeInvalidAuthHeader, "authorization scheme is not Bearer"))
 	}
 
-	sum := sha256.Sum256([]byte(raw))
+	sum := hashToken(raw)
 	now := m.now()
 	ks := m.keys.current.Load()
 	v := (*verified)(nil)
@@ -194,6 +194,20 @@ func (m *Mapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 		return nil, m.refuse(tokenErr(CodeInvalidAudience, "aud does not contain the audience of this request"))
 	}
 	return v.claims(), nil
+}
+
+// hashBufs avoids allocating a copy of every token just to hash it.
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func hashToken(raw string) [32]byte {
+	bp := hashBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], raw...)
+	sum := sha256.Sum256(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		hashBufs.Put(bp)
+	}
+	return sum
 }
 
 func (m *Mapper) refuse(err *TokenError) error {
