@@ -150,7 +150,7 @@ func startJWKSServer(keys ...*testKey) *jwksServer {
 	return s
 }
 
-func (s *jwksServer) Issuer() string { return s.URL + "/realms/test" }
+func (s *jwksServer) Issuer() string  { return s.URL + "/realms/test" }
 func (s *jwksServer) JWKSURL() string { return s.URL + "/jwks" }
 
 func (s *jwksServer) serveJWKS(w http.ResponseWriter, r *http.Request) {

@@ -137,7 +137,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 
 // Close stops the background key refresh. GetClaims keeps working with the last keys.
 func (m *Mapper) Close() error {
-	m.once.Do(m.cancel)
+	if m.cancel != nil {
+		m.once.Do(m.cancel)
+	}
 	return nil
 }
 
@@ -190,7 +192,8 @@ func (m *Mapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 			m.cache.put(&sum, v)
 		}
 	}
-	if ai.Audience != "" && !v.hasAudience(ai.Audience) {
+	// As Temporal: a blank audience requires nothing, any other must be in aud as is.
+	if strings.TrimSpace(ai.Audience) != "" && !v.hasAudience(ai.Audience) {
 		return nil, m.refuse(tokenErr(CodeInvalidAudience, "aud does not contain the audience of this request"))
 	}
 	return v.claims(), nil
@@ -257,7 +260,7 @@ func (m *Mapper) verify(raw string, sum *[32]byte, now time.Time, ks *keySet) (*
 	ext := claims
 	if payloadLen > m.cfg.MaxExtensionBytes {
 		ext = m.registeredClaims(claims)
-		m.logger.Info("claimmapper: token payload exceeds max_extension_bytes, exposing only registered claims to policies",
+		m.logger.Debug("claimmapper: token payload exceeds max_extension_bytes, exposing only registered claims to policies",
 			slog.Int("payload_bytes", payloadLen), slog.Int("max_extension_bytes", m.cfg.MaxExtensionBytes))
 	}
 	v.token = &Token{claims: ext, key: hex.EncodeToString(sum[:])}

@@ -142,6 +142,7 @@ func TestAudienceFromAuthInfo(t *testing.T) {
 		{"not in aud (cached token)", tok, "billing", false},
 		{"token without aud", noAud, "temporal", false},
 		{"token without aud, none required", noAud, "", true},
+		{"blank audience requires nothing (as Temporal)", noAud, "  ", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,5 +304,48 @@ func TestClose(t *testing.T) {
 	must(t, m.Close())
 	if _, err := m.GetClaims(authInfo(k.sign(t, claimsAt(time.Now(), "a", nil), nil))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCacheDroppedOnKeyChange: a change of the key set empties the cache, and an entry
+// verified with an older generation (stored after the change) is never used.
+func TestCacheDroppedOnKeyChange(t *testing.T) {
+	clock := newFakeClock()
+	a := newTestKey(t, "a", "ES256")
+	b := newTestKey(t, "b", "ES256")
+	srv := newJWKSServer(t, a)
+	m := newTestMapper(t, Config{JWKSURLs: []string{srv.JWKSURL()}}, WithClock(clock.Now))
+	tok := a.sign(t, claimsAt(clock.Now(), "alice", nil), nil)
+	_, err := m.GetClaims(authInfo(tok))
+	must(t, err)
+	gen := m.keys.current.Load().gen
+	if m.cache.len() != 1 {
+		t.Fatalf("cache holds %d entries, want 1", m.cache.len())
+	}
+	srv.setKeys(a, b)
+	_, err = m.GetClaims(authInfo(b.sign(t, claimsAt(clock.Now(), "bob", nil), nil))) // unknown kid: refetch
+	must(t, err)
+	if m.keys.current.Load().gen == gen {
+		t.Fatal("generation unchanged after the key set changed")
+	}
+	if _, err := m.GetClaims(authInfo(tok)); err != nil || m.cache.len() != 2 {
+		t.Fatalf("after the change: %v, %d entries (want the old entry dropped, then both re-added)", err, m.cache.len())
+	}
+	// An unchanged refetch keeps the generation (and the cache).
+	gen = m.keys.current.Load().gen
+	clock.Advance(time.Minute)
+	_, _ = m.GetClaims(authInfo((&testKey{kid: "zz", alg: "ES256", signer: a.signer}).sign(t, claimsAt(clock.Now(), "x", nil), nil)))
+	if m.keys.current.Load().gen != gen || m.cache.len() != 2 {
+		t.Errorf("refetch of the same keys: gen %d -> %d, %d entries", gen, m.keys.current.Load().gen, m.cache.len())
+	}
+
+	c := newTokenCache(16)
+	k := [32]byte{1}
+	c.put(&k, &verified{gen: 1, expires: clock.Now().Add(time.Hour)})
+	if c.get(&k, clock.Now(), 2) != nil {
+		t.Error("entry of generation 1 used with generation 2")
+	}
+	if c.len() != 0 {
+		t.Error("stale entry not removed")
 	}
 }
