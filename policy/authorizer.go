@@ -55,12 +55,17 @@ type Decision struct {
 	Revisions map[string]string `json:"revisions,omitempty"`
 }
 
-// Status describes the active policy.
+// Status describes the active policy and the activations so far.
 type Status struct {
-	Generation  uint64            // increases with every activation
-	ActivatedAt time.Time         // when the active policy was swapped in
-	Revisions   map[string]string // active bundle name to revision ("" if none)
-	Cacheable   bool              // decisions of this generation are cached
+	Generation  uint64            `json:"generation"`   // increases with every activation
+	ActivatedAt time.Time         `json:"activated_at"` // when the active policy was swapped in
+	Revisions   map[string]string `json:"revisions"`    // active bundle name to revision ("" if none)
+	Cacheable   bool              `json:"decision_cache"`
+	UsesRequest bool              `json:"uses_request"` // the policy reads input.request
+	Activations uint64            `json:"activations"`  // successful activations, the first included
+	Failures    uint64            `json:"failures"`     // rejected bundles
+	LastError   string            `json:"last_error,omitempty"`
+	LastErrorAt time.Time         `json:"last_error_at,omitzero"`
 }
 
 // Authorizer decides Temporal API calls with a Rego policy. It implements
@@ -76,6 +81,13 @@ type Authorizer struct {
 	nextGen atomic.Uint64
 
 	activateMu sync.Mutex // serializes activations
+	setMu      sync.Mutex // serializes Activate and SetBundle's read-modify-activate
+
+	activations atomic.Uint64
+	failures    atomic.Uint64
+	lastErrMu   sync.Mutex
+	lastErr     string
+	lastErrAt   time.Time
 }
 
 var _ authorization.Authorizer = (*Authorizer)(nil)
@@ -85,6 +97,8 @@ type generation struct {
 	id          uint64
 	query       rego.PreparedEvalQuery
 	revisions   map[string]string
+	user        map[string]*bundle.Bundle // the user bundles it was built from, by name
+	usesRequest bool                      // the policy reads input.request: build it per call
 	activatedAt time.Time
 	cache       *decisionCache // nil when decisions of this policy cannot be cached
 }
@@ -146,6 +160,30 @@ func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) er
 		}
 		named[name] = b
 	}
+	a.setMu.Lock()
+	defer a.setMu.Unlock()
+	return a.activate(ctx, named)
+}
+
+// SetBundle activates the bundle named name in place of the one of that name
+// (added if new; a nil bundle removes it), keeping the other bundles. Bundle
+// sources call it each time they have a new revision. On error the active policy
+// is unchanged and the error is an *ActivationError.
+func (a *Authorizer) SetBundle(ctx context.Context, name string, b *bundle.Bundle) error {
+	if name == "" {
+		return &ActivationError{Stage: "load", Err: errors.New("bundle name is empty")}
+	}
+	a.setMu.Lock()
+	defer a.setMu.Unlock()
+	named := maps.Clone(a.current.Load().user)
+	if named == nil {
+		named = map[string]*bundle.Bundle{}
+	}
+	if b == nil {
+		delete(named, name)
+	} else {
+		named[name] = b
+	}
 	return a.activate(ctx, named)
 }
 
@@ -154,13 +192,30 @@ func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) er
 func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundle) error {
 	a.activateMu.Lock()
 	defer a.activateMu.Unlock()
+	g, err := a.build(ctx, user)
+	if err != nil {
+		a.failures.Add(1)
+		a.lastErrMu.Lock()
+		a.lastErr, a.lastErrAt = err.Error(), time.Now()
+		a.lastErrMu.Unlock()
+		a.log.Error("policy rejected; the previous policy stays active", "error", err)
+		return err
+	}
+	a.current.Store(g)
+	a.activations.Add(1)
+	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest)
+	return nil
+}
+
+// build compiles and prepares a generation; it does not swap it in.
+func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) (*generation, error) {
 
 	all := make(map[string]*bundle.Bundle, len(user)+1)
 	replaced := false
 	defRoots := rootsOf(a.defaultB)
 	for name, b := range user {
 		if name == defaultBundleName {
-			return &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
+			return nil, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
 		}
 		all[name] = b
 		if overlaps(rootsOf(b), defRoots) {
@@ -170,7 +225,7 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	if !replaced {
 		for name, b := range user {
 			if err := checkCustomRules(name, b); err != nil {
-				return &ActivationError{Stage: "compile", Err: err}
+				return nil, &ActivationError{Stage: "compile", Err: err}
 			}
 		}
 	}
@@ -192,18 +247,14 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		err = &ActivationError{Stage: "compile", Err: err}
-		a.log.Error("policy rejected; the previous policy stays active", "error", err)
-		return err
+		return nil, &ActivationError{Stage: "compile", Err: err}
 	}
 	if len(compiler.GetRules(a.decisionRef)) == 0 {
 		hint := ""
 		if replaced {
 			hint = fmt.Sprintf(" (a bundle's roots cover the default policy's %v, so it replaces it: give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest)", defRoots)
 		}
-		err := &ActivationError{Stage: "entrypoint", Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
-		a.log.Error("policy rejected; the previous policy stays active", "error", err)
-		return err
+		return nil, &ActivationError{Stage: "entrypoint", Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
 	}
 
 	revisions := make(map[string]string, len(all))
@@ -214,14 +265,16 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 		id:          a.nextGen.Add(1),
 		query:       pq,
 		revisions:   revisions,
+		user:        user,
 		activatedAt: time.Now(),
 	}
-	if a.opts.DecisionCacheSize > 0 && deterministic(compiler) {
+	g.usesRequest = readsRequest(compiler)
+	// A decision that depends on the request body or on a non-deterministic
+	// built-in cannot be reused for the next call with the same claims and target.
+	if a.opts.DecisionCacheSize > 0 && !g.usesRequest && deterministic(compiler) {
 		g.cache = newDecisionCache(a.opts.DecisionCacheSize)
 	}
-	a.current.Store(g)
-	a.log.Info("policy activated", "generation", g.id, "revisions", revisions, "decision_cache", g.cache != nil)
-	return nil
+	return g, nil
 }
 
 // deterministic reports whether no module calls a non-deterministic built-in
@@ -249,11 +302,19 @@ func deterministic(c *ast.Compiler) bool {
 // Status describes the active policy.
 func (a *Authorizer) Status() Status {
 	g := a.current.Load()
+	a.lastErrMu.Lock()
+	lastErr, lastErrAt := a.lastErr, a.lastErrAt
+	a.lastErrMu.Unlock()
 	return Status{
 		Generation:  g.id,
 		ActivatedAt: g.activatedAt,
 		Revisions:   maps.Clone(g.revisions),
 		Cacheable:   g.cache != nil,
+		UsesRequest: g.usesRequest,
+		Activations: a.activations.Load(),
+		Failures:    a.failures.Load(),
+		LastError:   lastErr,
+		LastErrorAt: lastErrAt,
 	}
 }
 
@@ -277,7 +338,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		}
 	}
 
-	in, err := inputValue(claims, target)
+	in, err := inputValue(claims, target, g.usesRequest)
 	if err != nil {
 		return a.deny(err, target)
 	}
@@ -298,7 +359,7 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		target = &authorization.CallTarget{}
 	}
 	g := a.current.Load()
-	in, err := inputValue(claims, target)
+	in, err := inputValue(claims, target, g.usesRequest)
 	if err != nil {
 		return Decision{Reason: denyReason(err)}, err
 	}

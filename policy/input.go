@@ -52,11 +52,12 @@ var (
 	keyHealthCheck   = ast.StringTerm("health_check")
 )
 
-// Input builds the input document of one call, as policies see it, in its JSON form.
-// It is what `temporal-opa eval` prints; the Authorizer builds the same document
-// directly as an OPA value.
+// Input builds the input document of one call, as policies see it, in its JSON form,
+// including input.request when the target carries a request. It is what
+// `temporal-opa eval` prints; the Authorizer builds the same document directly as
+// an OPA value, with input.request only when the active policy reads it.
 func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[string]any, error) {
-	v, err := inputValue(claims, target)
+	v, err := inputValue(claims, target, true)
 	if err != nil {
 		return nil, err
 	}
@@ -71,15 +72,21 @@ func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[
 	return m, nil
 }
 
-func inputValue(claims *authorization.Claims, target *authorization.CallTarget) (ast.Value, error) {
+func inputValue(claims *authorization.Claims, target *authorization.CallTarget, request bool) (ast.Value, error) {
 	c, err := claimsValue(claims)
 	if err != nil {
 		return nil, &EvalError{Code: CodeInvalidInput, Err: err}
 	}
-	return ast.NewObject(
+	in := ast.NewObject(
 		[2]*ast.Term{keyClaims, ast.NewTerm(c)},
 		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(target))},
-	), nil
+	)
+	if request && target != nil {
+		if err := withRequest(in, target.Request); err != nil {
+			return nil, &EvalError{Code: CodeInvalidInput, Err: err}
+		}
+	}
+	return in, nil
 }
 
 func targetValue(t *authorization.CallTarget) ast.Value {
