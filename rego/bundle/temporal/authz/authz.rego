@@ -62,7 +62,7 @@ required_role := _role_name[_required_rank]
 # the highest role held decides and worker alone is below read.
 _rank := {"worker": 1, "read": 2, "write": 4, "admin": 8}
 
-_role_name := {rank: name | some name, rank in _rank}
+_role_name := {1: "worker", 2: "read", 4: "write", 8: "admin"}
 
 _required_rank := 2 if {
 	input.target.access == "read"
