@@ -222,7 +222,7 @@ func ResolveAPI(name string) (string, error) {
 	}
 	for _, m := range all {
 		if strings.EqualFold(m, name) {
-			return "", fmt.Errorf("--api %s: no such method; did you mean %s? (names are case-sensitive)", name, m)
+			return "", apiErr("--api %s: no such method; did you mean %s? (names are case-sensitive)", name, m)
 		}
 	}
 	var near []string
@@ -233,8 +233,12 @@ func ResolveAPI(name string) (string, error) {
 	}
 	slices.Sort(near)
 	if len(near) > 0 && len(near) <= 8 {
-		return "", fmt.Errorf("--api %s: no WorkflowService or OperatorService method has this name; close ones: %s", name, strings.Join(near, ", "))
+		return "", apiErr("--api %s: no WorkflowService or OperatorService method has this name; close ones: %s", name, strings.Join(near, ", "))
 	}
-	return "", fmt.Errorf("--api %s: no WorkflowService or OperatorService method has this name; "+
+	return "", apiErr("--api %s: no WorkflowService or OperatorService method has this name; "+
 		"give a method such as StartWorkflowExecution, or a full name such as /temporal.server.api.adminservice.v1.AdminService/DescribeCluster", name)
+}
+
+func apiErr(format string, a ...any) error {
+	return &cli.UsageError{Command: "eval", Msg: "eval: " + fmt.Sprintf(format, a...)}
 }

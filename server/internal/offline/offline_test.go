@@ -1,0 +1,178 @@
+package offline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+)
+
+func TestResolveAPI(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"StartWorkflowExecution", "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution", ""},
+		{"AddSearchAttributes", "/temporal.api.operatorservice.v1.OperatorService/AddSearchAttributes", ""},
+		{"Check", "/grpc.health.v1.Health/Check", ""},
+		{"/temporal.server.api.adminservice.v1.AdminService/DescribeCluster", "/temporal.server.api.adminservice.v1.AdminService/DescribeCluster", ""},
+		{"/x.Y/Unknown", "/x.Y/Unknown", ""},
+		{"startworkflowexecution", "", "did you mean StartWorkflowExecution? (names are case-sensitive)"},
+		{"SignalWith", "", "close ones: SignalWithStartWorkflowExecution"},
+		{"Nope", "", "give a method such as StartWorkflowExecution"},
+	}
+	for _, tc := range tests {
+		got, err := ResolveAPI(tc.in)
+		if tc.err != "" {
+			var ue *cli.UsageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ResolveAPI(%q) error %v, want a usage error containing %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ResolveAPI(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func stateDir(t *testing.T) (string, *devkey.Key) {
+	t.Helper()
+	dir := t.TempDir()
+	k, _, err := devkey.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, k
+}
+
+func evalJSON(t *testing.T, o cli.Eval) (Result, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Eval(context.Background(), o, strings.NewReader(""), &out)
+	var res Result
+	if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil && err == nil {
+		t.Fatalf("output is not JSON: %v\n%s", jerr, out.String())
+	}
+	return res, err
+}
+
+func TestEval(t *testing.T) {
+	dir, key := stateDir(t)
+	token := func(perms []string, ttl time.Duration) string {
+		tok, err := key.Mint(devkey.Claims{Subject: "alice", Permissions: perms, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	other, _ := devkey.Generate()
+	foreign, _ := other.Mint(devkey.Claims{Subject: "mallory", Permissions: []string{"default:admin"}})
+	bundle := t.TempDir()
+	for name, content := range map[string]string{
+		".manifest":                   `{"roots": ["temporal/custom"], "rego_version": 1}`,
+		"temporal/custom/custom.rego": "package temporal.custom\n\ndeny contains \"no starts for alice\" if {\n\tinput.claims.subject == \"alice\"\n\tinput.target.method == \"StartWorkflowExecution\"\n}\n",
+	} {
+		path := filepath.Join(bundle, name)
+		_ = os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tests := []struct {
+		name      string
+		o         cli.Eval
+		allow     bool
+		reason    string // substring
+		errSubstr string // in Result.Error
+	}{
+		{"read cannot start", cli.Eval{Permissions: []string{"default:read"}, Subject: "bob", API: "StartWorkflowExecution", Namespace: "default"},
+			false, `StartWorkflowExecution in namespace "default" requires write; caller has read`, ""},
+		{"write can start", cli.Eval{Permissions: []string{"default:write"}, Subject: "bob", API: "StartWorkflowExecution", Namespace: "default"},
+			true, "", ""},
+		{"no token gets GetSystemInfo", cli.Eval{Permissions: []string{}, API: "GetSystemInfo"}, true, "", ""},
+		{"no token is denied the rest", cli.Eval{Permissions: []string{}, API: "ListWorkflowExecutions", Namespace: "default"}, false, "requires a token", ""},
+		{"system admin lists namespaces", cli.Eval{Permissions: []string{"temporal-system:admin"}, Subject: "root", API: "ListNamespaces"}, true, "", ""},
+		{"verified token", cli.Eval{Token: token([]string{"default:write"}, time.Hour), StateDir: dir, API: "StartWorkflowExecution", Namespace: "default"},
+			true, "", ""},
+		{"Bearer prefix accepted", cli.Eval{Token: "Bearer " + token([]string{"default:read"}, time.Hour), StateDir: dir, API: "StartWorkflowExecution", Namespace: "default"},
+			false, "caller has read", ""},
+		{"expired token", cli.Eval{Token: token([]string{"default:write"}, -time.Minute), StateDir: dir, API: "StartWorkflowExecution", Namespace: "default"},
+			false, "claim mapper refused the token", "token_expired"},
+		{"foreign key", cli.Eval{Token: foreign, StateDir: dir, API: "StartWorkflowExecution", Namespace: "default"},
+			false, "claim mapper refused the token", "unknown_kid"},
+		{"custom bundle deny", cli.Eval{Token: token([]string{"default:write"}, time.Hour), StateDir: dir, Policy: bundle, API: "StartWorkflowExecution", Namespace: "default"},
+			false, "no starts for alice", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := evalJSON(t, tc.o)
+			if tc.allow != (err == nil) || (!tc.allow && !errors.Is(err, Denied{})) {
+				t.Errorf("err = %v, want allow=%v", err, tc.allow)
+			}
+			if res.Allow != tc.allow || !strings.Contains(res.Reason, tc.reason) || !strings.Contains(res.Error, tc.errSubstr) {
+				t.Errorf("got allow=%v reason=%q error=%q; want allow=%v reason~%q error~%q", res.Allow, res.Reason, res.Error, tc.allow, tc.reason, tc.errSubstr)
+			}
+			if !strings.HasPrefix(res.API, "/") {
+				t.Errorf("api %q is not a full name", res.API)
+			}
+			if res.Input != nil {
+				if _, ok := res.Input["target"]; !ok {
+					t.Errorf("input lacks target: %v", res.Input)
+				}
+			}
+		})
+	}
+}
+
+func TestEvalWithoutKey(t *testing.T) {
+	_, err := evalJSON(t, cli.Eval{Token: "x.y.z", StateDir: t.TempDir(), API: "GetSystemInfo"})
+	if err == nil || !strings.Contains(err.Error(), "no dev signing key in") || !strings.Contains(err.Error(), "--authz FILE") {
+		t.Errorf("error %v, want advice on the missing key", err)
+	}
+}
+
+func TestTokenPrintsTokenAloneOnLastLine(t *testing.T) {
+	dir, key := stateDir(t)
+	var out, notes bytes.Buffer
+	err := Token(cli.Token{Permissions: []string{"system:admin"}, Subject: "me", TTL: time.Hour, StateDir: dir}, &out, &notes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) != 1 || strings.Count(lines[0], ".") != 2 {
+		t.Fatalf("stdout %q, want the token alone", out.String())
+	}
+	if !strings.Contains(notes.String(), "temporal-system:admin") {
+		t.Errorf("notes %q, want a hint that the system scope is temporal-system", notes.String())
+	}
+	if strings.Contains(notes.String(), lines[0]) || strings.Contains(notes.String(), "PRIVATE") {
+		t.Errorf("notes leak the token or key: %q", notes.String())
+	}
+	_ = key
+}
+
+func TestKeysGenNeverOverwrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.pem")
+	var out bytes.Buffer
+	if err := KeysGen(cli.KeysGen{KeyFile: path}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "PRIVATE") || strings.Contains(out.String(), `"d"`) {
+		t.Errorf("keys gen printed private material:\n%s", out.String())
+	}
+	before, _ := os.ReadFile(path)
+	if err := KeysGen(cli.KeysGen{KeyFile: path}, &out); err == nil || !strings.Contains(err.Error(), "never overwritten") {
+		t.Errorf("second keys gen: %v, want a refusal", err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Error("key file changed")
+	}
+}
