@@ -1,0 +1,95 @@
+package source
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/download"
+	"github.com/open-policy-agent/opa/v1/plugins/rest"
+
+	bundleplugin "github.com/open-policy-agent/opa/v1/plugins/bundle"
+)
+
+// Remote is a bundle downloaded from a bundle service by OPA's downloader
+// (v1/download): ETag and 304, periodic or long polling, signature
+// verification. Open starts it from a [Config].
+type Remote struct {
+	name  string
+	sink  Sink
+	t     *tracker
+	d     *download.Downloader
+	close sync.Once
+
+	started bool // set by start, before any goroutine
+
+	// Owned by the downloader's goroutine (the callback runs there).
+	activeETag string // ETag of the bundle last activated
+	lastETag   string // ETag of the bundle last received, activated or not
+}
+
+var _ Source = (*Remote)(nil)
+
+// newRemote prepares a downloader for src; start starts it.
+func newRemote(sink Sink, name string, src *bundleplugin.Source, client rest.Client, log *slog.Logger) *Remote {
+	location := strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/")
+	r := &Remote{name: name, sink: sink, t: newTracker(log, name, KindHTTP, location)}
+	r.d = download.New(src.Config, client, src.Resource).
+		WithCallback(r.update).
+		WithBundleVerificationConfig(src.Signing).
+		WithSizeLimitBytes(src.SizeLimitBytes).
+		WithBundleName(name).
+		WithBundleParserOpts(ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+	return r
+}
+
+func (r *Remote) start() {
+	r.started = true
+	// The downloader runs its loop on a context of its own, stopped by Stop.
+	r.d.Start(context.Background())
+}
+
+// update is the downloader's callback: one download (or 304, or error).
+func (r *Remote) update(ctx context.Context, u download.Update) error {
+	switch {
+	case u.Error != nil:
+		// As OPA's bundle plugin does: keep asking with the ETag of the bundle
+		// last received, so that a server that comes back with the same bundle
+		// answers 304.
+		r.d.SetCache(r.lastETag)
+		r.t.failed("bundle download failed; the previous policy stays active", u.Error, true)
+	case u.Bundle == nil:
+		r.t.checked(u.ETag == r.activeETag)
+	default:
+		r.lastETag = u.ETag
+		if err := r.sink.SetBundle(ctx, r.name, u.Bundle); err != nil {
+			r.t.failed("bundle rejected; the previous policy stays active", err, true)
+			return nil
+		}
+		r.activeETag = u.ETag
+		r.t.activated(u.Bundle, u.ETag)
+	}
+	return nil
+}
+
+// Name implements Source.
+func (r *Remote) Name() string { return r.name }
+
+// Status implements Source.
+func (r *Remote) Status() Status { return r.t.status() }
+
+// WaitReady blocks until a bundle from this source was activated, or ctx is
+// done: then it returns a *NotReadyError with the source's last error.
+func (r *Remote) WaitReady(ctx context.Context) error { return r.t.waitReady(ctx) }
+
+// Close stops the downloader, cancelling a download in flight, and waits for it.
+func (r *Remote) Close() error {
+	r.close.Do(func() {
+		if r.started {
+			r.d.Stop(context.Background())
+		}
+	})
+	return nil
+}
