@@ -1,5 +1,8 @@
 package temporal.authz_test
 
+# The default policy's own tests pin its behaviour with no custom rules, so that
+# they pass whatever bundle of custom rules `opa test` loads beside them.
+
 import data.temporal.authz
 
 _wf := "/temporal.api.workflowservice.v1.WorkflowService/"
@@ -86,32 +89,44 @@ _cases := {
 test_default_decisions[name] if {
 	some name, tc in _cases
 	d := authz.decision with input as {"claims": tc.claims, "target": tc.target}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d.allow == tc.allow
 	is_string(d.reason)
 }
 
 test_reason_names_required_and_held_role if {
 	d := authz.decision with input as {"claims": _claims([], {"payments": ["read"]}), "target": _start}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d == {"allow": false, "reason": `StartWorkflowExecution in namespace "payments" requires write; caller has read`}
 }
 
 test_reason_without_roles if {
 	d := authz.decision with input as {"claims": _claims([], {}), "target": _start}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d.reason == `StartWorkflowExecution in namespace "payments" requires write; caller has no role`
 }
 
 test_reason_for_cluster_api if {
 	d := authz.decision with input as {"claims": _claims([], {"payments": ["admin"]}), "target": _list_namespaces}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d.reason == "ListNamespaces is a cluster API and requires read on temporal-system; caller has no role"
 }
 
 test_reason_without_credentials if {
 	d := authz.decision with input as {"claims": null, "target": _start}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d == {"allow": false, "reason": "StartWorkflowExecution requires a token: the call carried no credentials"}
 }
 
 test_reason_for_unknown_api if {
 	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _unknown}
+		with data.temporal.custom.deny as set()
+		with data.temporal.custom.allow as false
 	d.reason == `unknown API "/example.v1.Unknown/Do" is denied`
 }
 
