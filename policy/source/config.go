@@ -118,15 +118,11 @@ func ParseConfig(data []byte) (*Config, error) {
 		if *src.Trigger != plugins.TriggerPeriodic {
 			return nil, configErr("bundles."+name+".trigger", "%q is not supported: nothing would trigger the download; use periodic (the default)", *src.Trigger)
 		}
+		if d := src.Polling.MinDelaySeconds; d != nil && *d < 1 {
+			return nil, configErr("bundles."+name+".polling.min_delay_seconds", "must be at least 1: %d would poll the service without pause", *d)
+		}
 		if src.Persist {
 			return nil, configErr("bundles."+name+".persist", "not supported: a server without its bundle starts on the embedded default policy, or fails with a required bundle")
-		}
-		if isFileURL(src.Resource) && src.Signing != nil {
-			key := "bundles." + name + ".signing"
-			if len(c.keys) > 0 {
-				key = "keys"
-			}
-			return nil, configErr(key, "signature verification of file:// bundles is not supported; serve signed bundles over HTTP, or drop keys and signing for local bundles")
 		}
 	}
 	return c, nil
@@ -205,6 +201,9 @@ func (c *Config) precheckBundles(raw json.RawMessage) error {
 		if isFileURL(b.Resource) {
 			if _, err := url.Parse(b.Resource); err != nil {
 				return configErr("bundles."+name+".resource", "%w", err)
+			}
+			if b.Signing != nil {
+				return configErr("bundles."+name+".signing", "signature verification of file:// bundles is not supported; serve signed bundles over HTTP, or drop signing for this local bundle")
 			}
 			continue
 		}

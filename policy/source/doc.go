@@ -39,7 +39,15 @@
 // signing block (or keys are configured: then a signature, when present, is
 // verified). A bundle that fails to download or verify never reaches the sink;
 // a server that goes away leaves the last good policy active and is retried with
-// backoff. A bundle whose resource is a file:// URL is a watched local bundle.
+// backoff. A bundle whose resource is a file:// URL is a watched local bundle;
+// such bundles are read as policy.LoadBundle reads them, without signature
+// verification, so a signing block on one is a configuration error.
+//
+// ParseConfig is stricter than OPA where OPA would run but not as intended: an
+// unknown key, a bundle naming an unknown service or key, a bundle without a
+// service when several are defined (OPA would pick one at random), polling
+// without pause, trigger: manual (nothing would trigger it), persist, custom
+// auth plugins and OCI services are errors naming the setting.
 //
 //	services:
 //	  acme:

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -59,13 +60,13 @@ func (r *Remote) update(ctx context.Context, u download.Update) error {
 		// last received, so that a server that comes back with the same bundle
 		// answers 304.
 		r.d.SetCache(r.lastETag)
-		r.t.failed("bundle download failed; the previous policy stays active", u.Error, true)
+		r.t.failed("bundle download failed; the previous policy stays active", fmt.Errorf("bundle %s: %w", r.name, u.Error), true)
 	case u.Bundle == nil:
 		r.t.checked(u.ETag == r.activeETag)
 	default:
 		r.lastETag = u.ETag
 		if err := r.sink.SetBundle(ctx, r.name, u.Bundle); err != nil {
-			r.t.failed("bundle rejected; the previous policy stays active", err, true)
+			r.t.failed("bundle rejected; the previous policy stays active", fmt.Errorf("bundle %s (revision %q): %w", r.name, u.Bundle.Manifest.Revision, err), true)
 			return nil
 		}
 		r.activeETag = u.ETag

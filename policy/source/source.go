@@ -103,8 +103,8 @@ type tracker struct {
 	log   *slog.Logger
 	ready chan struct{} // closed at the first activation
 
-	mu        sync.Mutex
-	st        Status
+	mu         sync.Mutex
+	st         Status
 	lastLogged string // the failure last logged, for sources that repeat one
 }
 

@@ -1,0 +1,118 @@
+package source_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/temporal-opa/temporal-opa/policy/source"
+)
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := source.ParseConfig([]byte(`
+services:
+  acme:
+    url: https://bundles.acme.example
+    credentials:
+      bearer:
+        token: secret
+  backup:
+    url: https://backup.acme.example/
+bundles:
+  authz:
+    service: acme
+    resource: temporal/authz.tar.gz
+    polling:
+      min_delay_seconds: 10
+      max_delay_seconds: 20
+      long_polling_timeout_seconds: 60
+    signing:
+      keyid: release
+  local:
+    resource: file:///etc/temporal-opa/bundle
+keys:
+  release:
+    algorithm: ES256
+    key: "-----BEGIN PUBLIC KEY-----\nMFkw...\n-----END PUBLIC KEY-----\n"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Bundles(), ","); got != "authz,local" {
+		t.Errorf("bundles %s", got)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	const svc = "services:\n  acme:\n    url: https://a.example\n  backup:\n    url: https://b.example\n"
+	tests := []struct {
+		name string
+		yaml string
+		key  string // ConfigError.Key
+		want string
+	}{
+		{name: "unknown service", key: "bundles.authz.service",
+			yaml: svc + "bundles:\n  authz:\n    service: foo\n    resource: x.tar.gz\n",
+			want: `bundles.authz.service: unknown service "foo"; services defined: acme, backup`},
+		{name: "service missing with several services", key: "bundles.authz.service",
+			yaml: svc + "bundles:\n  authz:\n    resource: x.tar.gz\n",
+			want: "required when more than one service is defined (acme, backup)"},
+		{name: "no services at all", key: "bundles.authz.service",
+			yaml: "bundles:\n  authz:\n    resource: x.tar.gz\n",
+			want: "no services are defined"},
+		{name: "unknown signing key", key: "bundles.authz.signing.keyid",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    signing:\n      keyid: nope\nkeys:\n  release:\n    key: abc\n",
+			want: `unknown key "nope"; keys defined: release`},
+		{name: "signing without keys", key: "bundles",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    signing:\n      scope: write\n",
+			want: "no verification keys configured"},
+		{name: "unsupported key algorithm", key: "keys",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\nkeys:\n  release:\n    key: abc\n    algorithm: XS256\n",
+			want: "unsupported algorithm 'XS256'"},
+		{name: "service without url", key: "services.acme.url",
+			yaml: "services:\n  acme:\n    headers:\n      x: y\nbundles:\n  authz:\n    service: acme\n",
+			want: "want an http or https URL"},
+		{name: "min delay above max delay", key: "bundles",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    polling:\n      min_delay_seconds: 20\n      max_delay_seconds: 10\n",
+			want: "max polling delay must be >= min polling delay"},
+		{name: "typo in polling", key: "",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    polling:\n      min_delay_secnods: 20\n",
+			want: "min_delay_secnods"},
+		{name: "polling without pause", key: "bundles.authz.polling.min_delay_seconds",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    polling:\n      min_delay_seconds: 0\n      max_delay_seconds: 0\n",
+			want: "must be at least 1"},
+		{name: "manual trigger", key: "bundles.authz.trigger",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    trigger: manual\n",
+			want: "use periodic"},
+		{name: "persist", key: "bundles.authz.persist",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\n    persist: true\n",
+			want: "not supported"},
+		{name: "two credentials", key: "services.acme.credentials",
+			yaml: "services:\n  acme:\n    url: https://a.example\n    credentials:\n      bearer:\n        token: x\n      client_tls:\n        cert: c\n        private_key: k\nbundles:\n  authz:\n    service: acme\n",
+			want: "a maximum one credential method must be specified"},
+		{name: "signed file bundle", key: "bundles.local.signing",
+			yaml: "bundles:\n  local:\n    resource: file:///tmp/b\n    signing:\n      keyid: release\nkeys:\n  release:\n    key: abc\n",
+			want: "signature verification of file:// bundles is not supported"},
+		{name: "decision_logs section", key: "decision_logs",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\ndecision_logs:\n  console: true\n",
+			want: "not supported by temporal-opa bundle sources"},
+		{name: "legacy bundle section", key: "bundle",
+			yaml: svc + "bundle:\n  name: authz\n  service: acme\n",
+			want: "use bundles:"},
+		{name: "no bundles", key: "bundles", yaml: svc, want: "no bundle configured"},
+		{name: "not a mapping", key: "", yaml: "- a\n- b\n", want: "want a mapping"},
+		{name: "not YAML", key: "", yaml: "bundles: [\n", want: "not YAML or JSON"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := source.ParseConfig([]byte(tc.yaml))
+			var ce *source.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v, want a *source.ConfigError", err)
+			}
+			if ce.Key != tc.key || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q (key %q), want key %q and a message with %q", err, ce.Key, tc.key, tc.want)
+			}
+		})
+	}
+}
