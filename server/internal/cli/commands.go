@@ -30,7 +30,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.IP, "ip", "127.0.0.1", "IP address the frontend listens on")
 	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port")
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
-	f.list(&o.Namespaces, "namespace", nil, "extra namespace to create, repeatable (default is always created)")
+	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")

@@ -27,7 +27,7 @@ const (
 // Run is "temporal-opa start-dev": it starts a dev server, prints how to use it on
 // stdout and runs until ctx is done (Ctrl-C). Server logs go to stderr.
 func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
-	logger := newLogger(o.LogLevel, o.LogFormat, stderr)
+	logger, level := newLogger(o.LogLevel, o.LogFormat, stderr)
 	fmt.Fprintf(stdout, "Starting Temporal with OPA authorization on %s ...\n", dialAddr(joinHostPort(o.IP, o.Port)))
 	s, err := Start(ctx, Options{
 		IP:         o.IP,
@@ -46,7 +46,11 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		return err
 	}
 	<-ctx.Done()
-	fmt.Fprintln(stdout, "\nStopping ...")
+	fmt.Fprintln(stdout, "\nStopping ... (Ctrl-C again to exit at once)")
+	if level.Level() > zapcore.DebugLevel {
+		// Services shutting down complain about each other; that is expected.
+		level.SetLevel(zapcore.FatalLevel)
+	}
 	if err := s.Stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -145,7 +149,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 // newLogger builds the server's logger on w. A fatal log (Temporal exits the
 // process on some start-up failures, such as a port taken by another process)
 // ends with one readable line.
-func newLogger(level, format string, w io.Writer) log.Logger {
+func newLogger(level, format string, w io.Writer) (log.Logger, zap.AtomicLevel) {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	var encoder zapcore.Encoder
@@ -155,11 +159,11 @@ func newLogger(level, format string, w io.Writer) log.Logger {
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
 		encoder = zapcore.NewConsoleEncoder(enc)
 	}
-	lvl, err := zapcore.ParseLevel(level)
+	lvl, err := zap.ParseAtomicLevel(level)
 	if err != nil {
-		lvl = zapcore.WarnLevel
+		lvl = zap.NewAtomicLevelAt(zapcore.WarnLevel)
 	}
 	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
 	zl := zap.New(core, zap.WithFatalHook(wiring.FatalHook{Command: "start-dev", W: w}), zap.AddCaller(), zap.AddCallerSkip(1))
-	return log.NewZapLogger(zl)
+	return log.NewZapLogger(zl), lvl
 }
