@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -290,5 +291,80 @@ func waitHealthy(ctx context.Context, addr string, done <-chan error) error {
 			return fmt.Errorf("frontend %s not serving: %v", addr, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// start-dev --db-filename keeps namespaces and workflows across a restart, and
+// the restart is quick (stale cluster membership is cleared).
+func TestStartDevKeepsStateInDBFile(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	db := filepath.Join(t.TempDir(), "dev.db")
+	opts := devserver.Options{DBFilename: db, Namespaces: []string{"default", "kept"}, Key: srv.Key()}
+	first, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := randomName("kept")
+	c, err := client.NewLazyClient(client.Options{HostPort: first.FrontendAddr(), Namespace: "kept",
+		HeadersProvider: newTokens(srv.Key(), "kept:write"), Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "idle"}, Greet, "x")
+	c.Close()
+	wantOK(t, "StartWorkflowExecution", err)
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	restart := time.Now()
+	opts.Port = 0
+	second, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restart took %s", time.Since(restart).Round(time.Millisecond))
+	c, err = client.NewLazyClient(client.Options{HostPort: second.FrontendAddr(), Namespace: "kept",
+		HeadersProvider: newTokens(srv.Key(), "kept:read"), Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.DescribeWorkflowExecution(ctx, id, "")
+	c.Close()
+	wantOK(t, "DescribeWorkflowExecution after restart", err)
+	stop := time.Now()
+	if err := second.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(stop); d > 10*time.Second {
+		t.Errorf("stop after restart took %s; stale membership slows it down", d)
+	}
+}
+
+// Without --authz, start needs a key source in Temporal's own config; with one,
+// the authz file adds to it.
+func TestStartSettingsNeedAKeySource(t *testing.T) {
+	cfg := &config.Config{Global: config.Global{Authorization: config.Authorization{Authorizer: "default", ClaimMapper: "default"}}}
+	_, err := wiring.Settings(cfg, "")
+	if err == nil || !strings.Contains(err.Error(), "global.authorization.jwtKeyProvider.keySourceURIs") || !strings.Contains(err.Error(), "--authz") {
+		t.Errorf("error %v, want advice naming keySourceURIs and --authz", err)
+	}
+}
+
+func TestStartSettingsLayerAuthzOnTemporal(t *testing.T) {
+	cfg := &config.Config{Global: config.Global{Authorization: config.Authorization{
+		JWTKeyProvider:       config.JWTKeyProvider{KeySourceURIs: []string{"https://idp.example/jwks.json", "file:///etc/jwks.json"}, RefreshInterval: time.Minute},
+		PermissionsClaimName: "perms",
+		Audience:             "temporal",
+	}}}
+	f := filepath.Join(writeFiles(t, map[string]string{"authz.yaml": "jwt:\n  permissions_claim: realm_access.roles\n  system_namespace_aliases: [system]\n"}), "authz.yaml")
+	s, err := wiring.Settings(cfg, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := s.JWT
+	if len(j.JWKSURLs) != 1 || len(j.JWKSFiles) != 1 || j.RefreshInterval != time.Minute || j.PermissionsClaim != "realm_access.roles" ||
+		len(j.Audiences) != 1 || j.Audiences[0] != "temporal" || len(j.SystemNamespaceAliases) != 1 {
+		t.Errorf("settings %+v: want Temporal's key sources, refresh and audience with the file's claim and aliases", j)
 	}
 }
