@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -124,6 +125,20 @@ func ParseConfig(data []byte) (*Config, error) {
 		if src.Persist {
 			return nil, configErr("bundles."+name+".persist", "not supported: a server without its bundle starts on the embedded default policy, or fails with a required bundle")
 		}
+	}
+	return c, nil
+}
+
+// LoadConfig reads the OPA configuration file at path with ParseConfig; its
+// errors name the file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bundle config: %w", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
@@ -296,10 +311,8 @@ func (s *Set) Status() []Status {
 func (s *Set) WaitReady(ctx context.Context) error {
 	var errs []error
 	for _, src := range s.sources {
-		if w, ok := src.(interface{ WaitReady(context.Context) error }); ok {
-			if err := w.WaitReady(ctx); err != nil {
-				errs = append(errs, err)
-			}
+		if err := src.WaitReady(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/download"
 	"github.com/open-policy-agent/opa/v1/plugins/rest"
 
@@ -35,7 +38,12 @@ var _ Source = (*Remote)(nil)
 
 // newRemote prepares a downloader for src; start starts it.
 func newRemote(sink Sink, name string, src *bundleplugin.Source, client rest.Client, log *slog.Logger) *Remote {
-	location := strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/")
+	base := client.Config().URL
+	if u, err := url.Parse(base); err == nil && u.User != nil {
+		u.User = nil // never show credentials in status or logs
+		base = u.String()
+	}
+	location := strings.TrimRight(base, "/") + "/" + strings.TrimLeft(src.Resource, "/")
 	r := &Remote{name: name, sink: sink, t: newTracker(log, name, KindHTTP, location)}
 	r.d = download.New(src.Config, client, src.Resource).
 		WithCallback(r.update).
@@ -65,14 +73,31 @@ func (r *Remote) update(ctx context.Context, u download.Update) error {
 		r.t.checked(u.ETag == r.activeETag)
 	default:
 		r.lastETag = u.ETag
-		if err := r.sink.SetBundle(ctx, r.name, u.Bundle); err != nil {
+		b := withoutTests(u.Bundle)
+		if err := r.sink.SetBundle(ctx, r.name, b); err != nil {
 			r.t.failed("bundle rejected; the previous policy stays active", fmt.Errorf("bundle %s (revision %q): %w", r.name, u.Bundle.Manifest.Revision, err), true)
 			return nil
 		}
 		r.activeETag = u.ETag
-		r.t.activated(u.Bundle, u.ETag)
+		r.t.activated(b, u.ETag)
 	}
 	return nil
+}
+
+// withoutTests leaves policy tests (*_test.rego) out of a downloaded bundle,
+// as policy.LoadBundle does for local ones: `opa build` keeps them, but they are
+// not part of the policy. The signature, if any, was verified on the whole bundle.
+func withoutTests(b *bundle.Bundle) *bundle.Bundle {
+	if !slices.ContainsFunc(b.Modules, isTest) {
+		return b
+	}
+	c := *b
+	c.Modules = slices.DeleteFunc(slices.Clone(b.Modules), isTest)
+	return &c
+}
+
+func isTest(m bundle.ModuleFile) bool {
+	return strings.HasSuffix(m.Path, "_test.rego") || strings.HasSuffix(m.URL, "_test.rego")
 }
 
 // Name implements Source.

@@ -138,7 +138,11 @@ func TestRemoteETagPollingActivatesNewRevision(t *testing.T) {
 		t.Errorf("status after 304s: %+v", st)
 	}
 
-	etag2 := srv.publish(tarball(t, files("v2", false), priv, "release"))
+	// v2 carries a test, as `opa build` keeps them: it is left out of the
+	// policy (were it compiled, input.claim would fail the schema check).
+	v2 := files("v2", false)
+	v2["temporal/custom/rules_test.rego"] = "package temporal.custom\n\ntest_claim if input.claim.subject == \"x\"\n"
+	etag2 := srv.publish(tarball(t, v2, priv, "release"))
 	eventually(t, "revision v2", func() bool { return src.Status().Revision == "v2" })
 	if got := outcome(a); got != "deny" {
 		t.Errorf("after v2: %s", got)

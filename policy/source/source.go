@@ -90,6 +90,9 @@ type Source interface {
 	Name() string
 	// Status describes the source now.
 	Status() Status
+	// WaitReady blocks until the source has activated a bundle, or ctx is
+	// done: then it returns a *NotReadyError carrying the source's last error.
+	WaitReady(ctx context.Context) error
 	// Close stops the source and waits for its goroutines. The policy it
 	// activated stays active.
 	Close() error
