@@ -95,7 +95,7 @@ func TestFlagErrors(t *testing.T) {
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
 		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},
-		{"missing config dir", start, []string{"--config", filepath.Join(dir, "cfg")}, "start: --config " + filepath.Join(dir, "cfg") + ": no such file or directory"},
+		{"missing config dir", start, []string{"--config", filepath.Join(dir, "cfg")}, "start: --config " + filepath.Join(dir, "cfg") + ": no such directory; give Temporal's config directory (as temporal-server start --config) or --config-file FILE"},
 		{"missing authz", start, []string{"--config", dir, "--authz", "authz.yaml"}, "start: --authz authz.yaml: no such file or directory"},
 
 		{"no permissions", token, nil, "token: --permissions is required, e.g. --permissions default:read,default:write"},

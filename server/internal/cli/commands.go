@@ -108,7 +108,7 @@ func ParseStart(args []string, env Env) (Start, error) {
 	f.StringVar(&o.Zone, "zone", "", "availability zone: also loads DIR/<env>_<zone>.yaml")
 	f.StringVar(&o.ConfigFile, "config-file", "", "a single Temporal config `FILE` instead of --config/--env/--zone")
 	f.list(&o.Services, "service", []string{"frontend", "history", "matching", "worker"},
-		"service to start, repeatable: "+strings.Join(TemporalServices, ", "))
+		"`NAME` of a service to start, repeatable: "+strings.Join(TemporalServices, ", "))
 	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` (YAML: jwt, policy)")
 	if err := f.parse(args); err != nil {
 		return o, err
@@ -131,7 +131,7 @@ func ParseStart(args []string, env Env) (Start, error) {
 	}
 	if o.ConfigFile == "" {
 		if err := checkFileExists(f, "config", o.ConfigDir); err != nil {
-			return o, err
+			return o, f.errorf("--config %s: no such directory; give Temporal's config directory (as temporal-server start --config) or --config-file FILE", o.ConfigDir)
 		}
 	}
 	return o, nil
@@ -152,12 +152,12 @@ func ParseToken(args []string, env Env) (Token, error) {
 	var o Token
 	f := newFlagSet("token", "Mint a JWT signed with the dev signing key (the one start-dev uses). The token is printed\n"+
 		"alone on the last line, e.g.: TOKEN=$("+Program+" token --permissions default:read | tail -1)", env)
-	f.list(&o.Permissions, "permissions", nil, "comma-separated <namespace>:<permission> entries, e.g. default:read,default:write\n(permissions: read, write, worker, admin; the system scope is temporal-system)")
+	f.list(&o.Permissions, "permissions", nil, "`LIST` of <namespace>:<permission>, comma-separated, e.g. default:read,default:write\n(permissions: read, write, worker, admin; the system scope is temporal-system)")
 	f.StringVar(&o.Subject, "sub", "dev-user", "subject (sub claim)")
 	f.DurationVar(&o.TTL, "ttl", time.Hour, "lifetime of the token")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key")
 	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` (PEM) instead of the one in --state-dir")
-	f.list(&o.Audience, "aud", nil, "audience (aud claim), repeatable")
+	f.list(&o.Audience, "aud", nil, "`AUDIENCE` (aud claim), repeatable")
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
@@ -241,11 +241,11 @@ type Eval struct {
 func ParseEval(args []string, env Env) (Eval, error) {
 	var o Eval
 	f := newFlagSet("eval", "Decide one Temporal API call offline, with the same policy the server runs, and print the\n"+
-		"decision, the reason and the input document the policy saw. No server needed.", env)
-	f.StringVar(&o.Token, "token", "", "caller's JWT (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
-	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's <namespace>:<permission> entries; \"none\" for a call with no token")
+		"decision, the reason and the input document the policy saw, as JSON. No server needed.\nExit status: 0 allowed, 1 denied, 2 bad flags.", env)
+	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
+	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
 	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
-	f.StringVar(&o.API, "api", "", "API called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
+	f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
 	f.StringVar(&o.Namespace, "namespace", "default", "target namespace (empty for cluster-scoped APIs)")
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
 	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as given to start (jwt and policy sections)")
