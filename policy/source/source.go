@@ -130,13 +130,16 @@ func (t *tracker) status() Status {
 // bundle last activated from it, not one it rejected.
 func (t *tracker) checked(current bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	recovered := current && !t.st.OK && t.st.Activations > 0
 	t.st.LastCheckAt = time.Now()
 	if current {
-		if !t.st.OK {
-			t.lastLogged = ""
-		}
 		t.st.OK = true
+		t.lastLogged = ""
+	}
+	rev := t.st.Revision
+	t.mu.Unlock()
+	if recovered {
+		t.log.Info("bundle source is current again", "revision", rev)
 	}
 }
 
