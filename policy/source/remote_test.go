@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,10 @@ type bundleServer struct {
 	mu          sync.Mutex
 	data        []byte
 	etag        string
+	changed     chan struct{} // closed by publish
+	longPoll    bool          // serve as an OPA long-polling server
 	ok, notMod  int
+	held        int      // long-poll requests held until a change or timeout
 	ifNoneMatch []string // every If-None-Match received
 }
 
@@ -46,11 +50,24 @@ func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	inm := r.Header.Get("If-None-Match")
 	if inm != "" {
 		s.ifNoneMatch = append(s.ifNoneMatch, inm)
 	}
+	if wait := longPollWait(r); s.longPoll && wait > 0 && inm == s.etag {
+		// Hold the request until the bundle changes or the client's wait ends.
+		s.held++
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return
+		}
+		s.mu.Lock()
+	}
+	defer s.mu.Unlock()
 	w.Header().Set("ETag", s.etag)
 	if inm == s.etag {
 		s.notMod++
@@ -58,7 +75,11 @@ func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.ok++
-	w.Header().Set("Content-Type", "application/gzip")
+	if s.longPoll {
+		w.Header().Set("Content-Type", "application/vnd.openpolicyagent.bundles")
+	} else {
+		w.Header().Set("Content-Type", "application/gzip")
+	}
 	_, _ = w.Write(s.data)
 }
 
@@ -67,7 +88,23 @@ func (s *bundleServer) publish(data []byte) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data, s.etag = data, `"`+hex.EncodeToString(sum[:8])+`"`
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
 	return s.etag
+}
+
+// longPollWait is the wait an OPA client asks for in its Prefer header.
+func longPollWait(r *http.Request) time.Duration {
+	for _, pref := range strings.Split(r.Header.Get("Prefer"), ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(pref), "wait="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	return 0
 }
 
 func (s *bundleServer) counts() (ok, notModified int, ifNoneMatch []string) {
@@ -152,6 +189,52 @@ func TestRemoteETagPollingActivatesNewRevision(t *testing.T) {
 	}
 	if got := a.Status().Revisions["authz"]; got != "v2" {
 		t.Errorf("authorizer revision %q", got)
+	}
+}
+
+func TestRemoteLongPolling(t *testing.T) {
+	// Polling delays of a minute: a new revision that arrives within the test
+	// came through a held long-poll request.
+	s := &bundleServer{longPoll: true}
+	s.publish(tarball(t, files("v1", true), "", ""))
+	s.srv = httptest.NewServer(s)
+	defer s.srv.Close()
+	cfg, err := source.ParseConfig([]byte(`
+services:
+  acme:
+    url: ` + s.srv.URL + `
+bundles:
+  authz:
+    service: acme
+    resource: ` + resource + `
+    polling:
+      min_delay_seconds: 60
+      max_delay_seconds: 120
+      long_polling_timeout_seconds: 30
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAuthorizer(t)
+	set, src := openReady(t, a, cfg)
+	eventually(t, "a long-poll request to be held", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.held > 0
+	})
+	s.publish(tarball(t, files("v2", false), "", ""))
+	eventually(t, "revision v2", func() bool { return src.Status().Revision == "v2" })
+	if got := outcome(a); got != "deny" {
+		t.Errorf("after v2: %s", got)
+	}
+	// Close cancels the request held for the next change.
+	eventually(t, "the next long-poll request to be held", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.held > 1
+	})
+	if err := set.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
