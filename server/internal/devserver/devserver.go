@@ -83,7 +83,6 @@ type Server struct {
 	keyCreated bool
 	frontend   string
 	internal   string
-	namespaces []string
 }
 
 // Error is a start-up failure with a message meant for the user as it is.
@@ -100,7 +99,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.Logger == nil {
 		o.Logger = log.NewNoopLogger()
 	}
-	s := &Server{namespaces: o.Namespaces}
+	s := &Server{}
 	defer func() {
 		if err != nil {
 			s.closeAux()

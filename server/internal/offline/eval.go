@@ -14,6 +14,7 @@ import (
 
 	operatorservice "go.temporal.io/api/operatorservice/v1"
 	workflowservice "go.temporal.io/api/workflowservice/v1"
+	adminservice "go.temporal.io/server/api/adminservice/v1"
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc"
 
@@ -193,10 +194,12 @@ func ClaimsFromPermissions(subject string, perms []string) *authorization.Claims
 var services = []grpc.ServiceDesc{
 	workflowservice.WorkflowService_ServiceDesc,
 	operatorservice.OperatorService_ServiceDesc,
+	adminservice.AdminService_ServiceDesc,
 }
 
 // ResolveAPI turns a bare method name (StartWorkflowExecution) into its full gRPC
-// name; a full name (starting with "/") is returned as it is, known or not, so
+// name, looking in WorkflowService, then OperatorService, then AdminService (so
+// AddSearchAttributes is OperatorService's); a full name (starting with "/") is returned as it is, known or not, so
 // that policies can be checked against unknown APIs too.
 func ResolveAPI(name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
@@ -233,10 +236,10 @@ func ResolveAPI(name string) (string, error) {
 	}
 	slices.Sort(near)
 	if len(near) > 0 && len(near) <= 8 {
-		return "", apiErr("--api %s: no WorkflowService or OperatorService method has this name; close ones: %s", name, strings.Join(near, ", "))
+		return "", apiErr("--api %s: no WorkflowService, OperatorService or AdminService method has this name; close ones: %s", name, strings.Join(near, ", "))
 	}
-	return "", apiErr("--api %s: no WorkflowService or OperatorService method has this name; "+
-		"give a method such as StartWorkflowExecution, or a full name such as /temporal.server.api.adminservice.v1.AdminService/DescribeCluster", name)
+	return "", apiErr("--api %s: no WorkflowService, OperatorService or AdminService method has this name; "+
+		"give a method such as StartWorkflowExecution, or a full gRPC name such as /temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution", name)
 }
 
 func apiErr(format string, a ...any) error {

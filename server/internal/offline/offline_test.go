@@ -20,6 +20,7 @@ func TestResolveAPI(t *testing.T) {
 		{"StartWorkflowExecution", "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution", ""},
 		{"AddSearchAttributes", "/temporal.api.operatorservice.v1.OperatorService/AddSearchAttributes", ""},
 		{"Check", "/grpc.health.v1.Health/Check", ""},
+		{"DescribeCluster", "/temporal.server.api.adminservice.v1.AdminService/DescribeCluster", ""},
 		{"/temporal.server.api.adminservice.v1.AdminService/DescribeCluster", "/temporal.server.api.adminservice.v1.AdminService/DescribeCluster", ""},
 		{"/x.Y/Unknown", "/x.Y/Unknown", ""},
 		{"startworkflowexecution", "", "did you mean StartWorkflowExecution? (names are case-sensitive)"},
