@@ -94,12 +94,14 @@ Try it with the temporal CLI (--tls=false: an API key otherwise turns TLS on):
 More tokens:  {{.Program}} token --permissions default:read --ttl 1h{{if .StateDirFlag}} --state-dir {{.StateDir}}{{end}}
 Check a rule: {{.Program}} eval --permissions default:read --api StartWorkflowExecution --namespace default
 
-Go SDK (a fresh token per call, as in production):
+Go SDK (API-key credentials send "Authorization: Bearer <token>"; TLSDisabled because this server is plain gRPC):
   c, err := client.Dial(client.Options{
-      HostPort:        "{{.Addr}}",
-      Namespace:       "default",
-      HeadersProvider: bearer{},   // GetHeaders returns {"Authorization": "Bearer " + token}
+      HostPort:          "{{.Addr}}",
+      Namespace:         "default",
+      Credentials:       client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY")),
+      ConnectionOptions: client.ConnectionOptions{TLSDisabled: true},
   })
+  For a fresh token per call, set client.Options.HeadersProvider instead: its GetHeaders runs before every call.
 
 Press Ctrl-C to stop.
 `))

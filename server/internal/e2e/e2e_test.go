@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -433,6 +434,20 @@ func TestSystemWorkflowsRunThroughInternalFrontend(t *testing.T) {
 	user := dial(t, "default", newTokens(srv.Key(), "default:read", "default:write"))
 	_, err = user.OperatorService().DeleteNamespace(ctx, &operatorservice.DeleteNamespaceRequest{Namespace: "default"})
 	wantDenied(t, "DeleteNamespace with default:write", err, "DeleteNamespace", "admin")
+
+	// The internal-frontend treats every caller as the server itself: it must
+	// only be reachable from this machine.
+	host, _, err := net.SplitHostPort(srv.InternalFrontendAddr())
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		t.Errorf("internal-frontend listens on %s, want a loopback address", srv.InternalFrontendAddr())
+	}
+	internal, err := client.NewLazyClient(client.Options{HostPort: srv.InternalFrontendAddr(), Namespace: "temporal-system", Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer internal.Close()
+	_, err = internal.DescribeWorkflowExecution(ctx, "temporal-sys-delete-namespace-workflow/"+ns, "")
+	wantOK(t, "DescribeWorkflowExecution on the internal-frontend without a token (internal principal)", err)
 }
 
 // quietLogger drops the SDK's logs (its retries of denied calls are expected here).
