@@ -12,6 +12,7 @@ import (
 type StartDev struct {
 	IP         string        // frontend address
 	Port       int           // frontend gRPC port
+	HTTPPort   int           // frontend HTTP API port; 0 = Port+10, -1 = off
 	DBFilename string        // SQLite file; "" = in memory
 	Namespaces []string      // namespaces to create; always includes "default"
 	StateDir   string        // where the dev signing key lives
@@ -29,6 +30,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 		"every call authorized by the OPA policy. Prints ready-to-use tokens once up.", env)
 	f.StringVar(&o.IP, "ip", "127.0.0.1", "IP address the frontend listens on")
 	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port")
+	f.IntVar(&o.HTTPPort, "http-port", 0, "frontend HTTP API port, authorized like gRPC (default --port + 10; -1 disables it)")
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
@@ -44,6 +46,11 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	}
 	if err := checkPort(f, "port", o.Port); err != nil {
 		return o, err
+	}
+	if o.HTTPPort != 0 && o.HTTPPort != -1 {
+		if err := checkPort(f, "http-port", o.HTTPPort); err != nil {
+			return o, err
+		}
 	}
 	if err := checkLog(f, o.LogLevel, o.LogFormat); err != nil {
 		return o, err

@@ -59,6 +59,9 @@ type Options struct {
 	// IP and Port of the public frontend. Port 0 picks a free port.
 	IP   string
 	Port int
+	// HTTPPort of the frontend's HTTP API (authorized like gRPC): 0 means Port+10
+	// (a free port when Port is 0), -1 disables it.
+	HTTPPort int
 	// DBFilename keeps state in a SQLite file; "" keeps it in memory.
 	DBFilename string
 	// Namespaces are created at start (idempotently).
@@ -82,6 +85,7 @@ type Server struct {
 	key        *devkey.Key
 	keyCreated bool
 	frontend   string
+	http       string
 	internal   string
 }
 
@@ -120,10 +124,26 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if o.Port, err = freePort(o.IP); err != nil {
 			return nil, err
 		}
-	} else if err := checkFree(o.IP, o.Port); err != nil {
+		if o.HTTPPort == 0 {
+			if o.HTTPPort, err = freePort(o.IP); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := checkFree(o.IP, o.Port, "--port"); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(loopback, 9)
+	if o.HTTPPort == 0 {
+		o.HTTPPort = o.Port + 10
+		if o.HTTPPort > 65535 {
+			return nil, &Error{Msg: fmt.Sprintf("--port %d leaves no room for the HTTP API on port+10: set --http-port, or --http-port -1 to disable it", o.Port)}
+		}
+	}
+	if o.HTTPPort > 0 {
+		if err := checkFree(o.IP, o.HTTPPort, "--http-port (-1 disables the HTTP API)"); err != nil {
+			return nil, err
+		}
+	}
+	ports, err := freePorts(loopback, 10)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +194,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	s.temporal = srv
 	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+	if o.HTTPPort > 0 {
+		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
+	}
 	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
 
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -189,6 +212,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 
 // FrontendAddr is the public frontend's host:port.
 func (s *Server) FrontendAddr() string { return s.frontend }
+
+// HTTPAddr is the frontend's HTTP API host:port, or "" when disabled.
+func (s *Server) HTTPAddr() string { return s.http }
 
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
 // reaches it is system admin.
@@ -240,14 +266,18 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 	} else {
 		sqlCfg.ConnectAttributes["mode"] = "rwc"
 	}
-	svc := func(ip string, grpcPort, membershipPort int) config.Service {
-		rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, BindOnLocalHost: true}
+	svc := func(ip string, grpcPort, membershipPort, httpPort int) config.Service {
+		rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, HTTPPort: max(httpPort, 0), BindOnLocalHost: true}
 		if ip != loopback {
 			rpc.BindOnLocalHost, rpc.BindOnIP = false, ip
 		}
 		return config.Service{RPC: rpc}
 	}
 	frontendAddr := net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port))
+	httpAddr := ""
+	if o.HTTPPort > 0 {
+		httpAddr = net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.HTTPPort))
+	}
 	cfg := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
@@ -264,16 +294,16 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 			MasterClusterName:        clusterName,
 			CurrentClusterName:       clusterName,
 			ClusterInformation: map[string]cluster.ClusterInformation{
-				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr},
+				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr, HTTPAddress: httpAddr},
 			},
 		},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
 		Services: map[string]config.Service{
-			"frontend":          svc(o.IP, o.Port, ports[0]),
-			"internal-frontend": svc(loopback, ports[1], ports[2]),
-			"history":           svc(loopback, ports[3], ports[4]),
-			"matching":          svc(loopback, ports[5], ports[6]),
-			"worker":            svc(loopback, ports[7], ports[8]),
+			"frontend":          svc(o.IP, o.Port, ports[0], o.HTTPPort),
+			"internal-frontend": svc(loopback, ports[1], ports[2], ports[9]),
+			"history":           svc(loopback, ports[3], ports[4], 0),
+			"matching":          svc(loopback, ports[5], ports[6], 0),
+			"worker":            svc(loopback, ports[7], ports[8], 0),
 		},
 		Archival: config.Archival{
 			History:    config.HistoryArchival{State: "disabled"},
@@ -346,12 +376,12 @@ func forgetMembers(cfg *config.SQL) error {
 	return nil
 }
 
-// checkFree reports a clear error when ip:port is taken.
-func checkFree(ip string, port int) error {
+// checkFree reports a clear error, naming the flag to change, when ip:port is taken.
+func checkFree(ip string, port int, flag string) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal server?): stop it or choose another port with --port", port, ip)}
+			return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal server?): stop it or choose another port with %s", port, ip, flag)}
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
 			return &Error{Msg: fmt.Sprintf("--ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}

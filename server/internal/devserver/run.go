@@ -32,6 +32,7 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 	s, err := Start(ctx, Options{
 		IP:         o.IP,
 		Port:       o.Port,
+		HTTPPort:   o.HTTPPort,
 		DBFilename: o.DBFilename,
 		Namespaces: o.Namespaces,
 		StateDir:   o.StateDir,
@@ -73,7 +74,8 @@ func userPermissions(namespaces []string) []string {
 var bannerTmpl = template.Must(template.New("banner").Parse(`
 Temporal server with OPA authorization is ready.
 
-  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}
+  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .HTTP}}
+  HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
   Namespaces:   {{.Namespaces}}
   Policy:       {{.Policy}}
   Signing key:  {{.KeyPath}}{{if .KeyCreated}} (created now){{end}}, kid {{.KeyID}}
@@ -128,6 +130,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	return bannerTmpl.Execute(w, map[string]any{
 		"Addr":         dialAddr(s.FrontendAddr()),
 		"Listen":       s.FrontendAddr(),
+		"HTTP":         httpDial(s.HTTPAddr()),
 		"Public":       dialAddr(s.FrontendAddr()) != s.FrontendAddr() || !strings.HasPrefix(o.IP, "127."),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
 		"Policy":       policyDesc,
@@ -168,4 +171,11 @@ func newLogger(level, format string, w io.Writer) (log.Logger, zap.AtomicLevel) 
 	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
 	zl := zap.New(core, zap.WithFatalHook(wiring.FatalHook{Command: "start-dev", W: w}), zap.AddCaller(), zap.AddCallerSkip(1))
 	return log.NewZapLogger(zl), lvl
+}
+
+func httpDial(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return dialAddr(addr)
 }
