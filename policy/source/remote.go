@@ -71,6 +71,12 @@ func (r *Remote) update(ctx context.Context, u download.Update) error {
 		r.t.failed("bundle download failed; the previous policy stays active", fmt.Errorf("bundle %s: %w", r.name, u.Error), true)
 	case u.Bundle == nil:
 		r.t.checked(u.ETag == r.activeETag)
+	case u.Bundle.Type() == bundle.DeltaBundleType:
+		// A delta bundle patches data in an OPA store; the sink compiles whole
+		// bundles, and would read one made of a patch alone as empty.
+		r.lastETag = u.ETag
+		r.t.failed("bundle rejected; the previous policy stays active",
+			fmt.Errorf("bundle %s (revision %q): delta bundles are not supported; serve snapshot bundles", r.name, u.Bundle.Manifest.Revision), true)
 	default:
 		r.lastETag = u.ETag
 		b := withoutTests(u.Bundle)

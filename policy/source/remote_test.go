@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/temporal-opa/temporal-opa/policy/source"
 )
@@ -167,11 +170,12 @@ func TestRemoteETagPollingActivatesNewRevision(t *testing.T) {
 		t.Fatalf("first bundle: %s, status %+v", got, st)
 	}
 	etag1 := st.ETag
-	eventually(t, "a conditional request answered 304", func() bool {
+	eventually(t, "a conditional request answered 304, and seen by the source", func() bool {
 		_, notMod, inm := srv.counts()
-		return notMod > 0 && slices.Contains(inm, etag1)
+		st := src.Status()
+		return notMod > 0 && slices.Contains(inm, etag1) && st.LastCheckAt.After(st.ActivatedAt)
 	})
-	if st := src.Status(); st.Activations != 1 || !st.OK || !st.LastCheckAt.After(st.ActivatedAt) {
+	if st := src.Status(); st.Activations != 1 || !st.OK {
 		t.Errorf("status after 304s: %+v", st)
 	}
 
@@ -303,6 +307,29 @@ func TestRemoteRejectedPolicyIsNotRetried(t *testing.T) {
 	}
 	if got := outcome(a); got != "allow" {
 		t.Errorf("after the bad bundle: %s", got)
+	}
+}
+
+func TestRemoteRejectsDeltaBundle(t *testing.T) {
+	srv := newBundleServer(t, tarball(t, files("v1", true), "", ""))
+	a := newAuthorizer(t)
+	_, src := openReady(t, a, remoteConfig(t, srv.srv.URL, ""))
+
+	delta := bundle.Bundle{
+		Manifest: bundle.Manifest{Revision: "v2", Roots: &[]string{"temporal/custom"}},
+		Patch:    bundle.Patch{Data: []bundle.PatchOperation{{Op: "upsert", Path: "/temporal/custom/x", Value: 1}}},
+	}
+	var buf bytes.Buffer
+	if err := bundle.NewWriter(&buf).Write(delta); err != nil {
+		t.Fatal(err)
+	}
+	srv.publish(buf.Bytes())
+	eventually(t, "the delta bundle to be rejected", func() bool { return src.Status().Failures > 0 })
+	if st := src.Status(); !strings.Contains(st.LastError, "delta bundles are not supported") || st.Revision != "v1" {
+		t.Errorf("status: %+v", st)
+	}
+	if got := outcome(a); got != "allow" {
+		t.Errorf("after the delta bundle: %s", got)
 	}
 }
 
