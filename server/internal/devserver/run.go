@@ -2,9 +2,12 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -28,6 +31,11 @@ const (
 // stdout and runs until ctx is done (Ctrl-C). Server logs go to stderr.
 func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 	logger, level := newLogger(o.LogLevel, o.LogFormat, stderr)
+	if level.Level() > zapcore.DebugLevel {
+		// Once interrupted, services shutting down complain about each other: expected, and noise.
+		stop := context.AfterFunc(ctx, func() { level.SetLevel(zapcore.FatalLevel) })
+		defer stop()
+	}
 	fmt.Fprintf(stdout, "Starting Temporal with OPA authorization on %s ...\n", dialAddr(joinHostPort(o.IP, o.Port)))
 	s, err := Start(ctx, Options{
 		IP:         o.IP,
@@ -40,6 +48,10 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		Logger:     logger,
 	})
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			fmt.Fprintln(stdout, "Interrupted.")
+			return nil
+		}
 		return err
 	}
 	defer s.Stop()
@@ -48,10 +60,6 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nStopping ... (Ctrl-C again to exit at once)")
-	if level.Level() > zapcore.DebugLevel {
-		// Services shutting down complain about each other; that is expected.
-		level.SetLevel(zapcore.FatalLevel)
-	}
 	if err := s.Stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -59,7 +67,7 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func joinHostPort(ip string, port int) string { return fmt.Sprintf("%s:%d", ip, port) }
+func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // userPermissions is what the printed user token grants: read and write on every
 // namespace start-dev created.
@@ -131,7 +139,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"Addr":         dialAddr(s.FrontendAddr()),
 		"Listen":       s.FrontendAddr(),
 		"HTTP":         httpDial(s.HTTPAddr()),
-		"Public":       dialAddr(s.FrontendAddr()) != s.FrontendAddr() || !strings.HasPrefix(o.IP, "127."),
+		"Public":       !isLoopback(o.IP),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
 		"Policy":       policyDesc,
 		"KeyPath":      s.Key().Path(),
@@ -178,4 +186,9 @@ func httpDial(addr string) string {
 		return ""
 	}
 	return dialAddr(addr)
+}
+
+func isLoopback(ip string) bool {
+	parsed := net.ParseIP(ip)
+	return ip == "localhost" || (parsed != nil && parsed.IsLoopback())
 }
