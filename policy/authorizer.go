@@ -198,7 +198,8 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 		a.lastErrMu.Lock()
 		a.lastErr, a.lastErrAt = err.Error(), time.Now()
 		a.lastErrMu.Unlock()
-		a.log.Error("policy rejected; the previous policy stays active", "error", err)
+		// Returned, not logged here: the caller (a bundle source, start-up) logs it once.
+		a.log.Debug("policy rejected; the previous policy stays active", "error", err)
 		return err
 	}
 	a.current.Store(g)

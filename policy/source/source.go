@@ -162,7 +162,7 @@ func (t *tracker) activated(b *bundle.Bundle, etag string) {
 	if etag != "" {
 		attrs = append(attrs, "etag", etag)
 	}
-	t.log.Info("bundle activated", attrs...)
+	t.log.Debug("bundle activated", attrs...) // the Authorizer logs every activation at Info
 }
 
 // failed records a failed load, download or activation and logs it. With
