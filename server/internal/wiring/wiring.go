@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/config"
@@ -36,8 +37,16 @@ type Auth struct {
 // layered on it when set) and the ClaimMapper (settings.JWT, whose key sources are
 // fetched now: an unreachable one is an error). Close the result when done.
 func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (*Auth, error) {
+	// The first activation's errors are returned (and stop start-up): keep the
+	// authorizer from also logging them as "previous policy stays active".
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var quiet atomic.Bool
+	quiet.Store(true)
+	defer quiet.Store(false)
 	opts := settings.Policy.Options
-	opts.Logger = logger
+	opts.Logger = slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
 	az, err := policy.NewAuthorizer(opts)
 	if err != nil {
 		return nil, err
@@ -58,6 +67,26 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		return nil, err
 	}
 	return &Auth{Authorizer: az, ClaimMapper: cm, Policy: desc}, nil
+}
+
+// gatedHandler drops records while quiet is set.
+type gatedHandler struct {
+	h     slog.Handler
+	quiet *atomic.Bool
+}
+
+func (g gatedHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return !g.quiet.Load() && g.h.Enabled(ctx, l)
+}
+
+func (g gatedHandler) Handle(ctx context.Context, r slog.Record) error { return g.h.Handle(ctx, r) }
+
+func (g gatedHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return gatedHandler{h: g.h.WithAttrs(as), quiet: g.quiet}
+}
+
+func (g gatedHandler) WithGroup(name string) slog.Handler {
+	return gatedHandler{h: g.h.WithGroup(name), quiet: g.quiet}
 }
 
 // PolicyError is a policy bundle that could not be loaded or activated.
