@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -463,4 +464,21 @@ func TestConcurrentAuthorizeAndActivate(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+func TestInputKeepsIntegersIntegral(t *testing.T) {
+	claims := &authorization.Claims{Subject: "dan", AuthType: "jwt", Extensions: tokenExt{key: "k", claims: map[string]any{
+		"exp": 1795423527.0, "scale": 0.5, "nested": map[string]any{"n": []any{2.0, "x", nil, true}},
+	}}}
+	in, err := policy.Input(claims, target(apiStart, "payments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(in["claims"].(map[string]any)["jwt"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"exp":1795423527,"nested":{"n":[2,"x",null,true]},"scale":0.5}`; string(b) != want {
+		t.Fatalf("input.claims.jwt = %s, want %s", b, want)
+	}
 }

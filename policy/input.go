@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -173,11 +175,51 @@ func extensionsValue(ext any) (ast.Value, error) {
 	if claims == nil {
 		return ast.NewObject(), nil
 	}
-	v, err := ast.InterfaceToValue(claims)
+	v, err := jsonValue(claims)
 	if err != nil {
 		return nil, fmt.Errorf("token claims: %w", err)
 	}
 	return v, nil
+}
+
+// jsonValue converts JSON-decoded values to OPA values. Integral numbers, such as
+// exp and iat, stay integers (1795423527, not 1.795423527e+09) wherever they are printed.
+func jsonValue(x any) (ast.Value, error) {
+	switch v := x.(type) {
+	case nil:
+		return ast.Null{}, nil
+	case bool:
+		return ast.Boolean(v), nil
+	case string:
+		return ast.String(v), nil
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return ast.Number(strconv.FormatInt(int64(v), 10)), nil
+		}
+		return ast.InterfaceToValue(v)
+	case []any:
+		terms := make([]*ast.Term, len(v))
+		for i, e := range v {
+			ev, err := jsonValue(e)
+			if err != nil {
+				return nil, err
+			}
+			terms[i] = ast.NewTerm(ev)
+		}
+		return ast.NewArray(terms...), nil
+	case map[string]any:
+		obj := ast.NewObject()
+		for k, e := range v {
+			ev, err := jsonValue(e)
+			if err != nil {
+				return nil, err
+			}
+			obj.Insert(ast.StringTerm(k), ast.NewTerm(ev))
+		}
+		return obj, nil
+	default:
+		return ast.InterfaceToValue(v)
+	}
 }
 
 // principalKey identifies the claims for the decision cache; ok is false when the
