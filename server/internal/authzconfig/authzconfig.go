@@ -1,7 +1,8 @@
 // Package authzconfig reads temporal-opa's own settings file, the --authz FILE of
 // "temporal-opa start" (and "eval"): how tokens are verified and mapped to
-// Temporal roles (the jwt section, see package claimmapper) and which policy
-// decides (the policy section, see package policy).
+// Temporal roles (the jwt section, see package claimmapper), which policy
+// decides and where its bundles come from (the policy section, see packages
+// policy and policy/source), and where the status endpoint listens (status).
 //
 //	# authz.yaml
 //	jwt:
@@ -10,8 +11,13 @@
 //	  permissions_claim: resource_access.temporal-authz.roles
 //	  system_namespace_aliases: [system]
 //	policy:
-//	  bundle: /etc/temporal-opa/bundle.tar.gz
+//	  bundle: /etc/temporal-opa/bundle.tar.gz   # watched: changes are picked up
+//	  opa_config: /etc/temporal-opa/opa.yaml    # remote bundles (OPA's services, bundles, keys)
+//	  require_bundle: true
+//	  require_bundle_timeout: 30s
 //	  eval_timeout: 100ms
+//	status:
+//	  address: 127.0.0.1:7253
 //
 // The file is read strictly: an unknown key, a key given twice or a value of the
 // wrong type stops start-up with an error naming the file, the line, the key and
@@ -25,32 +31,84 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/source"
 )
+
+// cli1 joins a message's lines: errors of this package are one line.
+func cli1(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
+}
 
 // File is the content of an authz settings file.
 type File struct {
 	// JWT configures the claim mapper: key sources, issuer, audiences, claims.
 	JWT claimmapper.Config `yaml:"jwt"`
-	// Policy configures the authorizer.
+	// Policy configures the authorizer and its bundle sources.
 	Policy Policy `yaml:"policy"`
+	// Status configures the status endpoint.
+	Status Status `yaml:"status"`
 }
+
+// Status is the status section.
+type Status struct {
+	// Address is the host:port of the HTTP status endpoint (GET /status,
+	// GET /healthz). Empty: no endpoint. Keep it on loopback or a private
+	// network: it shows policy revisions and errors (never credentials).
+	Address string `yaml:"address"`
+}
+
+// DefaultRequireBundleTimeout is how long start-up waits for the bundles when
+// policy.require_bundle is set and policy.require_bundle_timeout is not.
+const DefaultRequireBundleTimeout = 30 * time.Second
 
 // Policy is the policy section: the authorizer's options and where the policy comes from.
 type Policy struct {
 	policy.Options `yaml:",inline"`
 	// Bundle is a bundle directory or an `opa build` tarball layered on the
-	// embedded default policy. Empty: the embedded default alone.
+	// embedded default policy, watched: a change on disk is activated within
+	// about a second. Empty: the embedded default alone.
 	Bundle string `yaml:"bundle"`
+	// OPAConfig is a standard OPA configuration file whose services, bundles and
+	// keys sections name remote bundle servers (see package policy/source).
+	OPAConfig string `yaml:"opa_config"`
+	// RequireBundle makes start-up wait until every bundle source has activated
+	// a bundle, and fail when one has not after RequireBundleTimeout. Without
+	// it the server starts on what has loaded (at least the embedded default).
+	RequireBundle bool `yaml:"require_bundle"`
+	// RequireBundleTimeout bounds that wait: 0 means DefaultRequireBundleTimeout.
+	RequireBundleTimeout time.Duration `yaml:"require_bundle_timeout"`
+
+	// OPA is OPAConfig parsed, set by Load and Parse.
+	OPA *source.Config `yaml:"-"`
 }
+
+// WaitTimeout is RequireBundleTimeout or its default.
+func (p Policy) WaitTimeout() time.Duration {
+	if p.RequireBundleTimeout <= 0 {
+		return DefaultRequireBundleTimeout
+	}
+	return p.RequireBundleTimeout
+}
+
+// FileBundleName is the bundle name under which policy.bundle is activated
+// (and shown in status).
+const FileBundleName = "policy"
 
 // Load reads the file at path. The jwt section is decoded on top of base (the
 // settings taken from Temporal's own config); a missing file section leaves
@@ -87,7 +145,7 @@ func Parse(name string, data []byte, base claimmapper.Config) (*File, error) {
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &FieldError{File: name, Line: root.Line, Column: root.Column,
-			Msg: "expected a mapping with the sections jwt and policy, got " + describe(root)}
+			Msg: "expected a mapping with the sections jwt, policy and status, got " + describe(root)}
 	}
 	if err := (checker{file: name}).check(root, reflect.TypeFor[File](), ""); err != nil {
 		return nil, err
@@ -143,6 +201,38 @@ func (f *File) validate(name string, root *yaml.Node) error {
 				msg = errors.Unwrap(err).Error()
 			}
 			errs = append(errs, f.fieldErr(name, root, "bundle", fmt.Sprintf("%s: %s", p.Bundle, msg)))
+		}
+	}
+	if p.OPAConfig != "" {
+		cfg, err := source.LoadConfig(p.OPAConfig)
+		switch {
+		case err != nil:
+			msg := err.Error()
+			if errors.Is(err, os.ErrNotExist) {
+				msg = p.OPAConfig + ": no such file"
+			}
+			errs = append(errs, f.fieldErr(name, root, "opa_config", cli1(msg)))
+		case len(cfg.Bundles()) == 0:
+			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles"))
+		case p.Bundle != "" && slices.Contains(cfg.Bundles(), FileBundleName):
+			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, FileBundleName)))
+		default:
+			f.Policy.OPA = cfg
+		}
+	}
+	if p.RequireBundle && p.Bundle == "" && p.OPAConfig == "" {
+		errs = append(errs, f.fieldErr(name, root, "require_bundle", "needs policy.bundle or policy.opa_config: there is no bundle to wait for"))
+	}
+	if p.RequireBundleTimeout < 0 {
+		errs = append(errs, f.fieldErr(name, root, "require_bundle_timeout", fmt.Sprintf("must be positive, e.g. 30s; got %s", p.RequireBundleTimeout)))
+	}
+	if a := f.Status.Address; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			fe := &FieldError{File: name, Key: "status.address", Msg: fmt.Sprintf("want host:port such as 127.0.0.1:7253; got %q", a)}
+			if n := lookup(root, "status", "address"); n != nil {
+				fe.Line, fe.Column = n.Line, n.Column
+			}
+			errs = append(errs, fe)
 		}
 	}
 	return errors.Join(errs...)

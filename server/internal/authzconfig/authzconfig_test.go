@@ -68,11 +68,11 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown section", "jwt: {}\npolcy:\n  bundle: x\n",
-			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: jwt, policy`},
+			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: jwt, policy, status`},
 		{"unknown jwt key", "jwt:\n  isuer: https://x\n",
 			base, `authz.yaml:2:3: jwt.isuer: unknown key (did you mean "issuer"?); the keys allowed in jwt are: algorithms, audiences,`},
 		{"camelCase key", "policy:\n  evalTimeout: 1s\n",
-			base, `authz.yaml:2:3: policy.evalTimeout: unknown key (did you mean "eval_timeout"?); the keys allowed in policy are: bundle, decision_cache_size, decision_path, eval_timeout`},
+			base, `authz.yaml:2:3: policy.evalTimeout: unknown key (did you mean "eval_timeout"?); the keys allowed in policy are: bundle, decision_cache_size, decision_path, eval_timeout, opa_config, require_bundle, require_bundle_timeout`},
 		{"Temporal key in our file", "jwt:\n  keySourceURIs: [https://x]\n",
 			base, `authz.yaml:2:3: jwt.keySourceURIs: unknown key; the keys allowed in jwt are:`},
 		{"bad duration", "policy:\n  eval_timeout: fast\n",
@@ -88,9 +88,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad bool", "jwt:\n  require_exp: maybe\n",
 			base, `authz.yaml:2:16: jwt.require_exp: expected true or false, got "maybe"`},
 		{"section not a mapping", "policy: strict\n",
-			base, `authz.yaml:1:9: policy: expected a mapping of bundle, decision_cache_size, decision_path, eval_timeout, got "strict"`},
+			base, `authz.yaml:1:9: policy: expected a mapping of bundle, decision_cache_size, decision_path, eval_timeout, opa_config, require_bundle, require_bundle_timeout, got "strict"`},
 		{"top level list", "- jwt\n",
-			base, `authz.yaml:1:1: expected a mapping with the sections jwt and policy, got a list`},
+			base, `authz.yaml:1:1: expected a mapping with the sections jwt, policy and status, got a list`},
 		{"duplicate key", "policy:\n  bundle: a\n  bundle: b\n",
 			base, `authz.yaml:3:3: policy.bundle: key appears twice`},
 		{"syntax error", "jwt:\n  issuer: [\n",
@@ -105,6 +105,20 @@ func TestParseErrors(t *testing.T) {
 			base, `authz.yaml:2:18: policy.decision_path: must be a rule path such as data.temporal.authz.decision; got "temporal.authz.decision"`},
 		{"missing bundle", "policy:\n  bundle: /nonexistent/bundle.tar.gz\n",
 			base, `authz.yaml:2:11: policy.bundle: /nonexistent/bundle.tar.gz: no such bundle directory or tarball`},
+		{"missing opa config", "policy:\n  opa_config: /nonexistent/opa.yaml\n",
+			base, `authz.yaml:2:15: policy.opa_config: /nonexistent/opa.yaml: no such file`},
+		{"bad require_bundle", "policy:\n  require_bundle: maybe\n",
+			base, `authz.yaml:2:19: policy.require_bundle: expected true or false, got "maybe"`},
+		{"require_bundle without bundles", "policy:\n  require_bundle: true\n",
+			base, `authz.yaml:2:19: policy.require_bundle: needs policy.bundle or policy.opa_config: there is no bundle to wait for`},
+		{"negative require timeout", "policy:\n  require_bundle_timeout: -5s\n",
+			base, `authz.yaml:2:27: policy.require_bundle_timeout: must be positive, e.g. 30s; got -5s`},
+		{"bad require timeout", "policy:\n  require_bundle_timeout: soon\n",
+			base, `authz.yaml:2:27: policy.require_bundle_timeout: expected a duration such as 100ms, 30s or 5m, got "soon"`},
+		{"unknown status key", "status:\n  adress: 127.0.0.1:1\n",
+			base, `authz.yaml:2:3: status.adress: unknown key (did you mean "address"?); the keys allowed in status are: address`},
+		{"bad status address", "status:\n  address: localhost\n",
+			base, `authz.yaml:2:12: status.address: want host:port such as 127.0.0.1:7253; got "localhost"`},
 		{"no key source", "policy: {}\n",
 			claimmapper.Config{}, `authz.yaml: jwt: no key source: set jwt.jwks_urls, jwt.jwks_files or jwt.issuer (OIDC discovery) here, or global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config`},
 		{"bad jwks url", "jwt:\n  jwks_urls: [ftp://x/jwks]\n",
@@ -152,5 +166,74 @@ func TestLoadNamesTheFile(t *testing.T) {
 	}
 	if !reflect.DeepEqual(f.JWT.Audiences, []string{"temporal"}) || !reflect.DeepEqual(f.JWT.JWKSURLs, base.JWKSURLs) {
 		t.Errorf("jwt %+v: want the file's audiences on top of the base key source", f.JWT)
+	}
+}
+
+func TestParsePolicySources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("opa.yaml", `
+services:
+  acme:
+    url: https://bundles.acme.example
+bundles:
+  authz:
+    service: acme
+    resource: temporal/authz.tar.gz
+`)
+	t.Run("valid", func(t *testing.T) {
+		yml := "policy:\n  bundle: " + dir + "\n  opa_config: " + good + "\n  require_bundle: true\n  require_bundle_timeout: 5s\nstatus:\n  address: 127.0.0.1:7253\n"
+		f, err := Parse("authz.yaml", []byte(yml), base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := f.Policy
+		if p.OPAConfig != good || !p.RequireBundle || p.WaitTimeout() != 5*time.Second || f.Status.Address != "127.0.0.1:7253" {
+			t.Errorf("got %+v %+v", p, f.Status)
+		}
+		if p.OPA == nil || !reflect.DeepEqual(p.OPA.Bundles(), []string{"authz"}) {
+			t.Errorf("opa config not parsed: %+v", p.OPA)
+		}
+	})
+	t.Run("default timeout", func(t *testing.T) {
+		f, err := Parse("authz.yaml", []byte("policy:\n  opa_config: "+good+"\n"), base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Policy.RequireBundle || f.Policy.WaitTimeout() != DefaultRequireBundleTimeout {
+			t.Errorf("got %+v", f.Policy)
+		}
+	})
+	errs := []struct {
+		name, opa, bundle, want string
+	}{
+		{"unknown key in the OPA config", "services:\n  acme:\n    url: https://x\n    urll: y\nbundles:\n  a:\n    resource: b\n",
+			"", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: "},
+		{"no bundles", "services:\n  acme:\n    url: https://x\n", "", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: bundles: no bundle configured"},
+		{"name taken", "services:\n  acme:\n    url: https://x\nbundles:\n  policy:\n    resource: b\n",
+			dir, "authz.yaml:2:15: policy.opa_config: " + dir + `/bad.yaml: bundle name "policy" is taken by policy.bundle; rename the bundle`},
+	}
+	for _, tc := range errs {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write("bad.yaml", tc.opa)
+			yml := "policy:\n  opa_config: " + p + "\n"
+			if tc.bundle != "" {
+				yml += "  bundle: " + tc.bundle + "\n"
+			}
+			_, err := Parse("authz.yaml", []byte(yml), base)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("error\n got: %v\nwant: %s...", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans lines: %q", err)
+			}
+		})
 	}
 }

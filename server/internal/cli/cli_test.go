@@ -91,6 +91,8 @@ func TestFlagErrors(t *testing.T) {
 		{"system namespace", startDev, []string{"--namespace", "temporal-system"}, "start-dev: --namespace temporal-system: that is the server's own namespace and always exists"},
 		{"bad ttl", startDev, []string{"--token-ttl", "1d"}, `start-dev: --token-ttl "1d": parse error`},
 		{"negative ttl", startDev, []string{"--token-ttl", "-1h"}, "start-dev: --token-ttl -1h0m0s: must be positive, e.g. 1h or 30m"},
+		{"bad status addr", startDev, []string{"--status-addr", "7253"}, `start-dev: --status-addr "7253": want HOST:PORT such as 127.0.0.1:7253, or -1 to disable it`},
+		{"no room for status", startDev, []string{"--port", "65530"}, "start-dev: --port 65530 leaves no room for the status endpoint on port+20: set --status-addr, or --status-addr -1 to disable it"},
 		{"empty namespace", startDev, []string{"--namespace", "a,,b"}, `start-dev: --namespace "a,,b": empty entry`},
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
@@ -150,9 +152,31 @@ func TestParseStartDevDefaults(t *testing.T) {
 	want := StartDev{
 		IP: "127.0.0.1", Port: 7233, Namespaces: []string{"default", "payments", "orders"},
 		StateDir: "/home/u/.local/state/temporal-opa", LogLevel: "warn", LogFormat: "console", TokenTTL: 24 * time.Hour,
+		StatusAddr: "127.0.0.1:7253",
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got  %+v\nwant %+v", o, want)
+	}
+}
+
+func TestParseStartDevStatusAddr(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--port", "9000"}, "127.0.0.1:9020"},
+		{[]string{"--status-addr", "-1"}, ""},
+		{[]string{"--status-addr", ""}, ""},
+		{[]string{"--status-addr", "127.0.0.1:0"}, "127.0.0.1:0"},
+		{[]string{"--status-addr", "[::1]:8080"}, "[::1]:8080"},
+	} {
+		o, err := ParseStartDev(tc.args, testEnv(t))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if o.StatusAddr != tc.want {
+			t.Errorf("%q: status addr %q, want %q", tc.args, o.StatusAddr, tc.want)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,7 +17,8 @@ type StartDev struct {
 	DBFilename string        // SQLite file; "" = in memory
 	Namespaces []string      // namespaces to create; always includes "default"
 	StateDir   string        // where the dev signing key lives
-	Policy     string        // bundle directory or tarball; "" = embedded default
+	Policy     string        // bundle directory or tarball, watched; "" = embedded default
+	StatusAddr string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
 	LogLevel   string        // debug, info, warn, error
 	LogFormat  string        // console or json
 	TokenTTL   time.Duration // lifetime of the printed tokens
@@ -34,7 +36,8 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
-	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy")
+	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated without a restart")
+	f.StringVar(&o.StatusAddr, "status-addr", "", "`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + 20>; -1 disables it)")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
@@ -61,6 +64,9 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	if err := checkFileExists(f, "policy", o.Policy); err != nil {
 		return o, err
 	}
+	if err := o.statusAddr(f); err != nil {
+		return o, err
+	}
 	if o.StateDir == "" {
 		return o, f.errorf("--state-dir is empty: give a directory for the dev signing key")
 	}
@@ -75,6 +81,28 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	}
 	o.Namespaces = ns
 	return o, nil
+}
+
+// statusAddr resolves --status-addr: unset means 127.0.0.1:<port+20>, -1 or
+// "" means off.
+func (o *StartDev) statusAddr(f *flagSet) error {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == "status-addr" })
+	switch {
+	case !set:
+		if o.Port+20 > 65535 {
+			return f.errorf("--port %d leaves no room for the status endpoint on port+20: set --status-addr, or --status-addr -1 to disable it", o.Port)
+		}
+		o.StatusAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port+20))
+	case o.StatusAddr == "-1" || o.StatusAddr == "":
+		o.StatusAddr = ""
+	default:
+		_, port, err := net.SplitHostPort(o.StatusAddr)
+		if p, perr := strconv.Atoi(port); err != nil || perr != nil || p < 0 || p > 65535 {
+			return f.errorf("--status-addr %q: want HOST:PORT such as 127.0.0.1:7253, or -1 to disable it", o.StatusAddr)
+		}
+	}
+	return nil
 }
 
 func checkLog(f *flagSet, level, format string) error {

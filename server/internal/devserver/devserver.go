@@ -69,10 +69,17 @@ type Options struct {
 	// Key signs tokens and verifies them. Nil: loaded from (or created in) StateDir.
 	Key      *devkey.Key
 	StateDir string
-	// Policy is a bundle directory or tarball layered on the embedded default.
+	// Policy is a bundle directory or tarball layered on the embedded default,
+	// watched: a change on disk is activated without a restart.
 	Policy string
+	// StatusAddr is the host:port of the status endpoint (GET /status,
+	// /healthz); port 0 picks a free one. "": no endpoint.
+	StatusAddr string
 	// Logger receives the server's logs. Nil: discarded.
 	Logger log.Logger
+	// PolicyLogger receives the policy's logs (activations, rejected bundles,
+	// bundle sources) and the claim mapper's. Nil: Logger.
+	PolicyLogger log.Logger
 	// DynamicConfig adds dynamic config values (tests use it to speed things up).
 	DynamicConfig dynamicconfig.StaticClient
 }
@@ -82,6 +89,7 @@ type Server struct {
 	temporal   temporal.Server
 	jwks       *devkey.Server
 	auth       *wiring.Auth
+	status     *wiring.StatusServer
 	key        *devkey.Key
 	keyCreated bool
 	frontend   string
@@ -158,12 +166,20 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		JWKSURLs:      []string{s.jwks.URL()},
 	}}
 	settings.Policy.Bundle = o.Policy
-	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.Logger)); err != nil {
+	if o.PolicyLogger == nil {
+		o.PolicyLogger = o.Logger
+	}
+	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.PolicyLogger)); err != nil {
 		var pe *wiring.PolicyError
 		if errors.As(err, &pe) {
 			return nil, &Error{Msg: fmt.Sprintf("--policy %s: %s", o.Policy, cli.OneLine(pe.Err.Error()))}
 		}
 		return nil, err
+	}
+	if o.StatusAddr != "" {
+		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
+			return nil, &Error{Msg: fmt.Sprintf("--status-addr %s: %v (--status-addr -1 disables the status endpoint)", o.StatusAddr, err)}
+		}
 	}
 
 	cfg, err := serverConfig(o, ports)
@@ -229,7 +245,19 @@ func (s *Server) JWKSURL() string { return s.jwks.URL() }
 // Authorizer is the server's authorizer.
 func (s *Server) Authorizer() *policy.Authorizer { return s.auth.Authorizer }
 
-// Stop stops the Temporal server, the JWKS server and the claim mapper.
+// StatusURL is the URL of the status document (GET), or "" when disabled.
+func (s *Server) StatusURL() string {
+	if s.status == nil {
+		return ""
+	}
+	return "http://" + dialAddr(s.status.Addr()) + "/status"
+}
+
+// Status is what the status endpoint serves.
+func (s *Server) Status() wiring.StatusReport { return s.auth.Report() }
+
+// Stop stops the Temporal server, the status endpoint, the policy's bundle
+// sources, the JWKS server and the claim mapper.
 func (s *Server) Stop() error {
 	var err error
 	if s.temporal != nil {
@@ -241,6 +269,10 @@ func (s *Server) Stop() error {
 
 func (s *Server) closeAux() error {
 	var errs []error
+	if s.status != nil {
+		errs = append(errs, s.status.Close())
+		s.status = nil
+	}
 	if s.auth != nil {
 		errs = append(errs, s.auth.Close())
 		s.auth = nil

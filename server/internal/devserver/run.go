@@ -36,16 +36,25 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		stop := context.AfterFunc(ctx, func() { level.SetLevel(zapcore.FatalLevel) })
 		defer stop()
 	}
+	// Policy activations and rejected bundles are logged at info and error:
+	// show them even at the default level (warn).
+	policyLevel := o.LogLevel
+	if policyLevel == "warn" || policyLevel == "error" {
+		policyLevel = "info"
+	}
+	policyLogger, _ := newLogger(policyLevel, o.LogFormat, stderr)
 	fmt.Fprintf(stdout, "Starting Temporal with OPA authorization on %s ...\n", dialAddr(joinHostPort(o.IP, o.Port)))
 	s, err := Start(ctx, Options{
-		IP:         o.IP,
-		Port:       o.Port,
-		HTTPPort:   o.HTTPPort,
-		DBFilename: o.DBFilename,
-		Namespaces: o.Namespaces,
-		StateDir:   o.StateDir,
-		Policy:     o.Policy,
-		Logger:     logger,
+		IP:           o.IP,
+		Port:         o.Port,
+		HTTPPort:     o.HTTPPort,
+		DBFilename:   o.DBFilename,
+		Namespaces:   o.Namespaces,
+		StateDir:     o.StateDir,
+		Policy:       o.Policy,
+		StatusAddr:   o.StatusAddr,
+		Logger:       logger,
+		PolicyLogger: policyLogger,
 	})
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -85,7 +94,8 @@ Temporal server with OPA authorization is ready.
   Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .HTTP}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
   Namespaces:   {{.Namespaces}}
-  Policy:       {{.Policy}}
+  Policy:       {{.Policy}}{{if .Status}}
+  Status:       {{.Status}}   (active revisions, bundle sources, last error; /healthz){{end}}
   Signing key:  {{.KeyPath}}{{if .KeyCreated}} (created now){{end}}, kid {{.KeyID}}
   JWKS:         {{.JWKS}}
   Database:     {{.DB}}
@@ -129,7 +139,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	}
 	policyDesc := "embedded default (Temporal's default authorizer rules, in Rego)"
 	if o.Policy != "" {
-		policyDesc = o.Policy + ", layered on the embedded default"
+		policyDesc = o.Policy + ", layered on the embedded default; watched: edits are activated without a restart"
 	}
 	db := "in memory (state is lost on exit; keep it with --db-filename FILE)"
 	if o.DBFilename != "" {
@@ -142,6 +152,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"Public":       !isLoopback(o.IP),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
 		"Policy":       policyDesc,
+		"Status":       s.StatusURL(),
 		"KeyPath":      s.Key().Path(),
 		"KeyCreated":   s.keyCreated,
 		"KeyID":        s.Key().KeyID(),

@@ -96,6 +96,14 @@ func Run(ctx context.Context, o cli.Start) error {
 		return err
 	}
 	defer auth.Close()
+	if addr := settings.Status.Address; addr != "" {
+		st, err := ServeStatus(addr, auth)
+		if err != nil {
+			return fmt.Errorf("%s: status.address %s: %v", o.AuthzFile, addr, err)
+		}
+		defer st.Close()
+		logger.Info("temporal-opa: status endpoint listening", tag.NewStringTag("url", st.URL()))
+	}
 
 	opts := append([]temporal.ServerOption{
 		temporal.ForServices(o.Services),

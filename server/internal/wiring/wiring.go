@@ -12,9 +12,12 @@ package wiring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/config"
@@ -22,51 +25,155 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 )
 
-// Auth is an Authorizer and a ClaimMapper ready to be installed in a server.
+// Auth is an Authorizer and a ClaimMapper ready to be installed in a server,
+// with the bundle sources that feed the Authorizer.
 type Auth struct {
 	Authorizer  *policy.Authorizer
 	ClaimMapper *claimmapper.Mapper
-	// Policy describes the active policy for people: "embedded default" or the bundle path.
+	// Policy describes the policy sources for people: "embedded default", the
+	// watched bundle path, the OPA config's bundles.
 	Policy string
+
+	file *source.File // policy.bundle, watched; nil when not set
+	set  *source.Set  // policy.opa_config's bundles; nil when not set
 }
 
-// NewAuth builds the Authorizer (embedded default policy, with settings.Policy.Bundle
-// layered on it when set) and the ClaimMapper (settings.JWT, whose key sources are
-// fetched now: an unreachable one is an error). Close the result when done.
-func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (*Auth, error) {
-	// The first activation's errors are returned (and stop start-up): keep the
-	// authorizer from also logging them as "previous policy stays active".
+// NewAuth builds the Authorizer (embedded default policy, with the bundle of
+// settings.Policy.Bundle layered on it and watched, and the bundles of
+// settings.Policy.OPA downloaded in the background) and the ClaimMapper
+// (settings.JWT, whose key sources are fetched now: an unreachable one is an
+// error). A bundle file that cannot be activated now is an error (a
+// *PolicyError); remote bundles are waited for only with
+// settings.Policy.RequireBundle, bounded by its timeout, and otherwise logged
+// as pending. Close the result when done: it stops the sources.
+func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (_ *Auth, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// The first load's errors are returned (and stop start-up): keep the
+	// authorizer and the file source from also logging them as "previous
+	// policy stays active".
 	var quiet atomic.Bool
 	quiet.Store(true)
 	defer quiet.Store(false)
+	gated := slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
 	opts := settings.Policy.Options
-	opts.Logger = slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
+	opts.Logger = gated
 	az, err := policy.NewAuthorizer(opts)
 	if err != nil {
 		return nil, err
 	}
-	desc := "embedded default"
-	if path := settings.Policy.Bundle; path != "" {
-		b, err := policy.LoadBundle(path)
+	a := &Auth{Authorizer: az}
+	defer func() {
 		if err != nil {
-			return nil, &PolicyError{Path: path, Err: err}
+			_ = a.Close()
 		}
-		if err := az.Activate(ctx, b); err != nil {
-			return nil, &PolicyError{Path: path, Err: err}
+	}()
+	var desc []string
+	if path := settings.Policy.Bundle; path != "" {
+		a.file, err = source.NewFile(ctx, az, authzconfig.FileBundleName, path, source.Options{Logger: gated})
+		if err != nil {
+			return nil, &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
 		}
-		desc = path + " (layered on the embedded default)"
+		desc = append(desc, path+" (watched)")
 	}
-	cm, err := claimmapper.New(ctx, settings.JWT, claimmapper.WithLogger(logger))
+	quiet.Store(false) // from here on, every activation and failure is logged as it happens
+	if cfg := settings.Policy.OPA; cfg != nil {
+		a.set, err = source.Open(ctx, az, cfg, source.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("policy.opa_config %s: %s", settings.Policy.OPAConfig, err)
+		}
+		desc = append(desc, "bundles "+strings.Join(cfg.Bundles(), ", ")+" of "+settings.Policy.OPAConfig)
+		if settings.Policy.RequireBundle {
+			if err := a.waitSources(ctx, settings.Policy.WaitTimeout()); err != nil {
+				return nil, err
+			}
+		} else {
+			for _, st := range a.set.Status() {
+				if st.Activations == 0 {
+					logger.Info("bundle not activated yet; the server starts without it and activates it once downloaded (policy.require_bundle: true waits for it)",
+						"bundle", st.Name, "location", st.Location)
+				}
+			}
+		}
+	}
+	if len(desc) == 0 {
+		a.Policy = "embedded default"
+	} else {
+		a.Policy = strings.Join(desc, " and ") + ", layered on the embedded default"
+	}
+	a.ClaimMapper, err = claimmapper.New(ctx, settings.JWT, claimmapper.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	return &Auth{Authorizer: az, ClaimMapper: cm, Policy: desc}, nil
+	return a, nil
+}
+
+// waitSources waits up to timeout for every remote source to activate a bundle.
+func (a *Auth) waitSources(ctx context.Context, timeout time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := a.set.WaitReady(wctx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var msgs []string
+	for _, st := range a.set.Status() {
+		if st.Activations > 0 {
+			continue
+		}
+		m := fmt.Sprintf("bundle %s (%s)", st.Name, st.Location)
+		if st.LastError != "" {
+			m += ": last error: " + cli.OneLine(st.LastError)
+		} else {
+			m += ": nothing downloaded yet"
+		}
+		msgs = append(msgs, m)
+	}
+	return fmt.Errorf("policy.require_bundle: not every bundle was activated within %s (policy.require_bundle_timeout): %s",
+		timeout, strings.Join(msgs, "; "))
+}
+
+// withoutSourcePrefix drops the file source's "bundle policy[ from PATH]: "
+// prefix, which PolicyError says better.
+func withoutSourcePrefix(err error) error {
+	var ae *policy.ActivationError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	msg, ok := strings.CutPrefix(err.Error(), "bundle "+authzconfig.FileBundleName+": ")
+	if !ok {
+		return err
+	}
+	return &prefixless{msg: msg, err: err}
+}
+
+type prefixless struct {
+	msg string
+	err error
+}
+
+func (p *prefixless) Error() string { return p.msg }
+func (p *prefixless) Unwrap() error { return p.err }
+
+// Sources are the status of every bundle source, the watched file first.
+func (a *Auth) Sources() []source.Status {
+	out := []source.Status{}
+	if a.file != nil {
+		out = append(out, a.file.Status())
+	}
+	if a.set != nil {
+		out = append(out, a.set.Status()...)
+	}
+	return out
 }
 
 // gatedHandler drops records while quiet is set.
@@ -109,12 +216,25 @@ func (a *Auth) ServerOptions() []temporal.ServerOption {
 	}
 }
 
-// Close stops the ClaimMapper's background key refresh.
+// Close stops the bundle sources (the active policy stays) and the
+// ClaimMapper's background key refresh.
 func (a *Auth) Close() error {
-	if a == nil || a.ClaimMapper == nil {
+	if a == nil {
 		return nil
 	}
-	return a.ClaimMapper.Close()
+	var errs []error
+	if a.file != nil {
+		errs = append(errs, a.file.Close())
+		a.file = nil
+	}
+	if a.set != nil {
+		errs = append(errs, a.set.Close())
+		a.set = nil
+	}
+	if a.ClaimMapper != nil {
+		errs = append(errs, a.ClaimMapper.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // InterruptOn returns a channel for temporal.InterruptOn that is closed when ctx

@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
+)
+
+const (
+	frozenRules = `package temporal.custom
+
+deny contains "starts are frozen" if input.target.method == "StartWorkflowExecution"
+`
+	openRules = `package temporal.custom
+
+deny contains "terminations are frozen" if input.target.method == "TerminateWorkflowExecution"
+`
+	brokenRules = `package temporal.custom
+
+deny contains "oops" if {
+	input.target.method ==
+`
+)
+
+func revManifest(rev string) string {
+	return fmt.Sprintf(`{"roots": ["temporal/custom"], "revision": %q, "rego_version": 1}`, rev)
+}
+
+// replaceFile writes data to a temporary file beside path and renames it over
+// path, as editors and deployment tools do.
+func replaceFile(t *testing.T, path, data string) {
+	t.Helper()
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// getStatus reads the status endpoint.
+func getStatus(t *testing.T, url string) wiring.StatusReport {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	var r wiring.StatusReport
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return r
+}
+
+// waitStatus polls the status endpoint until cond holds, for at most d, and
+// returns how long it took.
+func waitStatus(t *testing.T, url string, d time.Duration, what string, cond func(wiring.StatusReport) bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		r := getStatus(t, url)
+		if cond(r) {
+			return time.Since(start)
+		}
+		if time.Since(start) > d {
+			b, _ := json.MarshalIndent(r, "", "  ")
+			t.Fatalf("%s: not seen within %s; status:\n%s", what, d, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var fileLine = regexp.MustCompile(`custom\.rego:\d+`)
+
+// start-dev --policy DIR: the bundle is watched. A new revision written on disk
+// is activated without a restart and the same client's next call sees it; a
+// broken revision is rejected, the last good policy stays, and /status shows
+// the error with file and line.
+func TestStartDevHotReload(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	dir := writeFiles(t, map[string]string{
+		".manifest":                   revManifest("v1-frozen"),
+		"temporal/custom/custom.rego": frozenRules,
+	})
+	rego, manifest := filepath.Join(dir, "temporal/custom/custom.rego"), filepath.Join(dir, ".manifest")
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: dir, StatusAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	url := s.StatusURL()
+	if url == "" {
+		t.Fatal("no status URL")
+	}
+
+	c, err := client.NewLazyClient(client.Options{HostPort: s.FrontendAddr(), Namespace: "default",
+		HeadersProvider: newTokens(s.Key(), "default:read", "default:write"), Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	start := func() error {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("reload"), TaskQueue: randomName("idle")}, Greet, "x")
+		return err
+	}
+
+	st := getStatus(t, url)
+	if st.Policy.Revisions["policy"] != "v1-frozen" || len(st.Sources) != 1 || !st.Sources[0].OK || !st.Ready {
+		t.Fatalf("status at start: %+v", st)
+	}
+	wantDenied(t, "StartWorkflowExecution under v1-frozen", start(), "starts are frozen")
+
+	// A new revision: rules first, manifest last (renamed into place).
+	gen := st.Policy.Generation
+	written := time.Now()
+	replaceFile(t, rego, openRules)
+	replaceFile(t, manifest, revManifest("v2-open"))
+	waitStatus(t, url, 10*time.Second, "revision v2-open active", func(r wiring.StatusReport) bool {
+		return r.Policy.Revisions["policy"] == "v2-open"
+	})
+	latency := time.Since(written)
+	t.Logf("reload latency (last write to activation seen in /status): %s", latency.Round(time.Millisecond))
+	st = getStatus(t, url)
+	if st.Policy.Generation <= gen || st.Sources[0].Revision != "v2-open" {
+		t.Errorf("after the reload: %+v", st)
+	}
+	wantOK(t, "StartWorkflowExecution under v2-open (same client, no restart)", start())
+
+	// A broken revision: rejected, the last good policy stays, the error is in status.
+	replaceFile(t, rego, brokenRules)
+	replaceFile(t, manifest, revManifest("v3-broken"))
+	waitStatus(t, url, 10*time.Second, "broken bundle reported", func(r wiring.StatusReport) bool {
+		return len(r.Sources) == 1 && r.Sources[0].Failures > 0 && fileLine.MatchString(r.Sources[0].LastError)
+	})
+	st = getStatus(t, url)
+	if st.Policy.Revisions["policy"] != "v2-open" || st.Sources[0].OK || st.Sources[0].Revision != "v2-open" {
+		t.Errorf("after the broken bundle: policy %+v, source %+v; want v2-open active and the source not OK", st.Policy, st.Sources[0])
+	}
+	t.Logf("rejected: %s", st.Sources[0].LastError)
+	wantOK(t, "StartWorkflowExecution after the broken bundle (last good policy)", start())
+
+	resp, err := http.Get(strings.TrimSuffix(url, "/status") + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
+		t.Errorf("/healthz: %s %q", resp.Status, body)
+	}
+}

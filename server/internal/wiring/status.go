@@ -1,0 +1,96 @@
+package wiring
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/source"
+)
+
+// StatusReport is the document GET /status serves.
+type StatusReport struct {
+	// Policy is the active policy: generation, bundle revisions, activation
+	// and failure counts, the last rejected bundle's error.
+	Policy policy.Status `json:"policy"`
+	// Sources are the bundle sources: the watched policy.bundle (named
+	// "policy") and the bundles of policy.opa_config.
+	Sources []source.Status `json:"sources"`
+	// Ready is true when every source has activated a bundle.
+	Ready bool `json:"ready"`
+}
+
+// Report is the current StatusReport.
+func (a *Auth) Report() StatusReport {
+	r := StatusReport{Policy: a.Authorizer.Status(), Sources: a.Sources(), Ready: true}
+	for _, s := range r.Sources {
+		if s.Activations == 0 {
+			r.Ready = false
+		}
+	}
+	return r
+}
+
+// StatusServer serves the status of an Auth over HTTP: GET /status (a
+// StatusReport as JSON) and GET /healthz ("ok"). It shows no tokens, keys or
+// credentials: source locations are paths and service URLs.
+type StatusServer struct {
+	srv  *http.Server
+	addr string
+	done chan struct{}
+}
+
+// ServeStatus listens on addr (host:port; port 0 picks one) and serves a's
+// status until Close.
+func ServeStatus(addr string, a *Auth) (*StatusServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use", addr)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, errors.Unwrap(err))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(a.Report())
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s := &StatusServer{
+		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		addr: ln.Addr().String(),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Addr is the host:port the server listens on.
+func (s *StatusServer) Addr() string { return s.addr }
+
+// URL is the status document's URL.
+func (s *StatusServer) URL() string { return "http://" + s.addr + "/status" }
+
+// Close stops the server and waits for it.
+func (s *StatusServer) Close() error {
+	if s == nil {
+		return nil
+	}
+	err := s.srv.Close()
+	<-s.done
+	return err
+}
