@@ -14,6 +14,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -170,5 +173,69 @@ func TestStartDevHotReload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
 		t.Errorf("/healthz: %s %q", resp.Status, body)
+	}
+}
+
+// policy.require_bundle: start-up waits for every bundle of policy.opa_config
+// and fails, naming the bundle and its last error, when one never activates;
+// without it, start-up goes on with the embedded default and status shows the
+// bundle pending.
+func TestRequireBundle(t *testing.T) {
+	bundles := newBundleServer(t, "right-token", []byte("unused"))
+	dir := writeFiles(t, map[string]string{"opa.yaml": fmt.Sprintf(`services:
+  bundles:
+    url: %s
+    credentials:
+      bearer:
+        token: wrong-token
+bundles:
+  remote:
+    service: bundles
+    resource: /temporal/authz.tar.gz
+    polling:
+      min_delay_seconds: 1
+      max_delay_seconds: 2
+`, bundles.URL)})
+	authz := func(require string) authzconfig.File {
+		path := filepath.Join(dir, "authz-"+require+".yaml")
+		yml := "jwt:\n  jwks_urls: [" + srv.JWKSURL() + "]\n  issuer: " + devkey.Issuer + "\n  skip_discovery: true\n" +
+			"policy:\n  opa_config: " + filepath.Join(dir, "opa.yaml") + "\n  require_bundle: " + require + "\n  require_bundle_timeout: 1500ms\n"
+		if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := authzconfig.Load(path, claimmapper.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *f
+	}
+	ctx := ctxFor(t, time.Minute)
+
+	began := time.Now()
+	a, err := wiring.NewAuth(ctx, authz("true"), nil)
+	if err == nil {
+		_ = a.Close()
+		t.Fatal("NewAuth succeeded, want a require_bundle error")
+	}
+	for _, want := range []string{"policy.require_bundle", "1.5s", "bundle remote (" + bundles.URL, "last error", "Unauthorized"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), "wrong-token") {
+		t.Errorf("error spans lines or shows the token: %q", err)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("NewAuth returned after %s, want about the 1.5s timeout", d)
+	}
+
+	a, err = wiring.NewAuth(ctx, authz("false"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r := a.Report()
+	if r.Ready || len(r.Sources) != 1 || r.Sources[0].Activations != 0 || len(r.Policy.Revisions) != 1 {
+		t.Errorf("without require_bundle: %+v, want the embedded default alone and the bundle pending", r)
 	}
 }

@@ -1,16 +1,29 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/config"
@@ -126,6 +139,7 @@ func TestStartDevPortInUse(t *testing.T) {
 // temporal-opa start: Temporal's own config file (global.authorization giving the
 // key source) plus an --authz file, run until the context ends.
 func TestStartWithTemporalConfig(t *testing.T) {
+	priv, pub := ecKeys(t)
 	key, err := devkey.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +150,7 @@ func TestStartWithTemporalConfig(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = jwks.Close() })
 
-	var ports [10]int
+	var ports [11]int // the last for the status endpoint
 	var lns []net.Listener
 	for i := range ports { // held until all are picked, so that they differ
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -212,10 +226,40 @@ namespaceDefaults:
       state: disabled
 `, logFile, time.Now().UnixNano(), jwks.URL(),
 		svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9]), ports[0])
+	// A remote bundle server as `opa build` + `opa sign` + any static file
+	// server would be: a signed tarball with an ETag, behind a bearer token.
+	bundles := newBundleServer(t, "s3cret-bundle-token", remoteBundle(t, "r1", priv))
+	opaYAML := fmt.Sprintf(`services:
+  bundles:
+    url: %s
+    credentials:
+      bearer:
+        token: s3cret-bundle-token
+bundles:
+  remote:
+    service: bundles
+    resource: /temporal/authz.tar.gz
+    polling:
+      min_delay_seconds: 1
+      max_delay_seconds: 2
+    signing:
+      keyid: release
+keys:
+  release:
+    algorithm: ES256
+    key: |
+%s`, bundles.URL, indent(pub, "      "))
+	statusAddr := fmt.Sprintf("127.0.0.1:%d", ports[10])
 	dir := writeFiles(t, map[string]string{
 		"temporal.yaml": temporalYAML,
-		"authz.yaml":    "jwt:\n  issuer: " + devkey.Issuer + "\n  skip_discovery: true\npolicy:\n  eval_timeout: 250ms\n",
+		"opa.yaml":      opaYAML,
 	})
+	authzYAML := "jwt:\n  issuer: " + devkey.Issuer + "\n  skip_discovery: true\npolicy:\n  eval_timeout: 250ms\n" +
+		"  opa_config: " + filepath.Join(dir, "opa.yaml") + "\n  require_bundle: true\n  require_bundle_timeout: 20s\n" +
+		"status:\n  address: " + statusAddr + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "authz.yaml"), []byte(authzYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	o, err := cli.ParseStart([]string{
 		"--config-file", filepath.Join(dir, "temporal.yaml"), "--authz", filepath.Join(dir, "authz.yaml"),
 		"--service", "frontend", "--service", "internal-frontend", "--service", "history", "--service", "matching", "--service", "worker",
@@ -270,6 +314,106 @@ namespaceDefaults:
 	wantOK(t, "workflow result", run.Get(waitCtx, &got))
 	_, err = dialS("e2e-start:read").ExecuteWorkflow(waitCtx, client.StartWorkflowOptions{TaskQueue: tq}, Greet, "x")
 	wantDenied(t, "StartWorkflowExecution with read", err, "requires write")
+
+	// The remote bundle (policy.opa_config, required at start-up) is active.
+	err = user.TerminateWorkflow(waitCtx, run.GetID(), "", "test")
+	wantDenied(t, "TerminateWorkflowExecution under the remote bundle", err, "remote bundle: terminations are frozen")
+	resp, err := http.Get("http://" + statusAddr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var st wiring.StatusReport
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("status.address: %v in %s", err, body)
+	}
+	if !st.Ready || len(st.Sources) != 1 || st.Sources[0].Name != "remote" || st.Sources[0].Kind != "http" ||
+		st.Sources[0].Revision != "r1" || st.Sources[0].ETag == "" || st.Policy.Revisions["remote"] != "r1" {
+		t.Errorf("status: %s", body)
+	}
+	for _, secret := range []string{"s3cret", "PRIVATE", "PUBLIC KEY"} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("status shows %q: %s", secret, body)
+		}
+	}
+	if n := bundles.requests.Load(); n < 1 {
+		t.Errorf("bundle server saw %d requests", n)
+	}
+}
+
+// remoteBundle is an `opa build` tarball at revision rev, signed as `opa sign`
+// does with the ES256 key priv (PEM) under key id "release".
+func remoteBundle(t *testing.T, rev, priv string) []byte {
+	t.Helper()
+	b := bundle.Bundle{
+		Manifest: bundle.Manifest{Revision: rev, Roots: &[]string{"temporal/custom"}},
+		Data:     map[string]any{},
+		Modules: []bundle.ModuleFile{{URL: "/temporal/custom/remote.rego", Path: "/temporal/custom/remote.rego", Raw: []byte(`package temporal.custom
+
+deny contains "remote bundle: terminations are frozen" if input.target.method == "TerminateWorkflowExecution"
+`)}},
+	}
+	if err := b.GenerateSignature(bundle.NewSigningConfig(priv, "ES256", ""), "release", false); err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := bundle.NewWriter(&buf).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bundleServer serves one tarball at any path with an ETag, to callers with
+// the bearer token.
+type bundleServer struct {
+	*httptest.Server
+	requests atomic.Int64
+}
+
+func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
+	bs := &bundleServer{}
+	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(tarball))
+	bs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bs.requests.Add(1)
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Content-Type", "application/gzip")
+		_, _ = w.Write(tarball)
+	}))
+	t.Cleanup(bs.Close)
+	return bs
+}
+
+// ecKeys returns a new ES256 key pair, PEM-encoded.
+func ecKeys(t *testing.T) (private, public string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
 }
 
 // waitHealthy polls the frontend's health check until it serves, start fails or ctx ends.
