@@ -62,6 +62,7 @@ type Status struct {
 	Revisions   map[string]string `json:"revisions"`    // active bundle name to revision ("" if none)
 	Cacheable   bool              `json:"decision_cache"`
 	UsesRequest bool              `json:"uses_request"` // the policy reads input.request
+	ReadsJWT    bool              `json:"reads_jwt"`    // the policy reads input.claims.jwt
 	Activations uint64            `json:"activations"`  // successful activations, the first included
 	Failures    uint64            `json:"failures"`     // rejected bundles
 	LastError   string            `json:"last_error,omitempty"`
@@ -99,6 +100,7 @@ type generation struct {
 	revisions   map[string]string
 	user        map[string]*bundle.Bundle // the user bundles it was built from, by name
 	usesRequest bool                      // the policy reads input.request: build it per call
+	reads       claimReads                // what of input.claims besides roles the policy reads
 	activatedAt time.Time
 	cache       *decisionCache // nil when decisions of this policy cannot be cached
 }
@@ -204,7 +206,7 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	}
 	a.current.Store(g)
 	a.activations.Add(1)
-	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest)
+	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest, "reads_jwt", g.reads.jwt)
 	return nil
 }
 
@@ -270,6 +272,11 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		activatedAt: time.Now(),
 	}
 	g.usesRequest = readsRequest(compiler)
+	g.reads = claimReads{
+		subject:  readsInput(compiler, "claims", "subject"),
+		authType: readsInput(compiler, "claims", "auth_type"),
+		jwt:      readsInput(compiler, "claims", "jwt"),
+	}
 	// A decision that depends on the request body or on a non-deterministic
 	// built-in cannot be reused for the next call with the same claims and target.
 	if a.opts.DecisionCacheSize > 0 && !g.usesRequest && deterministic(compiler) {
@@ -312,6 +319,7 @@ func (a *Authorizer) Status() Status {
 		Revisions:   maps.Clone(g.revisions),
 		Cacheable:   g.cache != nil,
 		UsesRequest: g.usesRequest,
+		ReadsJWT:    g.reads.jwt,
 		Activations: a.activations.Load(),
 		Failures:    a.failures.Load(),
 		LastError:   lastErr,
@@ -330,7 +338,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	var key cacheKey
 	cacheable := false
 	if g.cache != nil {
-		if pk, ok := principalKey(claims); ok {
+		if pk, ok := principalKey(claims, g.reads); ok {
 			key = cacheKey{principal: pk, api: target.APIName, namespace: target.Namespace, nexus: target.NexusEndpointName}
 			cacheable = true
 			if d, hit := g.cache.get(key); hit {
@@ -339,7 +347,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		}
 	}
 
-	in, err := inputValue(claims, target, g.usesRequest)
+	in, err := inputValue(claims, target, g.reads.jwt, g.usesRequest)
 	if err != nil {
 		return a.deny(err, target)
 	}
@@ -360,7 +368,7 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		target = &authorization.CallTarget{}
 	}
 	g := a.current.Load()
-	in, err := inputValue(claims, target, g.usesRequest)
+	in, err := inputValue(claims, target, g.reads.jwt, g.usesRequest)
 	if err != nil {
 		return Decision{Reason: denyReason(err)}, err
 	}

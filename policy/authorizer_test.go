@@ -482,3 +482,39 @@ func TestInputKeepsIntegersIntegral(t *testing.T) {
 		t.Fatalf("input.claims.jwt = %s, want %s", b, want)
 	}
 }
+
+// TestStaticAnalysisOfPolicies checks what the authorizer learns from a policy at
+// activation: whether to build input.request, whether input.claims.jwt matters for
+// the decision cache key, and whether decisions can be cached at all.
+func TestStaticAnalysisOfPolicies(t *testing.T) {
+	tests := []struct {
+		name                           string
+		rule                           string
+		usesRequest, readsJWT, caching bool
+	}{
+		{"default policy alone", "", false, false, true},
+		{"token claim", `deny contains "x" if "contractors" in input.claims.jwt.groups`, false, true, true},
+		{"claims as a whole", `deny contains "x" if count(input.claims) > 99`, false, true, true},
+		{"computed input key", `deny contains "x" if { some k; input[k] == "boom" }`, true, true, false},
+		{"request body", `deny contains "x" if input.request.workflow_id == "w"`, true, false, false},
+		{"request type", `deny contains "x" if input.request_type == "t"`, true, false, false},
+		{"non-deterministic built-in", `deny contains "x" if time.now_ns() < 0`, false, false, false},
+		{"target only", `deny contains "x" if input.target.namespace == "frozen"`, false, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var bundles []*bundle.Bundle
+			if tc.rule != "" {
+				bundles = append(bundles, writeBundle(t, map[string]string{
+					".manifest":                  customManifest,
+					"temporal/custom/rules.rego": "package temporal.custom\n\n" + tc.rule + "\n",
+				}))
+			}
+			st := newAuthorizer(t, policy.Options{}, bundles...).Status()
+			if st.UsesRequest != tc.usesRequest || st.ReadsJWT != tc.readsJWT || st.Cacheable != tc.caching {
+				t.Fatalf("status uses_request=%v reads_jwt=%v decision_cache=%v; want %v %v %v",
+					st.UsesRequest, st.ReadsJWT, st.Cacheable, tc.usesRequest, tc.readsJWT, tc.caching)
+			}
+		})
+	}
+}

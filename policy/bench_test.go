@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkAuthorize runs Temporal's default authorizer and ours on the same
-// inputs in the same run, and reports ours against it (x-default: how many times
-// Temporal's default authorizer's time one decision of ours takes).
+// inputs in the same run, and reports x_temporal: Temporal's ns/op divided by ours
+// (above 1, ours is faster; the decision cache is what brings it near 1).
 func BenchmarkAuthorize(b *testing.B) {
 	ctx := context.Background()
 	tokenClaims := &authorization.Claims{Subject: "svc", AuthType: "jwt",
@@ -59,7 +59,8 @@ func BenchmarkAuthorize(b *testing.B) {
 
 // reportAgainstDefault times baseline (Temporal's own implementation) for as many
 // iterations as the benchmark ran, on the same inputs, and reports both the
-// baseline's ns/op and the ratio: x-default is our ns/op over the baseline's.
+// baseline's ns/op (temporal-ns/op) and x_temporal, the baseline's ns/op divided
+// by ours: above 1, ours is faster.
 func reportAgainstDefault(b *testing.B, baseline func()) {
 	b.Helper()
 	ours := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
@@ -69,8 +70,8 @@ func reportAgainstDefault(b *testing.B, baseline func()) {
 		baseline()
 	}
 	base := float64(time.Since(start).Nanoseconds()) / float64(b.N)
-	b.ReportMetric(base, "default-ns/op")
-	if base > 0 {
-		b.ReportMetric(ours/base, "x-default")
+	b.ReportMetric(base, "temporal-ns/op")
+	if ours > 0 {
+		b.ReportMetric(base/ours, "x_temporal")
 	}
 }

@@ -59,7 +59,7 @@ var (
 // `temporal-opa eval` prints; the Authorizer builds the same document directly as
 // an OPA value, with input.request only when the active policy reads it.
 func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[string]any, error) {
-	v, err := inputValue(claims, target, true)
+	v, err := inputValue(claims, target, true, true)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,10 @@ func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[
 	return m, nil
 }
 
-func inputValue(claims *authorization.Claims, target *authorization.CallTarget, request bool) (ast.Value, error) {
-	c, err := claimsValue(claims)
+// inputValue builds the input document; the token's claims (input.claims.jwt) and
+// the request are converted only when the policy reads them (jwt, request).
+func inputValue(claims *authorization.Claims, target *authorization.CallTarget, jwt, request bool) (ast.Value, error) {
+	c, err := claimsValue(claims, jwt)
 	if err != nil {
 		return nil, &EvalError{Code: CodeInvalidInput, Err: err}
 	}
@@ -132,7 +134,7 @@ func accessName(a api.Access) string {
 	}
 }
 
-func claimsValue(c *authorization.Claims) (ast.Value, error) {
+func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 	if c == nil {
 		return ast.Null{}, nil
 	}
@@ -140,9 +142,12 @@ func claimsValue(c *authorization.Claims) (ast.Value, error) {
 	for ns, role := range c.Namespaces {
 		nsTerms = append(nsTerms, [2]*ast.Term{ast.StringTerm(ns), ast.NewTerm(rolesValue(role))})
 	}
-	jwt, err := extensionsValue(c.Extensions)
-	if err != nil {
-		return nil, err
+	var jwt ast.Value = ast.NewObject()
+	if withJWT {
+		var err error
+		if jwt, err = extensionsValue(c.Extensions); err != nil {
+			return nil, err
+		}
 	}
 	return ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
@@ -222,10 +227,17 @@ func jsonValue(x any) (ast.Value, error) {
 	}
 }
 
-// principalKey identifies the claims for the decision cache; ok is false when the
-// claims carry extensions the cache cannot identify. Every field a policy can see
-// is part of the key, each length-prefixed so that no two claims share a key.
-func principalKey(c *authorization.Claims) (key string, ok bool) {
+// claimReads says which fields of input.claims besides the roles a policy may read.
+type claimReads struct{ subject, authType, jwt bool }
+
+// principalKey identifies the claims for the decision cache: every field of
+// input.claims the policy can read, each length-prefixed so that no two claims
+// share a key. When the policy reads input.claims.jwt the token's cache key is
+// part of it, and ok is false for extensions the cache cannot identify; when it
+// reads neither jwt nor subject, every token granting the same roles shares
+// decisions, so a worker that mints a fresh token per call still hits the cache.
+func principalKey(c *authorization.Claims, reads claimReads) (key string, ok bool) {
+	jwt := reads.jwt
 	if c == nil {
 		return "\x00", true
 	}
@@ -234,6 +246,10 @@ func principalKey(c *authorization.Claims) (key string, ok bool) {
 	case nil:
 		b = append(b, 'c')
 	case TokenClaims:
+		if !jwt {
+			b = append(b, 'c')
+			break
+		}
 		k := e.CacheKey()
 		if k == "" {
 			return "", false
@@ -241,10 +257,17 @@ func principalKey(c *authorization.Claims) (key string, ok bool) {
 		b = append(b, 't')
 		b = appendString(b, k)
 	default:
-		return "", false
+		if jwt {
+			return "", false
+		}
+		b = append(b, 'c')
 	}
-	b = appendString(b, c.Subject)
-	b = appendString(b, c.AuthType)
+	if reads.subject {
+		b = appendString(b, c.Subject)
+	}
+	if reads.authType {
+		b = appendString(b, c.AuthType)
+	}
 	b = binary.AppendUvarint(b, uint64(uint32(c.System)))
 	b = binary.AppendUvarint(b, uint64(len(c.Namespaces)))
 	switch len(c.Namespaces) {

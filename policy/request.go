@@ -16,26 +16,23 @@ var (
 	requestJSON = protojson.MarshalOptions{UseProtoNames: true}
 )
 
-// readsRequest reports whether any module refers to input.request or
-// input.request_type, or to input as a whole or by a computed key (which might
-// reach them). Policies that do not pay nothing for the request body.
+// readsRequest reports whether the policy may read input.request or
+// input.request_type. Policies that do not pay nothing for the request body.
 func readsRequest(c *ast.Compiler) bool {
+	return readsInput(c, "request") || readsInput(c, "request_type")
+}
+
+// readsInput reports whether any module may read the input document at path: a
+// reference to it, below it, to one of its parents as a whole (input.claims, input),
+// or through a computed key (input[k]) counts.
+func readsInput(c *ast.Compiler, path ...string) bool {
 	found := false
 	for _, m := range c.Modules {
 		ast.WalkRefs(m, func(r ast.Ref) bool {
 			if found || !r[0].Equal(ast.InputRootDocument) {
 				return found
 			}
-			if len(r) == 1 {
-				found = true
-				return true
-			}
-			switch k := r[1].Value.(type) {
-			case ast.String:
-				found = k == "request" || k == "request_type"
-			default:
-				found = true
-			}
+			found = refMayReach(r[1:], path)
 			return found
 		})
 		if found {
@@ -43,6 +40,24 @@ func readsRequest(c *ast.Compiler) bool {
 		}
 	}
 	return false
+}
+
+// refMayReach reports whether the ref elements rest (after input) may denote
+// path, something below it or something above it.
+func refMayReach(rest []*ast.Term, path []string) bool {
+	for i, p := range path {
+		if i >= len(rest) {
+			return true // a parent of path, as a whole
+		}
+		s, ok := rest[i].Value.(ast.String)
+		if !ok {
+			return true // a computed key may be p
+		}
+		if string(s) != p {
+			return false
+		}
+	}
+	return true
 }
 
 // withRequest adds request and request_type to an input object when the call
