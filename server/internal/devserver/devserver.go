@@ -178,7 +178,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if o.StatusAddr != "" {
 		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--status-addr %s: %v (--status-addr -1 disables the status endpoint)", o.StatusAddr, err)}
+			return nil, &Error{Msg: fmt.Sprintf("--status-addr %s: %v: choose another with --status-addr HOST:PORT, or disable it with --status-addr -1", o.StatusAddr, err)}
 		}
 	}
 

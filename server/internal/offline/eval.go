@@ -20,6 +20,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -71,6 +72,20 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 		}
 		if err := az.Activate(ctx, b); err != nil {
 			return fmt.Errorf("policy bundle %s: %w", path, err)
+		}
+	}
+	if cfg := settings.Policy.OPA; cfg != nil {
+		// The remote bundles of the authz file, as the server would have them.
+		set, err := source.Open(ctx, az, cfg, source.Options{})
+		if err != nil {
+			return fmt.Errorf("policy.opa_config %s: %w", settings.Policy.OPAConfig, err)
+		}
+		defer set.Close()
+		wctx, cancel := context.WithTimeout(ctx, settings.Policy.WaitTimeout())
+		err = set.WaitReady(wctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("policy.opa_config %s: %s", settings.Policy.OPAConfig, cli.OneLine(err.Error()))
 		}
 	}
 

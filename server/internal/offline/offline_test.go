@@ -5,11 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -175,5 +179,35 @@ func TestKeysGenNeverOverwrites(t *testing.T) {
 	after, _ := os.ReadFile(path)
 	if !bytes.Equal(before, after) {
 		t.Error("key file changed")
+	}
+}
+
+// eval --authz FILE with policy.opa_config decides with the remote bundles, as
+// the server would.
+func TestEvalWithOPAConfig(t *testing.T) {
+	b := bundle.Bundle{
+		Manifest: bundle.Manifest{Revision: "remote-1", Roots: &[]string{"temporal/custom"}},
+		Data:     map[string]any{},
+		Modules: []bundle.ModuleFile{{URL: "/temporal/custom/r.rego", Path: "/temporal/custom/r.rego",
+			Raw: []byte("package temporal.custom\n\ndeny contains \"remote says no\" if input.target.method == \"StartWorkflowExecution\"\n")}},
+	}
+	var tarball bytes.Buffer
+	if err := bundle.NewWriter(&tarball).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(tarball.Bytes()) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	opa := filepath.Join(dir, "opa.yaml")
+	authz := filepath.Join(dir, "authz.yaml")
+	if err := os.WriteFile(opa, []byte("services:\n  s:\n    url: "+srv.URL+"\nbundles:\n  remote:\n    service: s\n    resource: b.tar.gz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(authz, []byte("jwt:\n  jwks_urls: [https://idp.example/jwks.json]\npolicy:\n  opa_config: "+opa+"\n  require_bundle_timeout: 10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := evalJSON(t, cli.Eval{AuthzFile: authz, Permissions: []string{"default:write"}, Subject: "bob", API: "StartWorkflowExecution", Namespace: "default"})
+	if !errors.As(err, new(Denied)) || res.Allow || !strings.Contains(res.Reason, "remote says no") || res.Revisions["remote"] != "remote-1" {
+		t.Errorf("got %+v, %v; want denied by the remote bundle at revision remote-1", res, err)
 	}
 }

@@ -46,14 +46,14 @@ type StatusServer struct {
 }
 
 // ServeStatus listens on addr (host:port; port 0 picks one) and serves a's
-// status until Close.
+// status until Close. Its errors do not repeat addr.
 func ServeStatus(addr string, a *Auth) (*StatusServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s is already in use", addr)
+			return nil, errors.New("port already in use")
 		}
-		return nil, fmt.Errorf("cannot listen on %s: %w", addr, errors.Unwrap(err))
+		return nil, fmt.Errorf("cannot listen: %w", errors.Unwrap(err))
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
