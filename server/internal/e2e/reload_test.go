@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +174,21 @@ func TestStartDevHotReload(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(body) != "ok\n" {
 		t.Errorf("/healthz: %s %q", resp.Status, body)
+	}
+
+	// Stop ends the watch and the status endpoint: no goroutine left behind.
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<22)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, leak := range []string{"policy/source.(*File).run", "wiring.ServeStatus"} {
+		if strings.Contains(stacks, leak) {
+			t.Errorf("a goroutine in %s is still running after Stop", leak)
+		}
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Errorf("status endpoint still answers after Stop")
 	}
 }
 
