@@ -11,9 +11,9 @@ ARGS      ?=
 
 all: build
 
-## run: start a secured single-process Temporal dev server (see README)
-run:
-	$(GO) run ./server start-dev $(ARGS)
+## run: start a secured single-process Temporal dev server (see README); flags via ARGS="--policy bundles/x"
+run: build
+	./temporal-opa start-dev $(ARGS)
 
 ## build: build the temporal-opa binary into ./temporal-opa
 build:
