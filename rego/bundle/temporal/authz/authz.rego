@@ -40,6 +40,14 @@ default_allow if {
 }
 
 # METADATA
+# title: Internal principal
+# description: |
+#   True for Temporal's own internal principal: the system worker calling through
+#   internal-frontend (schedules, batch operations, namespace deletion). Custom deny
+#   rules can exempt it: `not data.temporal.authz.internal_principal`.
+internal_principal if input.claims.auth_type == "temporal"
+
+# METADATA
 # title: Held roles
 # description: |
 #   The roles that count for this call: system roles always, and the roles on the

@@ -165,3 +165,9 @@ test_custom_allow_not_true_does_not_grant if {
 		with data.temporal.custom.allow as "yes"
 	not d.allow
 }
+
+test_internal_principal if {
+	authz.internal_principal with input as {"claims": _internal, "target": _start}
+	not authz.internal_principal with input as {"claims": _claims(["admin"], {}), "target": _start}
+	not authz.internal_principal with input as {"claims": null, "target": _start}
+}
