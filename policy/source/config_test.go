@@ -116,3 +116,25 @@ func TestParseConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseConfig feeds arbitrary OPA configurations to the parser: it must never
+// panic, and must return a configuration exactly when it returns no error.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"services:\n  acme:\n    url: https://bundles.example\nbundles:\n  authz:\n    service: acme\n    resource: b.tar.gz\n",
+		"bundles:\n  local:\n    resource: file:///etc/bundle\n",
+		"services: [{name: acme, url: http://x}]\nbundles: {authz: {service: acme, signing: {keyid: k}}}\nkeys: {k: {algorithm: ES256, key: x}}\n",
+		"{\"services\": {\"a\": {\"url\": \"http://a\"}}, \"bundles\": {\"b\": {\"service\": \"nope\"}}}",
+		"decision_logs: {console: true}\n",
+		"bundles: {b: {service: a, polling: {min_delay_seconds: 0}}}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := source.ParseConfig(data)
+		if (err == nil) != (cfg != nil) {
+			t.Fatalf("config %v with error %v", cfg, err)
+		}
+	})
+}
