@@ -34,13 +34,7 @@ func TestLeastPrivilegeWorkersBundle(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Stop() })
 	dialS := func(perms ...string) client.Client {
-		c, err := client.NewLazyClient(client.Options{HostPort: s.FrontendAddr(), Namespace: "default",
-			HeadersProvider: newTokens(s.Key(), perms...), Logger: quietLogger{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c
+		return dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), perms...))
 	}
 	workerClient := dialS("default:worker")
 	tq := runWorker(t, workerClient)

@@ -128,8 +128,14 @@ func (r rawToken) GetHeaders(context.Context) (map[string]string, error) {
 // credentials are refused can still be made) closed at the end of the test.
 func dial(t *testing.T, namespace string, hp headersProvider) client.Client {
 	t.Helper()
+	return dialAt(t, srv.FrontendAddr(), namespace, hp)
+}
+
+// dialAt is dial against the frontend at addr.
+func dialAt(t *testing.T, addr, namespace string, hp headersProvider) client.Client {
+	t.Helper()
 	c, err := client.NewLazyClient(client.Options{
-		HostPort:        srv.FrontendAddr(),
+		HostPort:        addr,
 		Namespace:       namespace,
 		HeadersProvider: hp,
 		Logger:          quietLogger{},

@@ -81,13 +81,7 @@ func TestStartDevWithPolicyBundle(t *testing.T) {
 	t.Cleanup(func() { _ = s.Stop() })
 
 	dialS := func(perms ...string) client.Client {
-		c, err := client.NewLazyClient(client.Options{HostPort: s.FrontendAddr(), Namespace: "default",
-			HeadersProvider: newTokens(s.Key(), perms...), Logger: quietLogger{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		return c
+		return dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), perms...))
 	}
 	reader, writer := dialS("default:read"), dialS("default:read", "default:write")
 
