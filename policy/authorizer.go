@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/server/common/authorization"
+	"google.golang.org/grpc/peer"
 
 	defaultrego "github.com/temporal-opa/temporal-opa/rego"
 )
@@ -44,6 +46,9 @@ type Options struct {
 	DecisionCacheSize int `yaml:"decision_cache_size"`
 	// Logger receives activation and evaluation errors; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
+	// Recorder, when set, receives every decision (see [Recorder]), and a
+	// denied call's reason ends with its decision id: "(decision <uuid>)".
+	Recorder Recorder `yaml:"-"`
 }
 
 // Decision is the outcome of one call, with the input it was made on.
@@ -103,6 +108,8 @@ type generation struct {
 	reads       claimReads                // what of input.claims besides roles the policy reads
 	activatedAt time.Time
 	cache       *decisionCache // nil when decisions of this policy cannot be cached
+	compiler    *ast.Compiler
+	system      map[string][]byte // sources of the modules under data.system, kept out of the policy
 }
 
 // NewAuthorizer returns an Authorizer running the embedded default policy, with
@@ -206,6 +213,9 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	}
 	a.current.Store(g)
 	a.activations.Add(1)
+	if o, ok := a.opts.Recorder.(PolicyObserver); ok {
+		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, System: g.system})
+	}
 	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest, "reads_jwt", g.reads.jwt)
 	return nil
 }
@@ -216,10 +226,12 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	all := make(map[string]*bundle.Bundle, len(user)+1)
 	replaced := false
 	defRoots := rootsOf(a.defaultB)
+	system := map[string][]byte{}
 	for name, b := range user {
 		if name == defaultBundleName {
 			return nil, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
 		}
+		b = withoutSystemModules(b, system)
 		all[name] = b
 		if overlaps(rootsOf(b), defRoots) {
 			replaced = true
@@ -234,6 +246,10 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	}
 	if !replaced {
 		all[defaultBundleName] = a.defaultB
+	}
+
+	if err := compileSystem(system); err != nil {
+		return nil, &ActivationError{Stage: "compile", Err: fmt.Errorf("decision-log rules under data.system: %w", err)}
 	}
 
 	compiler := ast.NewCompiler().
@@ -270,6 +286,8 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		revisions:   revisions,
 		user:        user,
 		activatedAt: time.Now(),
+		compiler:    compiler,
+		system:      system,
 	}
 	g.usesRequest = readsRequest(compiler)
 	g.reads = claimReads{
@@ -333,8 +351,61 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	if target == nil {
 		target = &authorization.CallTarget{}
 	}
+	rec := a.opts.Recorder
+	var start time.Time
+	if rec != nil {
+		start = time.Now()
+	}
 	g := a.current.Load()
+	o := a.decide(ctx, g, claims, target, rec != nil)
+	if rec == nil {
+		if o.err != nil {
+			return a.deny(o.err, target)
+		}
+		return a.result(o.d, claims, target, ""), nil
+	}
 
+	id := newDecisionID()
+	var res authorization.Result
+	if o.err != nil {
+		res, _ = a.deny(o.err, target)
+		res.Reason += decisionSuffix(id)
+	} else {
+		res = a.result(o.d, claims, target, id)
+	}
+	e := &Event{
+		ID:           id,
+		Time:         start,
+		EvalDuration: o.evalTime,
+		Claims:       claims,
+		Target:       authorization.CallTarget{APIName: target.APIName, Namespace: target.Namespace, NexusEndpointName: target.NexusEndpointName},
+		Allow:        res.Decision == authorization.DecisionAllow,
+		Reason:       res.Reason,
+		Err:          o.err,
+		Cached:       o.cached,
+		Generation:   g.id,
+		Revisions:    g.revisions,
+		Peer:         peerAddr(ctx),
+		input:        o.input,
+		readsJWT:     g.reads.jwt,
+		request:      o.input != nil && g.usesRequest,
+	}
+	e.Duration = time.Since(start)
+	rec.Record(e)
+	return res, o.err
+}
+
+// outcome is what deciding one call gave.
+type outcome struct {
+	d        decided
+	err      error
+	cached   bool
+	input    ast.Value // the evaluated input; nil for a cached decision
+	evalTime time.Duration
+}
+
+// decide decides a call with generation g, from the cache when it can.
+func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authorization.Claims, target *authorization.CallTarget, timed bool) outcome {
 	var key cacheKey
 	cacheable := false
 	if g.cache != nil {
@@ -342,24 +413,37 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 			key = cacheKey{principal: pk, api: target.APIName, namespace: target.Namespace, nexus: target.NexusEndpointName}
 			cacheable = true
 			if d, hit := g.cache.get(key); hit {
-				return a.result(d, claims, target), nil
+				return outcome{d: d, cached: true}
 			}
 		}
 	}
-
 	in, err := inputValue(claims, target, g.reads.jwt, g.usesRequest)
 	if err != nil {
-		return a.deny(err, target)
+		return outcome{err: err}
+	}
+	var evalStart time.Time
+	if timed {
+		evalStart = time.Now()
 	}
 	d, err := a.eval(ctx, g, in)
-	if err != nil {
-		return a.deny(err, target)
+	o := outcome{d: d, err: err, input: in}
+	if timed {
+		o.evalTime = time.Since(evalStart)
 	}
-	if cacheable {
+	if err == nil && cacheable {
 		g.cache.put(key, d)
 	}
-	return a.result(d, claims, target), nil
+	return o
 }
+
+func peerAddr(ctx context.Context) net.Addr {
+	if p, ok := peer.FromContext(ctx); ok {
+		return p.Addr
+	}
+	return nil
+}
+
+func decisionSuffix(id string) string { return " (decision " + id + ")" }
 
 // Decide evaluates one call like Authorize and returns the decision with its input
 // document, for tools such as `temporal-opa eval`. It is not cached.
@@ -382,6 +466,31 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		out.Allow, out.Reason = false, denyReason(err)
 	}
 	return out, err
+}
+
+// DecideInput evaluates the active policy on an input document given as JSON
+// values, such as the input of a recorded decision-log event, for tools that
+// replay decisions. It is not cached.
+func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Decision, error) {
+	g := a.current.Load()
+	v, err := jsonValue(input)
+	if err != nil {
+		err = &EvalError{Code: CodeInvalidInput, Err: err}
+		return Decision{Reason: denyReason(err)}, err
+	}
+	d, err := a.eval(ctx, g, v)
+	out := Decision{Allow: d.allow, Reason: d.reason, Input: input, Revisions: maps.Clone(g.revisions)}
+	if err != nil {
+		out.Allow, out.Reason = false, denyReason(err)
+	}
+	return out, err
+}
+
+// ReadsInput reports whether the active policy may read the input document at
+// path (such as "request.input" for input.request.input): a reference to it,
+// below it, to one of its parents as a whole, or through a computed key counts.
+func (a *Authorizer) ReadsInput(path ...string) bool {
+	return readsInput(a.current.Load().compiler, path...)
 }
 
 // decided is a decision as the policy made it.
@@ -452,11 +561,15 @@ func typeName(v any) string {
 
 // result turns a decision into Temporal's Result; Principal is set as Temporal's
 // default authorizer sets it: on allowed calls with claims, except health checks.
-func (a *Authorizer) result(d decided, claims *authorization.Claims, target *authorization.CallTarget) authorization.Result {
+// A deny's reason ends with the decision id, when there is one.
+func (a *Authorizer) result(d decided, claims *authorization.Claims, target *authorization.CallTarget, id string) authorization.Result {
 	if !d.allow {
 		reason := d.reason
 		if reason == "" {
 			reason = "denied by policy"
+		}
+		if id != "" {
+			reason += decisionSuffix(id)
 		}
 		return authorization.Result{Decision: authorization.DecisionDeny, Reason: reason}
 	}

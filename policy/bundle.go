@@ -133,3 +133,52 @@ func isBoolean(t *ast.Term) bool {
 	_, ok := t.Value.(ast.Boolean)
 	return ok
 }
+
+var systemPackage = ast.MustParseRef("data.system")
+
+// compileSystem compiles the modules under data.system on their own, so that a
+// bundle whose decision-log mask or drop rules do not compile is rejected.
+func compileSystem(system map[string][]byte) error {
+	if len(system) == 0 {
+		return nil
+	}
+	mods := make(map[string]*ast.Module, len(system))
+	for name, src := range system {
+		m, err := ast.ParseModuleWithOpts(name, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return err
+		}
+		mods[name] = m
+	}
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if c.Compile(mods); c.Failed() {
+		return c.Errors
+	}
+	return nil
+}
+
+// withoutSystemModules returns b without its modules under data.system (OPA's
+// reserved namespace: decision-log mask and drop rules), adding them to system
+// by file name. The policy is compiled without them: their input is a
+// decision-log event, not a call, so the call's input schema does not apply.
+func withoutSystemModules(b *bundle.Bundle, system map[string][]byte) *bundle.Bundle {
+	n := 0
+	for _, m := range b.Modules {
+		if m.Parsed != nil && m.Parsed.Package.Path.HasPrefix(systemPackage) {
+			n++
+		}
+	}
+	if n == 0 {
+		return b
+	}
+	out := *b
+	out.Modules = make([]bundle.ModuleFile, 0, len(b.Modules)-n)
+	for _, m := range b.Modules {
+		if m.Parsed != nil && m.Parsed.Package.Path.HasPrefix(systemPackage) {
+			system[m.Path] = m.Raw
+			continue
+		}
+		out.Modules = append(out.Modules, m)
+	}
+	return &out
+}

@@ -1,0 +1,53 @@
+// Package decisionlog is temporal-opa's audit trail: one OPA decision-log event
+// for every call the [policy.Authorizer] decides, cache hits included, written by
+// OPA's own decision-log plugin (v1/plugins/logs) to the console and/or uploaded
+// to a decision-log service, as configured by the decision_logs section of a
+// standard OPA configuration file.
+//
+//	services:
+//	  audit:
+//	    url: https://audit.example.com
+//	    credentials: {bearer: {token: "${AUDIT_TOKEN}"}}
+//	decision_logs:
+//	  service: audit
+//	  console: false
+//	  reporting:
+//	    min_delay_seconds: 5
+//	    max_delay_seconds: 10
+//	    buffer_size_limit_bytes: 33554432
+//
+// Batching, gzip, retries, buffer limits and rate limits are OPA's, configured
+// as OPA documents them. A [Logger] hosts the plugin in a private
+// plugins.Manager; it is a [policy.Recorder]:
+//
+//	dl, err := decisionlog.New(ctx, opaConfig, decisionlog.Options{})
+//	az, err := policy.NewAuthorizer(policy.Options{Recorder: dl})
+//	defer dl.Close(ctxWithDeadline) // flushes what it can
+//
+// # What an event holds
+//
+// decision_id (also at the end of a denied call's reason), path, input (the input
+// document: claims with the verified token's claims, never the token; target;
+// input.request only when the policy reads it), result {allow, reason}, error
+// {code, message} when the policy could not decide, bundles with their revisions,
+// timestamp, requested_by (the caller's address), metrics (timer_rego_query_eval_ns,
+// timer_server_handler_ns), labels, and custom: {cached, api, namespace, subject,
+// mode}.
+//
+// # Secrets
+//
+// Before an event leaves temporal-opa the fields of input.request that carry
+// secrets or user data are erased: every task token and every payload (any field
+// whose message type is temporal.api.common.v1.Payload or Payloads, or an Any),
+// found through the request's proto descriptors; custom.erased lists them as JSON
+// pointers. Options.KeepPayloads turns this off. The operator's own
+// system.log.mask and system.log.drop rules (in any activated bundle) then run as
+// in OPA; an event whose mask fails is dropped, never logged unmasked.
+//
+// # Never slower
+//
+// Record only queues the event (a bounded queue; when it is full the event is
+// dropped and counted): building the input, masking and writing happen on the
+// Logger's own goroutine, so neither logging nor a slow or down service delays
+// a call.
+package decisionlog

@@ -1,0 +1,429 @@
+package decisionlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/logging"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	"github.com/open-policy-agent/opa/v1/plugins/logs"
+	"github.com/open-policy-agent/opa/v1/server"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/util"
+	"github.com/sirupsen/logrus"
+	"go.temporal.io/server/common/api"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+)
+
+// DefaultQueueSize is the number of events waiting to be logged before new
+// ones are dropped, when Options.QueueSize is 0.
+const DefaultQueueSize = 10000
+
+// Options configure a [Logger].
+type Options struct {
+	// Console receives the console events (decision_logs.console: true) as JSON
+	// lines; nil means standard output.
+	Console io.Writer
+	// ForceConsole turns console events on whatever the configuration says (the
+	// --decision-log flag of start-dev).
+	ForceConsole bool
+	// QueueSize bounds the events waiting to be logged; 0 means DefaultQueueSize.
+	QueueSize int
+	// KeepPayloads keeps task tokens and payloads in input.request. Only for
+	// deployments whose audit trail may hold workflow data.
+	KeepPayloads bool
+	// DecisionPath is the authorizer's decision rule (event path); empty means
+	// policy.DefaultDecisionPath.
+	DecisionPath string
+	// Mode is custom.mode of every event: "enforce" when empty.
+	Mode string
+	// Logger receives the plugin's own messages (upload failures...).
+	Logger *slog.Logger
+	// ID is labels.id of every event; empty means a random instance id.
+	ID string
+}
+
+// ConfigError is a decision_logs setting that cannot work.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return "decision_logs: " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Logger writes an OPA decision-log event for every decision it records. It
+// implements [policy.Recorder] and [policy.PolicyObserver]. Make one with [New];
+// Close it to flush.
+type Logger struct {
+	mgr    *plugins.Manager
+	plugin *logs.Plugin
+	opts   Options
+	path   string
+	cfg    *logs.Config
+
+	queue   chan *policy.Event
+	stop    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+	closeMu sync.Mutex
+
+	sysMu     sync.Mutex
+	sysLoaded []string // policy ids upserted in the manager's store
+
+	recorded, logged, dropped, failed atomic.Uint64
+}
+
+var (
+	_ policy.Recorder       = (*Logger)(nil)
+	_ policy.PolicyObserver = (*Logger)(nil)
+)
+
+// Enabled reports whether a standard OPA configuration (YAML or JSON) asks for
+// decision logs: it has a decision_logs section.
+func Enabled(opaConfig []byte) bool {
+	var doc map[string]json.RawMessage
+	if err := util.Unmarshal(opaConfig, &doc); err != nil {
+		return false
+	}
+	v, ok := doc["decision_logs"]
+	return ok && string(v) != "null"
+}
+
+// New starts a Logger from a standard OPA configuration (YAML or JSON): its
+// decision_logs section with the services and labels it names. With
+// opts.ForceConsole the configuration may be empty (nil). An error is a
+// *ConfigError when the configuration cannot work.
+func New(ctx context.Context, opaConfig []byte, opts Options) (*Logger, error) {
+	raw, err := configJSON(opaConfig, opts.ForceConsole)
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	if opts.QueueSize == 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.QueueSize < 0 {
+		return nil, &ConfigError{Err: fmt.Errorf("queue size %d is negative", opts.QueueSize)}
+	}
+	if opts.DecisionPath == "" {
+		opts.DecisionPath = policy.DefaultDecisionPath
+	}
+	if opts.Mode == "" {
+		opts.Mode = "enforce"
+	}
+	if opts.ID == "" {
+		opts.ID = randomID()
+	}
+	slogger := opts.Logger
+	if slogger == nil {
+		slogger = slog.New(slog.DiscardHandler)
+	}
+	level := logging.Info
+	if slogger.Enabled(ctx, slog.LevelDebug) {
+		level = logging.Debug
+	}
+	console := logging.New()
+	console.SetFormatter(&logrus.JSONFormatter{})
+	if opts.Console != nil {
+		console.SetOutput(opts.Console)
+	} else {
+		console.SetOutput(os.Stdout)
+	}
+	mgr, err := plugins.New(raw, opts.ID, inmem.New(),
+		plugins.Logger(logging.NewLoggerFromSlogHandler(slogger.Handler(), level)),
+		plugins.ConsoleLogger(console))
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	services := mgr.Services()
+	slices.Sort(services)
+	cfg, err := logs.NewConfigBuilder().
+		WithBytes(mgr.Config.DecisionLogs).
+		WithServices(services).
+		Parse()
+	if err != nil {
+		return nil, &ConfigError{Err: err}
+	}
+	if cfg == nil {
+		return nil, &ConfigError{Err: errors.New("nothing to log to: set console: true, or a service (decision_logs.service, or a services section)")}
+	}
+	if cfg.Plugin != nil {
+		return nil, &ConfigError{Err: fmt.Errorf("plugin %q: custom decision-log plugins are not available in temporal-opa; use console or a service", *cfg.Plugin)}
+	}
+	if *cfg.Reporting.Trigger == plugins.TriggerManual && cfg.Service != "" {
+		return nil, &ConfigError{Err: errors.New("reporting.trigger manual: nothing would trigger the upload; use periodic (the default)")}
+	}
+	plugin := logs.New(cfg, mgr)
+	mgr.Register(logs.Name, plugin)
+	if err := mgr.Start(ctx); err != nil {
+		return nil, fmt.Errorf("decision logs: start: %w", err)
+	}
+	l := &Logger{
+		mgr:    mgr,
+		plugin: plugin,
+		opts:   opts,
+		path:   strings.ReplaceAll(strings.TrimPrefix(opts.DecisionPath, "data."), ".", "/"),
+		cfg:    cfg,
+		queue:  make(chan *policy.Event, opts.QueueSize),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go l.loop()
+	return l, nil
+}
+
+// configJSON returns the configuration as JSON, with console logs on when forced.
+func configJSON(opaConfig []byte, forceConsole bool) ([]byte, error) {
+	doc := map[string]any{}
+	if len(strings.TrimSpace(string(opaConfig))) > 0 {
+		if err := util.Unmarshal(opaConfig, &doc); err != nil {
+			return nil, fmt.Errorf("not YAML or JSON: %w", err)
+		}
+		if doc == nil {
+			doc = map[string]any{}
+		}
+	}
+	if forceConsole {
+		dl, _ := doc["decision_logs"].(map[string]any)
+		if dl == nil {
+			dl = map[string]any{}
+		}
+		dl["console"] = true
+		doc["decision_logs"] = dl
+	}
+	if _, ok := doc["decision_logs"]; !ok {
+		return nil, errors.New("the OPA configuration has no decision_logs section")
+	}
+	return json.Marshal(doc)
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "temporal-opa-" + hex.EncodeToString(b[:])
+}
+
+// Record queues the event; when the queue is full it drops it and counts it. It
+// never blocks.
+func (l *Logger) Record(e *policy.Event) {
+	if l.closed.Load() {
+		l.dropped.Add(1)
+		return
+	}
+	select {
+	case l.queue <- e:
+		l.recorded.Add(1)
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+func (l *Logger) loop() {
+	defer close(l.done)
+	ctx := context.Background()
+	for {
+		select {
+		case e := <-l.queue:
+			l.log(ctx, e)
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// log hands one event to OPA's plugin.
+func (l *Logger) log(ctx context.Context, e *policy.Event) {
+	info, err := l.info(e)
+	if err == nil {
+		err = l.plugin.Log(ctx, info)
+	}
+	if err != nil {
+		l.failed.Add(1)
+		l.mgr.Logger().Error("decision %s not logged: %v", e.ID, err)
+		return
+	}
+	l.logged.Add(1)
+}
+
+// info turns an event into what OPA's plugin logs.
+func (l *Logger) info(e *policy.Event) (*server.Info, error) {
+	input, err := e.Input()
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	var erased []string
+	if !l.opts.KeepPayloads {
+		erased = eraseSecrets(input)
+	}
+	var in any = input
+	var result any = map[string]any{"allow": e.Allow, "reason": e.Reason}
+	bundles := make(map[string]server.BundleInfo, len(e.Revisions))
+	for name, rev := range e.Revisions {
+		bundles[name] = server.BundleInfo{Revision: rev}
+	}
+	custom := map[string]any{
+		"cached":    e.Cached,
+		"mode":      l.opts.Mode,
+		"api":       api.MethodName(e.Target.APIName),
+		"namespace": e.Target.Namespace,
+		"subject":   "",
+	}
+	if e.Claims != nil {
+		custom["subject"] = e.Claims.Subject
+	}
+	if len(erased) > 0 {
+		custom["erased"] = erased
+	}
+	m := timers{Metrics: metrics.New(), all: map[string]any{"timer_server_handler_ns": e.Duration.Nanoseconds()}}
+	if !e.Cached && e.EvalDuration > 0 {
+		m.all["timer_rego_query_eval_ns"] = e.EvalDuration.Nanoseconds()
+	}
+	info := &server.Info{
+		DecisionID: e.ID,
+		Path:       l.path,
+		Timestamp:  e.Time.UTC(),
+		Input:      &in,
+		Results:    &result,
+		Bundles:    bundles,
+		Metrics:    m,
+		Custom:     custom,
+	}
+	if e.Peer != nil {
+		info.RemoteAddr = e.Peer.String()
+	}
+	if e.Err != nil {
+		ee := eventError(e.Err)
+		info.Error = ee
+		// OPA's console output writes an event's error as a string: custom.error
+		// keeps {code, message} in every sink.
+		custom["error"] = map[string]any{"code": ee.Code, "message": ee.Message}
+	}
+	return info, nil
+}
+
+// timers reports fixed timer values as the event's metrics.
+type timers struct {
+	metrics.Metrics
+	all map[string]any
+}
+
+func (t timers) All() map[string]any { return t.all }
+
+// EventError is the error of an event: {code, message}.
+type EventError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *EventError) Error() string { return e.Code + ": " + e.Message }
+
+func eventError(err error) *EventError {
+	var ee *policy.EvalError
+	if errors.As(err, &ee) {
+		return &EventError{Code: ee.Code, Message: ee.Err.Error()}
+	}
+	return &EventError{Code: "error", Message: err.Error()}
+}
+
+// PolicyActivated loads the activated policy's modules under data.system (the
+// operator's system.log mask and drop rules) into the plugin's store, in place
+// of the previous policy's.
+func (l *Logger) PolicyActivated(p policy.ActivePolicy) {
+	l.sysMu.Lock()
+	defer l.sysMu.Unlock()
+	ctx := context.Background()
+	prefix := fmt.Sprintf("generation-%d/", p.Generation)
+	err := storage.Txn(ctx, l.mgr.Store, storage.WriteParams, func(txn storage.Transaction) error {
+		for _, id := range l.sysLoaded {
+			if err := l.mgr.Store.DeletePolicy(ctx, txn, id); err != nil {
+				return err
+			}
+		}
+		l.sysLoaded = l.sysLoaded[:0]
+		for _, name := range slices.Sorted(maps.Keys(p.System)) {
+			id := prefix + name
+			if err := l.mgr.Store.UpsertPolicy(ctx, txn, id, p.System[name]); err != nil {
+				return err
+			}
+			l.sysLoaded = append(l.sysLoaded, id)
+		}
+		return nil
+	})
+	if err != nil {
+		l.mgr.Logger().Error("decision-log rules of policy generation %d not loaded: %v", p.Generation, err)
+	}
+}
+
+// Status is what a Logger has done.
+type Status struct {
+	Console    bool   `json:"console"`
+	Service    string `json:"service,omitempty"`
+	Recorded   uint64 `json:"recorded"`   // events queued
+	Logged     uint64 `json:"logged"`     // events handed to OPA's plugin (dropped or masked by rules included)
+	Dropped    uint64 `json:"dropped"`    // events dropped because the queue was full or the logger closed
+	Failed     uint64 `json:"failed"`     // events that could not be logged
+	Queued     int    `json:"queued"`     // events waiting now
+	QueueSize  int    `json:"queue_size"` // the queue's bound
+	BufferType string `json:"buffer_type,omitempty"`
+	Buffered   int64  `json:"buffered,omitempty"` // waiting for upload: events or bytes, by buffer type
+}
+
+// Status reports the counters.
+func (l *Logger) Status() Status {
+	s := Status{
+		Console:   l.cfg.ConsoleLogs,
+		Service:   l.cfg.Service,
+		Recorded:  l.recorded.Load(),
+		Logged:    l.logged.Load(),
+		Dropped:   l.dropped.Load(),
+		Failed:    l.failed.Load(),
+		Queued:    len(l.queue),
+		QueueSize: cap(l.queue),
+	}
+	if s.Service != "" {
+		s.BufferType, s.Buffered = l.plugin.BufferSize()
+	}
+	return s
+}
+
+// Close stops taking events, logs those queued and flushes the upload buffer
+// to the service, within ctx's deadline; what is left then is dropped and
+// counted. Close it after the server has stopped.
+func (l *Logger) Close(ctx context.Context) error {
+	l.closeMu.Lock()
+	defer l.closeMu.Unlock()
+	if l.closed.Swap(true) {
+		return nil
+	}
+	close(l.stop)
+	<-l.done
+	var err error
+drain:
+	for {
+		select {
+		case e := <-l.queue:
+			if ctx.Err() != nil {
+				l.dropped.Add(uint64(1 + len(l.queue)))
+				err = fmt.Errorf("decision logs: %d events not logged before the deadline", 1+len(l.queue))
+				break drain
+			}
+			l.log(ctx, e)
+		default:
+			break drain
+		}
+	}
+	l.mgr.Stop(ctx)
+	return err
+}

@@ -1,0 +1,117 @@
+package decisionlog
+
+import (
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// Message types whose values are user data: erased from input.request.
+const (
+	payloadType  protoreflect.FullName = "temporal.api.common.v1.Payload"
+	payloadsType protoreflect.FullName = "temporal.api.common.v1.Payloads"
+	anyType      protoreflect.FullName = "google.protobuf.Any"
+)
+
+// eraseSecrets removes from input.request (the JSON form of a Temporal request,
+// with proto field names) every task token and every payload, walking the
+// request's proto descriptor, and returns the erased JSON pointers. A request
+// whose type is unknown is erased whole: what cannot be checked is not logged.
+func eraseSecrets(input map[string]any) []string {
+	req, ok := input["request"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	name, _ := input["request_type"].(string)
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(name))
+	if err != nil {
+		delete(input, "request")
+		return []string{"/input/request"}
+	}
+	var erased []string
+	eraseMessage(req, mt.Descriptor(), "/input/request", &erased)
+	return erased
+}
+
+// secret reports whether a field holds a task token or user data.
+func secret(fd protoreflect.FieldDescriptor) bool {
+	if fd.Kind() == protoreflect.BytesKind && strings.HasSuffix(string(fd.Name()), "task_token") {
+		return true
+	}
+	md := fd.Message()
+	if fd.IsMap() {
+		md = fd.MapValue().Message()
+	}
+	if md == nil {
+		return false
+	}
+	switch md.FullName() {
+	case payloadType, payloadsType, anyType:
+		return true
+	}
+	return false
+}
+
+func eraseMessage(obj map[string]any, md protoreflect.MessageDescriptor, ptr string, erased *[]string) {
+	fields := md.Fields()
+	for key, val := range obj {
+		fd := fields.ByName(protoreflect.Name(key))
+		if fd == nil {
+			fd = fields.ByJSONName(key)
+		}
+		p := ptr + "/" + escapePointer(key)
+		if fd == nil {
+			// Not a field of the message as the descriptor knows it: not checkable.
+			delete(obj, key)
+			*erased = append(*erased, p)
+			continue
+		}
+		if secret(fd) {
+			delete(obj, key)
+			*erased = append(*erased, p)
+			continue
+		}
+		eraseValue(val, fd, p, erased)
+	}
+}
+
+func eraseValue(val any, fd protoreflect.FieldDescriptor, ptr string, erased *[]string) {
+	switch {
+	case fd.IsMap():
+		md := fd.MapValue().Message()
+		m, ok := val.(map[string]any)
+		if md == nil || !ok {
+			return
+		}
+		for k, v := range m {
+			if o, ok := v.(map[string]any); ok {
+				eraseMessage(o, md, ptr+"/"+escapePointer(k), erased)
+			}
+		}
+	case fd.IsList():
+		md := fd.Message()
+		l, ok := val.([]any)
+		if md == nil || !ok {
+			return
+		}
+		for i, v := range l {
+			if o, ok := v.(map[string]any); ok {
+				eraseMessage(o, md, ptr+"/"+strconv.Itoa(i), erased)
+			}
+		}
+	case fd.Message() != nil:
+		if o, ok := val.(map[string]any); ok {
+			eraseMessage(o, fd.Message(), ptr, erased)
+		}
+	}
+}
+
+// escapePointer escapes a JSON pointer token (RFC 6901).
+func escapePointer(s string) string {
+	if !strings.ContainsAny(s, "~/") {
+		return s
+	}
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+}

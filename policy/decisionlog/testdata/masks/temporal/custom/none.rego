@@ -1,0 +1,3 @@
+package temporal.custom
+
+deny contains "never" if false

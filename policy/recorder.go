@@ -1,0 +1,129 @@
+package policy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"go.temporal.io/server/common/authorization"
+)
+
+// A Recorder receives every decision of an [Authorizer] once it is made: the
+// audit trail (package policy/decisionlog), metrics, a shadow policy. Record runs
+// on the caller's goroutine for every Temporal call, cache hits included: it must
+// not block and must not keep more than a few hundred nanoseconds; anything
+// heavier (JSON, masking, I/O) belongs on a goroutine of the recorder's own.
+type Recorder interface {
+	Record(e *Event)
+}
+
+// A PolicyObserver is a Recorder that also wants every activated policy: the
+// decision logger reads the operator's system.log mask and drop rules from it.
+type PolicyObserver interface {
+	PolicyActivated(p ActivePolicy)
+}
+
+// ActivePolicy is a policy that was just activated.
+type ActivePolicy struct {
+	Generation uint64
+	Revisions  map[string]string // bundle name to revision; do not modify
+	// System holds the source of the activated bundles' modules under data.system
+	// (such as system.log mask and drop rules), by file name. They are not part of
+	// the authorization policy: the input schema of a call does not apply to them.
+	System map[string][]byte
+}
+
+// Event is one decision as a Recorder receives it. Its fields must not be
+// modified: the same Event may go to several recorders.
+type Event struct {
+	// ID identifies the decision (a UUID). A denied call's reason ends with it.
+	ID string
+	// Time is when the call reached the Authorizer; Duration how long deciding took.
+	Time     time.Time
+	Duration time.Duration
+	// EvalDuration is the policy evaluation's own time; 0 when the decision came
+	// from the cache.
+	EvalDuration time.Duration
+
+	// Claims are the caller's claims as the claim mapper gave them (nil for a
+	// call without a token); Target is the call, without its request body.
+	Claims *authorization.Claims
+	Target authorization.CallTarget
+
+	// Allow is the decision; Reason what the caller is told (for a deny, ending
+	// with the decision id).
+	Allow  bool
+	Reason string
+	// Err is the *EvalError of a call the policy could not decide (it is denied).
+	Err error
+	// Cached reports a decision taken from the decision cache.
+	Cached bool
+	// Generation and Revisions identify the policy that decided.
+	Generation uint64
+	Revisions  map[string]string
+
+	// Peer is the caller's network address, when the call carried one.
+	Peer net.Addr
+
+	input    ast.Value // the document evaluated; nil for a cached decision
+	readsJWT bool
+	request  bool // input carries input.request (the policy reads it)
+}
+
+// Input returns the input document of the decision in its JSON form: the
+// document the policy evaluated, with the token's claims in input.claims.jwt
+// and, when the policy reads it, input.request. It is built on demand: call it
+// off the request path.
+func (e *Event) Input() (map[string]any, error) {
+	in := e.input
+	if in == nil || !e.readsJWT {
+		// A cached decision, or a policy that does not read the token's claims:
+		// the audit trail still gets them (never the token itself).
+		v, err := inputValue(e.Claims, &e.Target, true, false)
+		if err != nil {
+			return nil, err
+		}
+		if e.input != nil {
+			if req := e.input.(ast.Object).Get(keyRequest); req != nil {
+				v.(ast.Object).Insert(keyRequest, req)
+				v.(ast.Object).Insert(keyRequestType, e.input.(ast.Object).Get(keyRequestType))
+			}
+		}
+		in = v
+	}
+	doc, err := ast.JSON(in)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("input is %T, not an object", doc)
+	}
+	return m, nil
+}
+
+// HasRequest reports whether the input carries input.request (the deciding
+// policy reads the request body).
+func (e *Event) HasRequest() bool { return e.request }
+
+// newDecisionID returns a random (version 4) UUID.
+func newDecisionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
