@@ -29,7 +29,15 @@ type Config struct {
 	services map[string]json.RawMessage // service name to its OPA config
 	keys     map[string]*keys.Config
 	bundles  map[string]*bundleplugin.Source
+	raw      []byte // the whole configuration, as JSON
+	logs     bool   // it has a decision_logs section
 }
+
+// JSON returns the whole configuration as JSON, for the decision logger.
+func (c *Config) JSON() []byte { return c.raw }
+
+// DecisionLogs reports whether the configuration has a decision_logs section.
+func (c *Config) DecisionLogs() bool { return c.logs }
 
 // ConfigError is a setting of a bundle configuration that cannot work. Key is
 // the setting's path, such as bundles.authz.service.
@@ -52,8 +60,10 @@ func configErr(key, format string, args ...any) *ConfigError {
 }
 
 // supportedSections are the top-level keys of an OPA configuration that
-// bundle sources read; labels are accepted and ignored.
-var supportedSections = []string{"bundles", "keys", "labels", "services"}
+// temporal-opa reads: bundle sources read services, bundles and keys; the
+// decision logger (package policy/decisionlog) reads decision_logs, services
+// and labels.
+var supportedSections = []string{"bundles", "decision_logs", "keys", "labels", "services"}
 
 // ParseConfig reads the services, bundles and keys of an OPA configuration,
 // YAML or JSON. It validates them with OPA's own parsers and then checks what
@@ -89,7 +99,10 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, &ConfigError{Err: errors.New(strings.Join(parsed.Warnings, "; "))}
 	}
 
-	c := &Config{services: map[string]json.RawMessage{}, keys: map[string]*keys.Config{}}
+	c := &Config{services: map[string]json.RawMessage{}, keys: map[string]*keys.Config{}, raw: raw}
+	if dl, ok := top["decision_logs"]; ok && dl != nil {
+		c.logs = true
+	}
 	if len(parsed.Keys) > 0 {
 		if c.keys, err = keys.ParseKeysConfig(parsed.Keys); err != nil {
 			return nil, configErr("keys", "%w", err)
@@ -101,7 +114,10 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 	}
 	if len(parsed.Bundles) == 0 || string(parsed.Bundles) == "null" {
-		return nil, configErr("bundles", "no bundle configured")
+		if c.logs {
+			return c, nil // decision logs only
+		}
+		return nil, configErr("bundles", "no bundle configured (and no decision_logs section)")
 	}
 	if err := c.precheckBundles(parsed.Bundles); err != nil {
 		return nil, err

@@ -93,8 +93,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "signed file bundle", key: "bundles.local.signing",
 			yaml: "bundles:\n  local:\n    resource: file:///tmp/b\n    signing:\n      keyid: release\nkeys:\n  release:\n    key: abc\n",
 			want: "signature verification of file:// bundles is not supported"},
-		{name: "decision_logs section", key: "decision_logs",
-			yaml: svc + "bundles:\n  authz:\n    service: acme\ndecision_logs:\n  console: true\n",
+		{name: "discovery section", key: "discovery",
+			yaml: svc + "bundles:\n  authz:\n    service: acme\ndiscovery:\n  service: acme\n",
 			want: "not supported by temporal-opa bundle sources"},
 		{name: "legacy bundle section", key: "bundle",
 			yaml: svc + "bundle:\n  name: authz\n  service: acme\n",
@@ -137,4 +137,26 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("config %v with error %v", cfg, err)
 		}
 	})
+}
+
+// TestParseConfigDecisionLogs: a decision_logs section is accepted, with or
+// without bundles, and the whole configuration is kept for the decision logger.
+func TestParseConfigDecisionLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		bundles    int
+	}{
+		{"with bundles", "services:\n  acme:\n    url: https://a.example\nbundles:\n  authz:\n    service: acme\ndecision_logs:\n  service: acme\n", 1},
+		{"logs only", "decision_logs:\n  console: true\nlabels:\n  cluster: prod\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := source.ParseConfig([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.DecisionLogs() || len(cfg.Bundles()) != tc.bundles || !strings.Contains(string(cfg.JSON()), `"decision_logs"`) {
+				t.Fatalf("DecisionLogs %v, bundles %v, JSON %s", cfg.DecisionLogs(), cfg.Bundles(), cfg.JSON())
+			}
+		})
+	}
 }

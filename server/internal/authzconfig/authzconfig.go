@@ -63,6 +63,44 @@ type File struct {
 	Policy Policy `yaml:"policy"`
 	// Status configures the status endpoint.
 	Status Status `yaml:"status"`
+	// DecisionLogs tunes decision logging; where the events go is the
+	// decision_logs section of policy.opa_config (OPA's own format).
+	DecisionLogs DecisionLogs `yaml:"decision_logs"`
+}
+
+// DefaultFlushTimeout bounds how long stopping the server waits for queued
+// decision-log events to be written and uploaded.
+const DefaultFlushTimeout = 10 * time.Second
+
+// DecisionLogs is the decision_logs section.
+type DecisionLogs struct {
+	// KeepPayloads keeps task tokens and payloads (workflow inputs, results,
+	// memos, headers...) in the events' input.request; by default they are erased.
+	KeepPayloads bool `yaml:"keep_payloads"`
+	// QueueSize bounds the events waiting to be logged (0: 10000); when full,
+	// events are dropped and counted in /status.
+	QueueSize int `yaml:"queue_size"`
+	// FlushTimeout bounds the flush at shutdown (0: DefaultFlushTimeout).
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
+
+	// Console, with ForceConsole, receives console events whatever the OPA
+	// configuration says (start-dev --decision-log); nil is standard output.
+	Console      io.Writer `yaml:"-"`
+	ForceConsole bool      `yaml:"-"`
+}
+
+// DecisionLogsEnabled reports whether decisions are logged: forced to the console, or a
+// decision_logs section in policy.opa_config.
+func (f *File) DecisionLogsEnabled() bool {
+	return f.DecisionLogs.ForceConsole || (f.Policy.OPA != nil && f.Policy.OPA.DecisionLogs())
+}
+
+// Flush is FlushTimeout or its default.
+func (d DecisionLogs) Flush() time.Duration {
+	if d.FlushTimeout <= 0 {
+		return DefaultFlushTimeout
+	}
+	return d.FlushTimeout
 }
 
 // Status is the status section.
@@ -145,7 +183,7 @@ func Parse(name string, data []byte, base claimmapper.Config) (*File, error) {
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &FieldError{File: name, Line: root.Line, Column: root.Column,
-			Msg: "expected a mapping with the sections jwt, policy and status, got " + describe(root)}
+			Msg: "expected a mapping with the sections jwt, policy, status and decision_logs, got " + describe(root)}
 	}
 	if err := (checker{file: name}).check(root, reflect.TypeFor[File](), ""); err != nil {
 		return nil, err
@@ -212,8 +250,8 @@ func (f *File) validate(name string, root *yaml.Node) error {
 				msg = p.OPAConfig + ": no such file"
 			}
 			errs = append(errs, f.fieldErr(name, root, "opa_config", cli1(msg)))
-		case len(cfg.Bundles()) == 0:
-			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles"))
+		case len(cfg.Bundles()) == 0 && !cfg.DecisionLogs():
+			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles and no decision_logs"))
 		case p.Bundle != "" && slices.Contains(cfg.Bundles(), FileBundleName):
 			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, FileBundleName)))
 		default:
@@ -225,6 +263,13 @@ func (f *File) validate(name string, root *yaml.Node) error {
 	}
 	if p.RequireBundleTimeout < 0 {
 		errs = append(errs, f.fieldErr(name, root, "require_bundle_timeout", fmt.Sprintf("must be positive, e.g. 30s; got %s", p.RequireBundleTimeout)))
+	}
+	if d := f.DecisionLogs; d.QueueSize < 0 || d.FlushTimeout < 0 {
+		fe := &FieldError{File: name, Key: "decision_logs", Msg: fmt.Sprintf("queue_size and flush_timeout must not be negative; got %d and %s", d.QueueSize, d.FlushTimeout)}
+		if n := lookup(root, "decision_logs"); n != nil {
+			fe.Line, fe.Column = n.Line, n.Column
+		}
+		errs = append(errs, fe)
 	}
 	if a := f.Status.Address; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {

@@ -68,7 +68,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown section", "jwt: {}\npolcy:\n  bundle: x\n",
-			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: jwt, policy, status`},
+			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: decision_logs, jwt, policy, status`},
 		{"unknown jwt key", "jwt:\n  isuer: https://x\n",
 			base, `authz.yaml:2:3: jwt.isuer: unknown key (did you mean "issuer"?); the keys allowed in jwt are: algorithms, audiences,`},
 		{"camelCase key", "policy:\n  evalTimeout: 1s\n",
@@ -90,7 +90,7 @@ func TestParseErrors(t *testing.T) {
 		{"section not a mapping", "policy: strict\n",
 			base, `authz.yaml:1:9: policy: expected a mapping of bundle, decision_cache_size, decision_path, eval_timeout, opa_config, require_bundle, require_bundle_timeout, got "strict"`},
 		{"top level list", "- jwt\n",
-			base, `authz.yaml:1:1: expected a mapping with the sections jwt, policy and status, got a list`},
+			base, `authz.yaml:1:1: expected a mapping with the sections jwt, policy, status and decision_logs, got a list`},
 		{"duplicate key", "policy:\n  bundle: a\n  bundle: b\n",
 			base, `authz.yaml:3:3: policy.bundle: key appears twice`},
 		{"syntax error", "jwt:\n  issuer: [\n",
@@ -216,7 +216,7 @@ bundles:
 	}{
 		{"unknown key in the OPA config", "services:\n  acme:\n    url: https://x\n    urll: y\nbundles:\n  a:\n    resource: b\n",
 			"", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: "},
-		{"no bundles", "services:\n  acme:\n    url: https://x\n", "", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: bundles: no bundle configured"},
+		{"no bundles", "services:\n  acme:\n    url: https://x\n", "", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: bundles: no bundle configured (and no decision_logs section)"},
 		{"name taken", "services:\n  acme:\n    url: https://x\nbundles:\n  policy:\n    resource: b\n",
 			dir, "authz.yaml:2:15: policy.opa_config: " + dir + `/bad.yaml: bundle name "policy" is taken by policy.bundle; rename the bundle`},
 	}

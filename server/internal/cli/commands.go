@@ -11,17 +11,19 @@ import (
 
 // StartDev is the command line of "temporal-opa start-dev".
 type StartDev struct {
-	IP         string        // frontend address
-	Port       int           // frontend gRPC port
-	HTTPPort   int           // frontend HTTP API port; 0 = Port+10, -1 = off
-	DBFilename string        // SQLite file; "" = in memory
-	Namespaces []string      // namespaces to create; always includes "default"
-	StateDir   string        // where the dev signing key lives
-	Policy     string        // bundle directory or tarball, watched; "" = embedded default
-	StatusAddr string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
-	LogLevel   string        // debug, info, warn, error
-	LogFormat  string        // console or json
-	TokenTTL   time.Duration // lifetime of the printed tokens
+	IP          string        // frontend address
+	Port        int           // frontend gRPC port
+	HTTPPort    int           // frontend HTTP API port; 0 = Port+10, -1 = off
+	DBFilename  string        // SQLite file; "" = in memory
+	Namespaces  []string      // namespaces to create; always includes "default"
+	StateDir    string        // where the dev signing key lives
+	Policy      string        // bundle directory or tarball, watched; "" = embedded default
+	OPAConfig   string        // OPA configuration file: remote bundles, decision logs
+	DecisionLog string        // console decision-log events to this file; "-" = stdout; "" = off
+	StatusAddr  string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
+	LogLevel    string        // debug, info, warn, error
+	LogFormat   string        // console or json
+	TokenTTL    time.Duration // lifetime of the printed tokens
 }
 
 // ParseStartDev parses the flags of start-dev.
@@ -37,6 +39,8 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated without a restart")
+	f.StringVar(&o.OPAConfig, "opa-config", "", "standard OPA configuration `FILE`: remote bundles (services, bundles, keys) and decision logs (decision_logs)")
+	f.StringVar(&o.DecisionLog, "decision-log", "", "write a decision-log event (JSON line) for every call to `PATH`, or - for stdout")
 	f.StringVar(&o.StatusAddr, "status-addr", "", "`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + 20>; -1 disables it)")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
@@ -62,6 +66,9 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 		return o, err
 	}
 	if err := checkFileExists(f, "policy", o.Policy); err != nil {
+		return o, err
+	}
+	if err := checkFileExists(f, "opa-config", o.OPAConfig); err != nil {
 		return o, err
 	}
 	if err := o.statusAddr(f); err != nil {

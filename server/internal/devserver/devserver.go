@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -42,6 +43,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -72,6 +74,12 @@ type Options struct {
 	// Policy is a bundle directory or tarball layered on the embedded default,
 	// watched: a change on disk is activated without a restart.
 	Policy string
+	// OPAConfig is a standard OPA configuration file: its bundles are layered on
+	// the default (and Policy), its decision_logs section turns on decision logs.
+	OPAConfig string
+	// DecisionLog, when set, receives a console decision-log event (a JSON line)
+	// for every call.
+	DecisionLog io.Writer
 	// StatusAddr is the host:port of the status endpoint (GET /status,
 	// /healthz); port 0 picks a free one. "": no endpoint.
 	StatusAddr string
@@ -166,6 +174,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		JWKSURLs:      []string{s.jwks.URL()},
 	}}
 	settings.Policy.Bundle = o.Policy
+	if o.OPAConfig != "" {
+		settings.Policy.OPAConfig = o.OPAConfig
+		if settings.Policy.OPA, err = source.LoadConfig(o.OPAConfig); err != nil {
+			return nil, &Error{Msg: "--opa-config " + cli.OneLine(err.Error())}
+		}
+	}
+	if o.DecisionLog != nil {
+		settings.DecisionLogs.Console, settings.DecisionLogs.ForceConsole = o.DecisionLog, true
+	}
 	if o.PolicyLogger == nil {
 		o.PolicyLogger = o.Logger
 	}
@@ -225,6 +242,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	return s, nil
 }
+
+// DecisionLogging reports whether decisions are logged.
+func (s *Server) DecisionLogging() bool { return s.auth != nil && s.auth.DecisionLog != nil }
+
+// Report is the status document of the server's policy (as GET /status serves it).
+func (s *Server) Report() wiring.StatusReport { return s.auth.Report() }
 
 // FrontendAddr is the public frontend's host:port.
 func (s *Server) FrontendAddr() string { return s.frontend }

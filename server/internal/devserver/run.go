@@ -43,6 +43,19 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		policyLevel = "info"
 	}
 	policyLogger, _ := newLogger(policyLevel, o.LogFormat, stderr)
+	var decisionLog io.Writer
+	switch o.DecisionLog {
+	case "":
+	case "-":
+		decisionLog = stdout
+	default:
+		f, err := os.OpenFile(o.DecisionLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return &Error{Msg: fmt.Sprintf("--decision-log %s: %v", o.DecisionLog, errors.Unwrap(err))}
+		}
+		defer f.Close()
+		decisionLog = f
+	}
 	fmt.Fprintf(stdout, "Starting Temporal with OPA authorization on %s ...\n", dialAddr(joinHostPort(o.IP, o.Port)))
 	s, err := Start(ctx, Options{
 		IP:           o.IP,
@@ -52,6 +65,8 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		Namespaces:   o.Namespaces,
 		StateDir:     o.StateDir,
 		Policy:       o.Policy,
+		OPAConfig:    o.OPAConfig,
+		DecisionLog:  decisionLog,
 		StatusAddr:   o.StatusAddr,
 		Logger:       logger,
 		PolicyLogger: policyLogger,
@@ -94,7 +109,8 @@ Temporal server with OPA authorization is ready.
   Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .HTTP}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
   Namespaces:   {{.Namespaces}}
-  Policy:       {{.Policy}}{{if .Status}}
+  Policy:       {{.Policy}}{{if .DecisionLog}}
+  Decision log: {{.DecisionLog}}{{end}}{{if .Status}}
   Status:       {{.Status}}   (active revisions, bundle sources, last error; /healthz){{end}}
   Signing key:  {{.KeyPath}}{{if .KeyCreated}} (created now){{end}}, kid {{.KeyID}}
   JWKS:         {{.JWKS}}
@@ -141,6 +157,22 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	if o.Policy != "" {
 		policyDesc = o.Policy + ", layered on the embedded default; watched: edits are activated without a restart"
 	}
+	if o.OPAConfig != "" {
+		policyDesc += "; bundles of " + o.OPAConfig
+	}
+	decisionLog := ""
+	switch {
+	case o.DecisionLog == "-":
+		decisionLog = "standard output, one JSON line per call"
+	case o.DecisionLog != "":
+		decisionLog = o.DecisionLog + ", one JSON line per call"
+	}
+	if s.DecisionLogging() && o.OPAConfig != "" {
+		if decisionLog != "" {
+			decisionLog += "; "
+		}
+		decisionLog += "as configured in " + o.OPAConfig
+	}
 	db := "in memory (state is lost on exit; keep it with --db-filename FILE)"
 	if o.DBFilename != "" {
 		db = o.DBFilename
@@ -152,6 +184,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"Public":       !isLoopback(o.IP),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
 		"Policy":       policyDesc,
+		"DecisionLog":  decisionLog,
 		"Status":       s.StatusURL(),
 		"KeyPath":      s.Key().Path(),
 		"KeyCreated":   s.keyCreated,

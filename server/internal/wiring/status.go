@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 )
 
@@ -23,11 +24,18 @@ type StatusReport struct {
 	Sources []source.Status `json:"sources"`
 	// Ready is true when every source has activated a bundle.
 	Ready bool `json:"ready"`
+	// DecisionLogs counts the decision-log events (recorded, logged, dropped
+	// when the queue was full...); absent when decisions are not logged.
+	DecisionLogs *decisionlog.Status `json:"decision_logs,omitempty"`
 }
 
 // Report is the current StatusReport.
 func (a *Auth) Report() StatusReport {
 	r := StatusReport{Policy: a.Authorizer.Status(), Sources: a.Sources(), Ready: true}
+	if dl := a.DecisionLog; dl != nil {
+		st := dl.Status()
+		r.DecisionLogs = &st
+	}
 	for _, s := range r.Sources {
 		if s.Activations == 0 {
 			r.Ready = false

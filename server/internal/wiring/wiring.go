@@ -25,6 +25,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
@@ -38,6 +39,9 @@ type Auth struct {
 	// Policy describes the policy sources for people: "embedded default", the
 	// watched bundle path, the OPA config's bundles.
 	Policy string
+	// DecisionLog is the decision logger; nil when decisions are not logged.
+	DecisionLog *decisionlog.Logger
+	flush       time.Duration
 
 	file *source.File // policy.bundle, watched; nil when not set
 	set  *source.Set  // policy.opa_config's bundles; nil when not set
@@ -64,16 +68,23 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	gated := slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
 	opts := settings.Policy.Options
 	opts.Logger = gated
-	az, err := policy.NewAuthorizer(opts)
-	if err != nil {
-		return nil, err
-	}
-	a := &Auth{Authorizer: az}
+	a := &Auth{flush: settings.DecisionLogs.Flush()}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
 		}
 	}()
+	if settings.DecisionLogsEnabled() {
+		if a.DecisionLog, err = newDecisionLog(ctx, settings, logger); err != nil {
+			return nil, err
+		}
+		opts.Recorder = a.DecisionLog
+	}
+	az, err := policy.NewAuthorizer(opts)
+	if err != nil {
+		return nil, err
+	}
+	a.Authorizer = az
 	var desc []string
 	if path := settings.Policy.Bundle; path != "" {
 		a.file, err = source.NewFile(ctx, az, authzconfig.FileBundleName, path, source.Options{Logger: gated})
@@ -112,6 +123,33 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		return nil, err
 	}
 	return a, nil
+}
+
+// newDecisionLog starts the decision logger of settings.
+func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (*decisionlog.Logger, error) {
+	d := settings.DecisionLogs
+	var raw []byte
+	if settings.Policy.OPA != nil && settings.Policy.OPA.DecisionLogs() {
+		raw = settings.Policy.OPA.JSON()
+	}
+	dl, err := decisionlog.New(ctx, raw, decisionlog.Options{
+		Console:      d.Console,
+		ForceConsole: d.ForceConsole,
+		QueueSize:    d.QueueSize,
+		KeepPayloads: d.KeepPayloads,
+		DecisionPath: settings.Policy.DecisionPath,
+		Logger:       logger.With("component", "decision-logs"),
+	})
+	if err != nil {
+		if settings.Policy.OPAConfig != "" {
+			return nil, fmt.Errorf("policy.opa_config %s: %w", settings.Policy.OPAConfig, err)
+		}
+		return nil, err
+	}
+	if d.KeepPayloads {
+		logger.Warn("decision_logs.keep_payloads is on: decision-log events carry task tokens and workflow payloads")
+	}
+	return dl, nil
 }
 
 // waitSources waits up to timeout for every remote source to activate a bundle.
@@ -217,7 +255,8 @@ func (a *Auth) ServerOptions() []temporal.ServerOption {
 }
 
 // Close stops the bundle sources (the active policy stays) and the
-// ClaimMapper's background key refresh.
+// ClaimMapper's background key refresh, and flushes the decision logs (within
+// decision_logs.flush_timeout): call it once the server has stopped.
 func (a *Auth) Close() error {
 	if a == nil {
 		return nil
@@ -233,6 +272,12 @@ func (a *Auth) Close() error {
 	}
 	if a.ClaimMapper != nil {
 		errs = append(errs, a.ClaimMapper.Close())
+	}
+	if a.DecisionLog != nil {
+		// After the server has stopped: flush what is queued, within a bound.
+		ctx, cancel := context.WithTimeout(context.Background(), a.flush)
+		errs = append(errs, a.DecisionLog.Close(ctx))
+		cancel()
 	}
 	return errors.Join(errs...)
 }
