@@ -23,8 +23,11 @@ func main() {
 	var usage *cli.UsageError
 	switch {
 	case err == nil, errors.Is(err, cli.ErrHelp):
-	case errors.As(err, new(offline.Denied)): // eval printed the decision
+	case errors.As(err, new(offline.Denied)), errors.As(err, new(offline.Changed)): // eval printed the decision or report
 		os.Exit(1)
+	case errors.As(err, new(*offline.InputError)):
+		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
+		os.Exit(2)
 	case errors.As(err, &usage):
 		fmt.Fprintf(os.Stderr, "%s: %v\n", cli.Program, err)
 		os.Exit(2)

@@ -277,13 +277,18 @@ type Eval struct {
 	AuthzFile   string // jwt and policy settings as start uses them
 	StateDir    string
 	KeyFile     string
+	Replay      []string // decision-log files to replay ("-" = stdin) instead of one call
+	Format      string   // replay report: text or json
 }
 
 // ParseEval parses the flags of eval.
 func ParseEval(args []string, env Env) (Eval, error) {
 	var o Eval
 	f := newFlagSet("eval", "Decide one Temporal API call offline, with the same policy the server runs, and print the\n"+
-		"decision, the reason and the input document the policy saw, as JSON. No server needed.\nExit status: 0 allowed, 1 denied, 2 bad flags.", env)
+		"decision, the reason and the input document the policy saw, as JSON. No server needed.\nExit status: 0 allowed, 1 denied, 2 bad flags.\n\n"+
+		"With --replay EVENTS, decide every decision of a decision log again with --policy (layered on the\n"+
+		"embedded default) and report those that changed. Exit status: 0 nothing changed, 1 something\n"+
+		"changed, 2 bad input.", env)
 	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
 	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
 	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
@@ -293,8 +298,29 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as given to start (jwt and policy sections)")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key that verifies --token")
 	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` that verifies --token instead of the one in --state-dir")
+	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
+	f.StringVar(&o.Format, "format", "text", "replay report format: text or json")
 	if err := f.parse(args); err != nil {
 		return o, err
+	}
+	if len(o.Replay) > 0 {
+		switch {
+		case o.API != "" || o.Token != "" || len(o.Permissions) > 0:
+			return o, f.errorf("--replay decides recorded calls: drop --api, --token and --permissions")
+		case o.Format != "text" && o.Format != "json":
+			return o, f.errorf("--format %q: must be text or json", o.Format)
+		}
+		for _, r := range o.Replay {
+			if r != "-" {
+				if err := checkFileExists(f, "replay", r); err != nil {
+					return o, err
+				}
+			}
+		}
+		if err := checkFileExists(f, "policy", o.Policy); err != nil {
+			return o, err
+		}
+		return o, checkFileExists(f, "authz", o.AuthzFile)
 	}
 	switch {
 	case o.API == "":

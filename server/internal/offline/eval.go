@@ -45,6 +45,9 @@ type Result struct {
 // Eval is "temporal-opa eval": it decides one call as the server would and prints
 // the Result as JSON on w. It returns Denied when the call is denied.
 func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
+	if len(o.Replay) > 0 {
+		return Replay(ctx, o, stdin, w)
+	}
 	var settings authzconfig.File
 	if o.AuthzFile != "" {
 		f, err := authzconfig.Load(o.AuthzFile, claimmapper.Config{})
