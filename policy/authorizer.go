@@ -82,6 +82,7 @@ type Authorizer struct {
 	decisionRef ast.Ref
 	schemas     *ast.SchemaSet
 	defaultB    *bundle.Bundle
+	ids         *idSource
 
 	current atomic.Pointer[generation]
 	nextGen atomic.Uint64
@@ -146,7 +147,7 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def}
+	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource()}
 	if err := a.Activate(context.Background(), bundles...); err != nil {
 		return nil, err
 	}
@@ -365,7 +366,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		return a.result(o.d, claims, target, ""), nil
 	}
 
-	id := newDecisionID()
+	id := a.ids.next()
 	var res authorization.Result
 	if o.err != nil {
 		res, _ = a.deny(o.err, target)

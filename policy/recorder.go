@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -78,23 +80,11 @@ type Event struct {
 // and, when the policy reads it, input.request. It is built on demand: call it
 // off the request path.
 func (e *Event) Input() (map[string]any, error) {
-	in := e.input
-	if in == nil || !e.readsJWT {
-		// A cached decision, or a policy that does not read the token's claims:
-		// the audit trail still gets them (never the token itself).
-		v, err := inputValue(e.Claims, &e.Target, true, false)
-		if err != nil {
-			return nil, err
-		}
-		if e.input != nil {
-			if req := e.input.(ast.Object).Get(keyRequest); req != nil {
-				v.(ast.Object).Insert(keyRequest, req)
-				v.(ast.Object).Insert(keyRequestType, e.input.(ast.Object).Get(keyRequestType))
-			}
-		}
-		in = v
+	v, err := e.InputValue()
+	if err != nil {
+		return nil, err
 	}
-	doc, err := ast.JSON(in)
+	doc, err := ast.JSON(v)
 	if err != nil {
 		return nil, err
 	}
@@ -105,14 +95,49 @@ func (e *Event) Input() (map[string]any, error) {
 	return m, nil
 }
 
+// InputValue is Input as an OPA value. It must not be modified.
+func (e *Event) InputValue() (ast.Value, error) {
+	if e.input != nil && e.readsJWT {
+		return e.input, nil
+	}
+	// A cached decision, or a policy that does not read the token's claims:
+	// the audit trail still gets them (never the token itself).
+	v, err := inputValue(e.Claims, &e.Target, true, false)
+	if err != nil {
+		return nil, err
+	}
+	if e.input != nil {
+		in := e.input.(ast.Object)
+		if req := in.Get(keyRequest); req != nil {
+			v.(ast.Object).Insert(keyRequest, req)
+			v.(ast.Object).Insert(keyRequestType, in.Get(keyRequestType))
+		}
+	}
+	return v, nil
+}
+
 // HasRequest reports whether the input carries input.request (the deciding
 // policy reads the request body).
 func (e *Event) HasRequest() bool { return e.request }
 
-// newDecisionID returns a random (version 4) UUID.
-func newDecisionID() string {
+// idSource hands out decision ids from ChaCha8 generators seeded from
+// crypto/rand: a random id per call without a system call per call.
+type idSource struct{ pool sync.Pool }
+
+func newIDSource() *idSource {
+	return &idSource{pool: sync.Pool{New: func() any {
+		var seed [32]byte
+		_, _ = rand.Read(seed[:]) // never fails (crypto/rand)
+		return mrand.NewChaCha8(seed)
+	}}}
+}
+
+// next returns a random (version 4) UUID.
+func (ids *idSource) next() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	src := ids.pool.Get().(*mrand.ChaCha8)
+	_, _ = src.Read(b[:])
+	ids.pool.Put(src)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	var s [36]byte

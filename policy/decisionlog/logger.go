@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/logging"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/plugins"
@@ -259,13 +260,24 @@ func (l *Logger) log(ctx context.Context, e *policy.Event) {
 
 // info turns an event into what OPA's plugin logs.
 func (l *Logger) info(e *policy.Event) (*server.Info, error) {
-	input, err := e.Input()
+	inputAST, err := e.InputValue()
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
+	doc, err := ast.JSON(inputAST)
+	if err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	input, _ := doc.(map[string]any)
 	var erased []string
 	if !l.opts.KeepPayloads {
 		erased = eraseSecrets(input)
+	}
+	if len(erased) > 0 {
+		// The value the drop and mask rules see must be the erased document.
+		if inputAST, err = ast.InterfaceToValue(input); err != nil {
+			return nil, fmt.Errorf("input: %w", err)
+		}
 	}
 	var in any = input
 	var result any = map[string]any{"allow": e.Allow, "reason": e.Reason}
@@ -295,6 +307,7 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		Path:       l.path,
 		Timestamp:  e.Time.UTC(),
 		Input:      &in,
+		InputAST:   inputAST, // spares OPA a JSON round trip to run the drop and mask rules
 		Results:    &result,
 		Bundles:    bundles,
 		Metrics:    m,

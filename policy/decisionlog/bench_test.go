@@ -1,0 +1,107 @@
+package decisionlog_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.temporal.io/server/common/authorization"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
+)
+
+// BenchmarkRecord is what decision logging adds to a call, on the caller's
+// goroutine: the decision id, the event and the queue (the logger's goroutine
+// is kept busy elsewhere: its queue is full, so this is also the cost of a
+// dropped event).
+func BenchmarkRecord(b *testing.B) {
+	block := make(chan struct{})
+	defer close(block)
+	w := writerFunc(func(p []byte) (int, error) { <-block; return len(p), nil })
+	dl, err := decisionlog.New(context.Background(), nil, decisionlog.Options{ForceConsole: true, Console: w, QueueSize: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchAuthorize(b, dl)
+}
+
+// BenchmarkLogEvent is the whole cost of logging one event, caller and logger
+// goroutine together (ns/op includes waiting for the queue to drain): the input
+// document, erasure, OPA's drop and mask rules, and the sink. It runs off the
+// request path; under a load the logger cannot keep up with, events are
+// dropped and counted, never waited for.
+func BenchmarkLogEvent(b *testing.B) {
+	svc := newBenchService(b)
+	for _, sink := range []struct {
+		name string
+		cfg  string
+		opts decisionlog.Options
+	}{
+		{"console", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}},
+		{"service", "services: {audit: {url: '" + svc.URL + "'}}\ndecision_logs: {service: audit, reporting: {min_delay_seconds: 1, max_delay_seconds: 1}}", decisionlog.Options{}},
+	} {
+		b.Run(sink.name, func(b *testing.B) {
+			sink.opts.QueueSize = b.N + 1
+			dl, err := decisionlog.New(context.Background(), []byte(sink.cfg), sink.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			az, err := policy.NewAuthorizer(policy.Options{Recorder: dl})
+			if err != nil {
+				b.Fatal(err)
+			}
+			claims := writer("default")
+			target := &authorization.CallTarget{APIName: apiStart, Namespace: "default"}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				_, _ = az.Authorize(context.Background(), claims, target)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := dl.Close(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if st := dl.Status(); st.Logged != st.Recorded || st.Dropped != 0 {
+				b.Fatalf("status %+v", st)
+			}
+		})
+	}
+}
+
+func newBenchService(b *testing.B) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	b.Cleanup(s.Close)
+	return s
+}
+
+func benchAuthorize(b *testing.B, rec policy.Recorder) {
+	plain, err := policy.NewAuthorizer(policy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recorded, err := policy.NewAuthorizer(policy.Options{Recorder: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := writer("default")
+	target := &authorization.CallTarget{APIName: apiStart, Namespace: "default"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = recorded.Authorize(ctx, claims, target)
+	}
+	with := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	start := time.Now()
+	for range b.N {
+		_, _ = plain.Authorize(ctx, claims, target)
+	}
+	b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "logging_ns/op")
+}
