@@ -94,6 +94,10 @@ func TestFlagErrors(t *testing.T) {
 		{"bad status addr", startDev, []string{"--status-addr", "7253"}, `start-dev: --status-addr "7253": want HOST:PORT such as 127.0.0.1:7253, or -1 to disable it`},
 		{"no room for status", startDev, []string{"--port", "65530"}, "start-dev: --port 65530 leaves no room for the status endpoint on port+20: set --status-addr, or --status-addr -1 to disable it"},
 		{"empty namespace", startDev, []string{"--namespace", "a,,b"}, `start-dev: --namespace "a,,b": empty entry`},
+		{"missing opa config", startDev, []string{"--opa-config", filepath.Join(dir, "opa.yaml")}, "start-dev: --opa-config " + filepath.Join(dir, "opa.yaml") + ": no such file or directory"},
+		{"replay with a call", eval, []string{"--replay", "-", "--api", "StartWorkflowExecution"}, "eval: --replay decides recorded calls: drop --api, --token and --permissions"},
+		{"replay format", eval, []string{"--replay", "-", "--format", "yaml"}, `eval: --format "yaml": must be text or json`},
+		{"missing replay file", eval, []string{"--replay", filepath.Join(dir, "ev.jsonl")}, "eval: --replay " + filepath.Join(dir, "ev.jsonl") + ": no such file or directory"},
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
 		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},

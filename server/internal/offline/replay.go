@@ -146,6 +146,9 @@ func Replay(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error
 			return &InputError{Err: fmt.Errorf("--replay %w", err)}
 		}
 	}
+	if rep.Replayed+rep.NotReplayable == 0 {
+		return &InputError{Err: fmt.Errorf("--replay %s: no decision-log events found (%d other JSON values skipped): give the console's JSON lines or a service's batches", strings.Join(o.Replay, ", "), rep.Skipped)}
+	}
 	for _, g := range groups {
 		slices.Sort(g.Subjects)
 		rep.Changes = append(rep.Changes, *g)
@@ -195,6 +198,9 @@ func verdict(allow bool) string {
 func printReplay(w io.Writer, rep ReplayReport) {
 	fmt.Fprintf(w, "Replayed %d decisions against %s: %d changed, %d not replayable.\n",
 		rep.Replayed, rep.Policy, rep.Changed, rep.NotReplayable)
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "(%d JSON values that are not decision events were skipped.)\n", rep.Skipped)
+	}
 	for _, g := range rep.Changes {
 		ns := g.Namespace
 		if ns == "" {
