@@ -19,6 +19,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
 
 	defaultrego "github.com/temporal-opa/temporal-opa/rego"
 )
@@ -46,10 +47,20 @@ type Options struct {
 	DecisionCacheSize int `yaml:"decision_cache_size"`
 	// Logger receives activation and evaluation errors; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
-	// Recorder, when set, receives every decision (see [Recorder]), and a
-	// denied call's reason ends with its decision id: "(decision <uuid>)".
+	// Mode is ModeEnforce (the default) or ModeDryRun: every call is evaluated
+	// and recorded as in enforcement, then allowed, whatever the policy decided.
+	Mode string `yaml:"mode"`
+	// Recorder, when set, receives every decision (see [Recorder]). When it
+	// logs decisions (a [DecisionLogger]), a denied call's reason ends with its
+	// decision id: "(decision <uuid>)".
 	Recorder Recorder `yaml:"-"`
 }
+
+// Modes of [Options].
+const (
+	ModeEnforce = "enforce"
+	ModeDryRun  = "dry_run"
+)
 
 // Decision is the outcome of one call, with the input it was made on.
 type Decision struct {
@@ -62,6 +73,7 @@ type Decision struct {
 
 // Status describes the active policy and the activations so far.
 type Status struct {
+	Mode        string            `json:"mode"`         // enforce or dry_run
 	Generation  uint64            `json:"generation"`   // increases with every activation
 	ActivatedAt time.Time         `json:"activated_at"` // when the active policy was swapped in
 	Revisions   map[string]string `json:"revisions"`    // active bundle name to revision ("" if none)
@@ -83,6 +95,7 @@ type Authorizer struct {
 	schemas     *ast.SchemaSet
 	defaultB    *bundle.Bundle
 	ids         *idSource
+	idInReason  bool // the recorder logs decisions: deny reasons name the decision id
 
 	current atomic.Pointer[generation]
 	nextGen atomic.Uint64
@@ -129,6 +142,13 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if opts.DecisionCacheSize == 0 {
 		opts.DecisionCacheSize = DefaultDecisionCacheSize
 	}
+	switch opts.Mode {
+	case "":
+		opts.Mode = ModeEnforce
+	case ModeEnforce, ModeDryRun:
+	default:
+		return nil, fmt.Errorf("policy: mode %q: must be %s or %s", opts.Mode, ModeEnforce, ModeDryRun)
+	}
 	ref, err := ast.ParseRef(opts.DecisionPath)
 	if err != nil || !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
 		return nil, fmt.Errorf("policy: decision_path %q is not a rule path; use a path such as %s", opts.DecisionPath, DefaultDecisionPath)
@@ -147,7 +167,7 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource()}
+	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource(), idInReason: logsDecisions(opts.Recorder)}
 	if err := a.Activate(context.Background(), bundles...); err != nil {
 		return nil, err
 	}
@@ -333,6 +353,7 @@ func (a *Authorizer) Status() Status {
 	lastErr, lastErrAt := a.lastErr, a.lastErrAt
 	a.lastErrMu.Unlock()
 	return Status{
+		Mode:        a.opts.Mode,
 		Generation:  g.id,
 		ActivatedAt: g.activatedAt,
 		Revisions:   maps.Clone(g.revisions),
@@ -359,8 +380,12 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	}
 	g := a.current.Load()
 	o := a.decide(ctx, g, claims, target, rec != nil)
+	dryRun := a.opts.Mode == ModeDryRun
 	if rec == nil {
-		if o.err != nil {
+		switch {
+		case dryRun:
+			return a.result(decided{allow: true}, claims, target, ""), nil
+		case o.err != nil:
 			return a.deny(o.err, target)
 		}
 		return a.result(o.d, claims, target, ""), nil
@@ -368,11 +393,20 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 
 	id := a.ids.next()
 	var res authorization.Result
-	if o.err != nil {
+	var reason string // the policy's reason, as the caller is (or would be) told
+	switch {
+	case o.err != nil:
 		res, _ = a.deny(o.err, target)
-		res.Reason += decisionSuffix(id)
-	} else {
+		if a.idInReason {
+			res.Reason += decisionSuffix(id)
+		}
+		reason = res.Reason
+	case a.idInReason:
 		res = a.result(o.d, claims, target, id)
+		reason = res.Reason
+	default:
+		res = a.result(o.d, claims, target, "")
+		reason = res.Reason
 	}
 	e := &Event{
 		ID:           id,
@@ -380,16 +414,26 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		EvalDuration: o.evalTime,
 		Claims:       claims,
 		Target:       authorization.CallTarget{APIName: target.APIName, Namespace: target.Namespace, NexusEndpointName: target.NexusEndpointName},
-		Allow:        res.Decision == authorization.DecisionAllow,
-		Reason:       res.Reason,
+		Allow:        o.err == nil && o.d.allow,
+		Reason:       reason,
 		Err:          o.err,
 		Cached:       o.cached,
+		Mode:         a.opts.Mode,
 		Generation:   g.id,
 		Revisions:    g.revisions,
 		Peer:         peerAddr(ctx),
 		input:        o.input,
 		readsJWT:     g.reads.jwt,
 		request:      o.input != nil && g.usesRequest,
+	}
+	if rr, ok := rec.(RequestRecorder); ok && rr.NeedsRequest() {
+		if m, ok := target.Request.(proto.Message); ok && m != nil && m.ProtoReflect().IsValid() {
+			e.Request = proto.Clone(m) // the handler goes on with the original
+		}
+	}
+	if dryRun {
+		// Recorded as the policy decided; the call goes through.
+		res, o.err = a.result(decided{allow: true}, claims, target, ""), nil
 	}
 	e.Duration = time.Since(start)
 	rec.Record(e)

@@ -22,6 +22,80 @@ type Recorder interface {
 	Record(e *Event)
 }
 
+// A RequestRecorder is a Recorder that needs the call's request body (a shadow
+// policy that reads input.request): the Authorizer then hands it a copy in
+// Event.Request, made on the call path only while NeedsRequest is true.
+type RequestRecorder interface {
+	Recorder
+	NeedsRequest() bool
+}
+
+// A DecisionLogger is a Recorder that keeps an audit trail of decisions: the
+// Authorizer then ends a denied call's reason with its decision id, so that a
+// caller can point an operator at the event.
+type DecisionLogger interface {
+	Recorder
+	LogsDecisions() bool
+}
+
+func logsDecisions(r Recorder) bool {
+	dl, ok := r.(DecisionLogger)
+	return ok && dl.LogsDecisions()
+}
+
+// Recorders returns a Recorder that hands every event to each of rs in turn
+// (nil ones left out), and every activated policy to those that are
+// PolicyObservers; nil when there is none.
+func Recorders(rs ...Recorder) Recorder {
+	var out multiRecorder
+	for _, r := range rs {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+type multiRecorder []Recorder
+
+func (m multiRecorder) Record(e *Event) {
+	for _, r := range m {
+		r.Record(e)
+	}
+}
+
+func (m multiRecorder) PolicyActivated(p ActivePolicy) {
+	for _, r := range m {
+		if o, ok := r.(PolicyObserver); ok {
+			o.PolicyActivated(p)
+		}
+	}
+}
+
+func (m multiRecorder) LogsDecisions() bool {
+	for _, r := range m {
+		if logsDecisions(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m multiRecorder) NeedsRequest() bool {
+	for _, r := range m {
+		if rr, ok := r.(RequestRecorder); ok && rr.NeedsRequest() {
+			return true
+		}
+	}
+	return false
+}
+
 // A PolicyObserver is a Recorder that also wants every activated policy: the
 // decision logger reads the operator's system.log mask and drop rules from it.
 type PolicyObserver interface {
@@ -55,10 +129,16 @@ type Event struct {
 	Claims *authorization.Claims
 	Target authorization.CallTarget
 
-	// Allow is the decision; Reason what the caller is told (for a deny, ending
-	// with the decision id).
+	// Allow is the policy's decision; Reason what the caller is told (for a
+	// deny, ending with the decision id). In dry-run mode the call was allowed
+	// whatever Allow says.
 	Allow  bool
 	Reason string
+	// Mode is the Authorizer's mode: ModeEnforce or ModeDryRun.
+	Mode string
+	// Request is a copy of the call's request body, only for a RequestRecorder
+	// that needs it.
+	Request any
 	// Err is the *EvalError of a call the policy could not decide (it is denied).
 	Err error
 	// Cached reports a decision taken from the decision cache.

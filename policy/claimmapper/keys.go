@@ -171,6 +171,7 @@ type keyStore struct {
 	minInterval time.Duration
 	timeout     time.Duration
 	onChange    func()
+	onFetch     func(error) // after every fetch: nil, or the error that kept the last good keys
 
 	mu        sync.Mutex // guards perSource and swaps of current
 	perSource map[string][]*keyEntry
@@ -352,6 +353,9 @@ type errSinkFunc func(error)
 func (f errSinkFunc) Error(err error) { f(err) }
 
 func (ks *keyStore) refreshFailed(err error) {
+	if ks.onFetch != nil {
+		ks.onFetch(err)
+	}
 	msg := err.Error()
 	for _, s := range ks.sources {
 		if s.key != s.display {
@@ -366,9 +370,16 @@ func (ks *keyStore) refreshFailed(err error) {
 func (ks *keyStore) postFetch(u string, set jwk.Set) (jwk.Set, error) {
 	keys := usableKeys(set, ks.allowed)
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w among %d keys", errNoUsableKeys, set.Len())
+		err := fmt.Errorf("%w among %d keys", errNoUsableKeys, set.Len())
+		if ks.onFetch != nil {
+			ks.onFetch(err)
+		}
+		return nil, err
 	}
 	ks.install(u, keys)
+	if ks.onFetch != nil {
+		ks.onFetch(nil)
+	}
 	return set, nil
 }
 
@@ -451,6 +462,9 @@ func (ks *keyStore) refetch() bool {
 func (ks *keyStore) fetchOne(s source) error {
 	resp, err := ks.getter.Get(s.key)
 	if err != nil {
+		if ks.onFetch != nil {
+			ks.onFetch(err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

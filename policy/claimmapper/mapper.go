@@ -47,9 +47,10 @@ var (
 type Option func(*options)
 
 type options struct {
-	client *http.Client
-	logger *slog.Logger
-	now    func() time.Time
+	client  *http.Client
+	logger  *slog.Logger
+	now     func() time.Time
+	onFetch func(error)
 }
 
 // WithHTTPClient sets the client for discovery and key fetches (default: a client
@@ -59,6 +60,11 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 // WithLogger sets the logger (default: discard). Token rejections are logged at
 // Debug (Temporal logs the returned error), key refresh problems at Warn.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithKeyFetchHook calls f after every fetch of a key source (start-up,
+// background refresh, refetch for an unknown kid): with nil when the keys were
+// loaded, with the error when the last good keys were kept. Metrics use it.
+func WithKeyFetchHook(f func(err error)) Option { return func(o *options) { o.onFetch = f } }
 
 // WithClock sets the clock used for exp/nbf/iat, cache expiry and refetch rate limits.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
@@ -113,6 +119,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 	}
 
 	m.keys = newKeyStore(&m.cfg, o.client, m.logger, m.now, m.keysChanged)
+	m.keys.onFetch = o.onFetch
 	if cfg.Issuer != "" && !cfg.SkipDiscovery {
 		jwksURI, err := discover(ctx, o.client, cfg.Issuer, cfg.FetchTimeout)
 		if err != nil {

@@ -1,6 +1,7 @@
 package decisionlog
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,12 +52,12 @@ type Options struct {
 	// DecisionPath is the authorizer's decision rule (event path); empty means
 	// policy.DefaultDecisionPath.
 	DecisionPath string
-	// Mode is custom.mode of every event: "enforce" when empty.
-	Mode string
 	// Logger receives the plugin's own messages (upload failures...).
 	Logger *slog.Logger
 	// ID is labels.id of every event; empty means a random instance id.
 	ID string
+	// OnDrop, when set, is called for every event dropped (metrics).
+	OnDrop func()
 }
 
 // ConfigError is a decision_logs setting that cannot work.
@@ -75,7 +76,7 @@ type Logger struct {
 	path   string
 	cfg    *logs.Config
 
-	queue   chan *policy.Event
+	queue   chan item
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -120,9 +121,6 @@ func New(ctx context.Context, opaConfig []byte, opts Options) (*Logger, error) {
 	}
 	if opts.DecisionPath == "" {
 		opts.DecisionPath = policy.DefaultDecisionPath
-	}
-	if opts.Mode == "" {
-		opts.Mode = "enforce"
 	}
 	if opts.ID == "" {
 		opts.ID = randomID()
@@ -177,7 +175,7 @@ func New(ctx context.Context, opaConfig []byte, opts Options) (*Logger, error) {
 		opts:   opts,
 		path:   strings.ReplaceAll(strings.TrimPrefix(opts.DecisionPath, "data."), ".", "/"),
 		cfg:    cfg,
-		queue:  make(chan *policy.Event, opts.QueueSize),
+		queue:  make(chan item, opts.QueueSize),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -216,28 +214,48 @@ func randomID() string {
 	return "temporal-opa-" + hex.EncodeToString(b[:])
 }
 
+// item is an event to log; enforced is set for a shadow policy's decision.
+type item struct {
+	e, enforced *policy.Event
+}
+
 // Record queues the event; when the queue is full it drops it and counts it. It
 // never blocks.
-func (l *Logger) Record(e *policy.Event) {
-	if l.closed.Load() {
-		l.dropped.Add(1)
-		return
+func (l *Logger) Record(e *policy.Event) { l.push(item{e: e}) }
+
+// RecordShadow queues the decision of a shadow policy (package policy/shadow)
+// that disagrees with the enforced decision: its event carries the shadow's
+// result, and custom.shadow the enforced decision's id and result.
+func (l *Logger) RecordShadow(enforced, shadow *policy.Event) {
+	l.push(item{e: shadow, enforced: enforced})
+}
+
+func (l *Logger) push(it item) {
+	if !l.closed.Load() {
+		select {
+		case l.queue <- it:
+			l.recorded.Add(1)
+			return
+		default:
+		}
 	}
-	select {
-	case l.queue <- e:
-		l.recorded.Add(1)
-	default:
-		l.dropped.Add(1)
+	l.dropped.Add(1)
+	if l.opts.OnDrop != nil {
+		l.opts.OnDrop()
 	}
 }
+
+// LogsDecisions tells the Authorizer that decisions are logged: a denied call's
+// reason then names its decision id.
+func (l *Logger) LogsDecisions() bool { return true }
 
 func (l *Logger) loop() {
 	defer close(l.done)
 	ctx := context.Background()
 	for {
 		select {
-		case e := <-l.queue:
-			l.log(ctx, e)
+		case it := <-l.queue:
+			l.log(ctx, it)
 		case <-l.stop:
 			return
 		}
@@ -245,8 +263,17 @@ func (l *Logger) loop() {
 }
 
 // log hands one event to OPA's plugin.
-func (l *Logger) log(ctx context.Context, e *policy.Event) {
+func (l *Logger) log(ctx context.Context, it item) {
+	e := it.e
 	info, err := l.info(e)
+	if err == nil && it.enforced != nil {
+		info.Custom["mode"] = "shadow"
+		info.Custom["shadow"] = map[string]any{
+			"enforced_decision_id": it.enforced.ID,
+			"enforced_result":      map[string]any{"allow": it.enforced.Allow, "reason": it.enforced.Reason},
+			"enforced_mode":        cmp.Or(it.enforced.Mode, policy.ModeEnforce),
+		}
+	}
 	if err == nil {
 		err = l.plugin.Log(ctx, info)
 	}
@@ -287,7 +314,7 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	}
 	custom := map[string]any{
 		"cached":    e.Cached,
-		"mode":      l.opts.Mode,
+		"mode":      cmp.Or(e.Mode, policy.ModeEnforce),
 		"api":       api.MethodName(e.Target.APIName),
 		"namespace": e.Target.Namespace,
 		"subject":   "",
@@ -426,13 +453,13 @@ func (l *Logger) Close(ctx context.Context) error {
 drain:
 	for {
 		select {
-		case e := <-l.queue:
+		case it := <-l.queue:
 			if ctx.Err() != nil {
 				l.dropped.Add(uint64(1 + len(l.queue)))
 				err = fmt.Errorf("decision logs: %d events not logged before the deadline", 1+len(l.queue))
 				break drain
 			}
-			l.log(ctx, e)
+			l.log(ctx, it)
 		default:
 			break drain
 		}

@@ -122,6 +122,11 @@ type Policy struct {
 	// embedded default policy, watched: a change on disk is activated within
 	// about a second. Empty: the embedded default alone.
 	Bundle string `yaml:"bundle"`
+	// Shadow is a bundle directory or tarball layered on the embedded default
+	// and decided beside the enforced policy on every call, off the request
+	// path, without changing any result (package policy/shadow); watched like
+	// Bundle. Empty: no shadow policy.
+	Shadow string `yaml:"shadow"`
 	// OPAConfig is a standard OPA configuration file whose services, bundles and
 	// keys sections name remote bundle servers (see package policy/source).
 	OPAConfig string `yaml:"opa_config"`
@@ -240,6 +245,16 @@ func (f *File) validate(name string, root *yaml.Node) error {
 			}
 			errs = append(errs, f.fieldErr(name, root, "bundle", fmt.Sprintf("%s: %s", p.Bundle, msg)))
 		}
+	}
+	if p.Shadow != "" {
+		if _, err := os.Stat(p.Shadow); err != nil {
+			errs = append(errs, f.fieldErr(name, root, "shadow", fmt.Sprintf("%s: no such bundle directory or tarball", p.Shadow)))
+		}
+	}
+	switch p.Mode {
+	case "", policy.ModeEnforce, policy.ModeDryRun:
+	default:
+		errs = append(errs, f.fieldErr(name, root, "mode", fmt.Sprintf("must be %s or %s; got %q", policy.ModeEnforce, policy.ModeDryRun, p.Mode)))
 	}
 	if p.OPAConfig != "" {
 		cfg, err := source.LoadConfig(p.OPAConfig)

@@ -11,19 +11,22 @@ import (
 
 // StartDev is the command line of "temporal-opa start-dev".
 type StartDev struct {
-	IP          string        // frontend address
-	Port        int           // frontend gRPC port
-	HTTPPort    int           // frontend HTTP API port; 0 = Port+10, -1 = off
-	DBFilename  string        // SQLite file; "" = in memory
-	Namespaces  []string      // namespaces to create; always includes "default"
-	StateDir    string        // where the dev signing key lives
-	Policy      string        // bundle directory or tarball, watched; "" = embedded default
-	OPAConfig   string        // OPA configuration file: remote bundles, decision logs
-	DecisionLog string        // console decision-log events to this file; "-" = stdout; "" = off
-	StatusAddr  string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
-	LogLevel    string        // debug, info, warn, error
-	LogFormat   string        // console or json
-	TokenTTL    time.Duration // lifetime of the printed tokens
+	IP           string        // frontend address
+	Port         int           // frontend gRPC port
+	HTTPPort     int           // frontend HTTP API port; 0 = Port+10, -1 = off
+	DBFilename   string        // SQLite file; "" = in memory
+	Namespaces   []string      // namespaces to create; always includes "default"
+	StateDir     string        // where the dev signing key lives
+	Policy       string        // bundle directory or tarball, watched; "" = embedded default
+	OPAConfig    string        // OPA configuration file: remote bundles, decision logs
+	DecisionLog  string        // console decision-log events to this file; "-" = stdout; "" = off
+	MetricsPort  int           // Prometheus /metrics port; 0 = off
+	DryRun       bool          // evaluate and record every call, then allow it
+	ShadowPolicy string        // bundle decided beside the enforced policy; "" = none
+	StatusAddr   string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
+	LogLevel     string        // debug, info, warn, error
+	LogFormat    string        // console or json
+	TokenTTL     time.Duration // lifetime of the printed tokens
 }
 
 // ParseStartDev parses the flags of start-dev.
@@ -41,6 +44,9 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated without a restart")
 	f.StringVar(&o.OPAConfig, "opa-config", "", "standard OPA configuration `FILE`: remote bundles (services, bundles, keys) and decision logs (decision_logs)")
 	f.StringVar(&o.DecisionLog, "decision-log", "", "write a decision-log event (JSON line) for every call to `PATH`, or - for stdout")
+	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve Prometheus metrics (Temporal's and the policy's) at http://IP:`PORT`/metrics (default: off)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "evaluate and record every call, then allow it whatever the policy decides: NOTHING IS ENFORCED (bad tokens are still refused)")
+	f.StringVar(&o.ShadowPolicy, "shadow-policy", "", "bundle `PATH` decided beside the enforced policy on every call, never changing a result; disagreements are counted and logged; watched")
 	f.StringVar(&o.StatusAddr, "status-addr", "", "`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + 20>; -1 disables it)")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
@@ -70,6 +76,14 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	}
 	if err := checkFileExists(f, "opa-config", o.OPAConfig); err != nil {
 		return o, err
+	}
+	if err := checkFileExists(f, "shadow-policy", o.ShadowPolicy); err != nil {
+		return o, err
+	}
+	if o.MetricsPort != 0 {
+		if err := checkPort(f, "metrics-port", o.MetricsPort); err != nil {
+			return o, err
+		}
 	}
 	if err := o.statusAddr(f); err != nil {
 		return o, err

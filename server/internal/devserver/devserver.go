@@ -80,6 +80,14 @@ type Options struct {
 	// DecisionLog, when set, receives a console decision-log event (a JSON line)
 	// for every call.
 	DecisionLog io.Writer
+	// MetricsPort serves Prometheus metrics (Temporal's and the policy's) at
+	// http://IP:MetricsPort/metrics; 0: no metrics.
+	MetricsPort int
+	// DryRun evaluates and records every call, then allows it.
+	DryRun bool
+	// ShadowPolicy is a bundle decided beside the enforced policy without
+	// changing any result; watched. "": none.
+	ShadowPolicy string
 	// StatusAddr is the host:port of the status endpoint (GET /status,
 	// /healthz); port 0 picks a free one. "": no endpoint.
 	StatusAddr string
@@ -102,6 +110,8 @@ type Server struct {
 	keyCreated bool
 	frontend   string
 	http       string
+	metrics    string          // host:port of /metrics, "" when off
+	mh         metrics.Handler // stopped by the Temporal server, or by closeAux before it runs
 	internal   string
 }
 
@@ -183,13 +193,34 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.DecisionLog != nil {
 		settings.DecisionLogs.Console, settings.DecisionLogs.ForceConsole = o.DecisionLog, true
 	}
+	if o.DryRun {
+		settings.Policy.Mode = policy.ModeDryRun
+	}
+	settings.Policy.Shadow = o.ShadowPolicy
+	mh := metrics.NoopMetricsHandler
+	if o.MetricsPort != 0 {
+		if err := checkFree(o.IP, o.MetricsPort, "--metrics-port"); err != nil {
+			return nil, err
+		}
+		s.metrics = net.JoinHostPort(o.IP, strconv.Itoa(o.MetricsPort))
+		mh, err = metrics.MetricsHandlerFromConfig(o.Logger, &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+			Framework: metrics.FrameworkOpentelemetry, ListenAddress: s.metrics, HandlerPath: "/metrics"}})
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-port %d: %w", o.MetricsPort, err)
+		}
+		s.mh = mh
+	}
 	if o.PolicyLogger == nil {
 		o.PolicyLogger = o.Logger
 	}
-	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.PolicyLogger)); err != nil {
+	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.PolicyLogger), mh); err != nil {
 		var pe *wiring.PolicyError
 		if errors.As(err, &pe) {
-			return nil, &Error{Msg: fmt.Sprintf("--policy %s: %s", o.Policy, cli.OneLine(pe.Err.Error()))}
+			flag := "--policy"
+			if pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy {
+				flag = "--shadow-policy"
+			}
+			return nil, &Error{Msg: fmt.Sprintf("%s %s: %s", flag, pe.Path, cli.OneLine(pe.Err.Error()))}
 		}
 		return nil, err
 	}
@@ -217,6 +248,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		temporal.ForServices(temporal.Services), // frontend, internal-frontend, history, matching, worker
 		temporal.WithLogger(o.Logger),
 		temporal.WithDynamicConfigClient(dc),
+		temporal.WithCustomMetricsHandler(mh),
 	}, s.auth.ServerOptions()...)
 	srv, err := temporal.NewServer(opts...)
 	if err != nil {
@@ -226,6 +258,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
 	s.temporal = srv
+	s.mh = nil // the Temporal server stops it
 	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
 	if o.HTTPPort > 0 {
 		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
@@ -241,6 +274,14 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 	}
 	return s, nil
+}
+
+// MetricsURL is the Prometheus endpoint, or "" when metrics are off.
+func (s *Server) MetricsURL() string {
+	if s.metrics == "" {
+		return ""
+	}
+	return "http://" + dialAddr(s.metrics) + "/metrics"
 }
 
 // DecisionLogging reports whether decisions are logged.
@@ -292,6 +333,10 @@ func (s *Server) Stop() error {
 
 func (s *Server) closeAux() error {
 	var errs []error
+	if s.mh != nil {
+		s.mh.Stop(log.NewNoopLogger())
+		s.mh = nil
+	}
 	if s.status != nil {
 		errs = append(errs, s.status.Close())
 		s.status = nil

@@ -67,6 +67,9 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		Policy:       o.Policy,
 		OPAConfig:    o.OPAConfig,
 		DecisionLog:  decisionLog,
+		MetricsPort:  o.MetricsPort,
+		DryRun:       o.DryRun,
+		ShadowPolicy: o.ShadowPolicy,
 		StatusAddr:   o.StatusAddr,
 		Logger:       logger,
 		PolicyLogger: policyLogger,
@@ -104,13 +107,18 @@ func userPermissions(namespaces []string) []string {
 }
 
 var bannerTmpl = template.Must(template.New("banner").Parse(`
-Temporal server with OPA authorization is ready.
+Temporal server with OPA authorization is ready.{{if .DryRun}}
+
+  *** DRY RUN: NOTHING IS ENFORCED. Every call is evaluated and recorded, then allowed
+  *** whatever the policy decides (bad tokens are still refused). Drop --dry-run to enforce.{{end}}
 
   Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .HTTP}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
   Namespaces:   {{.Namespaces}}
   Policy:       {{.Policy}}{{if .DecisionLog}}
-  Decision log: {{.DecisionLog}}{{end}}{{if .Status}}
+  Decision log: {{.DecisionLog}}{{end}}{{if .Shadow}}
+  Shadow:       {{.Shadow}}, decided beside the policy on every call; disagreements in /status{{end}}{{if .Metrics}}
+  Metrics:      {{.Metrics}}   (Prometheus: Temporal's series and temporal_opa_*){{end}}{{if .Status}}
   Status:       {{.Status}}   (active revisions, bundle sources, last error; /healthz){{end}}
   Signing key:  {{.KeyPath}}{{if .KeyCreated}} (created now){{end}}, kid {{.KeyID}}
   JWKS:         {{.JWKS}}
@@ -185,6 +193,9 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
 		"Policy":       policyDesc,
 		"DecisionLog":  decisionLog,
+		"DryRun":       o.DryRun,
+		"Shadow":       o.ShadowPolicy,
+		"Metrics":      s.MetricsURL(),
 		"Status":       s.StatusURL(),
 		"KeyPath":      s.Key().Path(),
 		"KeyCreated":   s.keyCreated,

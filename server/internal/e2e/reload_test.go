@@ -228,7 +228,7 @@ bundles:
 	ctx := ctxFor(t, time.Minute)
 
 	began := time.Now()
-	a, err := wiring.NewAuth(ctx, authz("true"), nil)
+	a, err := wiring.NewAuth(ctx, authz("true"), nil, nil)
 	if err == nil {
 		_ = a.Close()
 		t.Fatal("NewAuth succeeded, want a require_bundle error")
@@ -245,7 +245,7 @@ bundles:
 		t.Errorf("NewAuth returned after %s, want about the 1.5s timeout", d)
 	}
 
-	a, err = wiring.NewAuth(ctx, authz("false"), nil)
+	a, err = wiring.NewAuth(ctx, authz("false"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

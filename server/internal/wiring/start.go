@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
+	"go.temporal.io/server/common/metrics"
 	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/mysql"      // MySQL persistence, as temporal-server
 	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql" // PostgreSQL persistence
 	_ "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"     // SQLite persistence
@@ -91,7 +92,13 @@ func Run(ctx context.Context, o cli.Start) error {
 			"Add services.internal-frontend (bound to loopback or protected by internode mTLS) and run it with --service internal-frontend.")
 	}
 
-	auth, err := NewAuth(ctx, settings, slogger)
+	// One metrics handler for Temporal's series and the policy's, built once
+	// from global.metrics (building it starts the Prometheus listener).
+	mh, err := metrics.MetricsHandlerFromConfig(logger, cfg.Global.Metrics)
+	if err != nil {
+		return fmt.Errorf("global.metrics: %w", err)
+	}
+	auth, err := NewAuth(ctx, settings, slogger, mh)
 	if err != nil {
 		return err
 	}
@@ -110,6 +117,7 @@ func Run(ctx context.Context, o cli.Start) error {
 		temporal.WithConfig(cfg),
 		temporal.WithLogger(logger),
 		temporal.InterruptOn(InterruptOn(ctx)),
+		temporal.WithCustomMetricsHandler(mh),
 	}, auth.ServerOptions()...)
 	s, err := temporal.NewServer(opts...)
 	if err != nil {

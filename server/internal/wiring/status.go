@@ -11,6 +11,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
+	"github.com/temporal-opa/temporal-opa/policy/shadow"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 )
 
@@ -27,6 +28,18 @@ type StatusReport struct {
 	// DecisionLogs counts the decision-log events (recorded, logged, dropped
 	// when the queue was full...); absent when decisions are not logged.
 	DecisionLogs *decisionlog.Status `json:"decision_logs,omitempty"`
+	// Shadow is the shadow policy: its own activation status, its bundle
+	// source and what it compared since its last activation; absent when none.
+	Shadow *ShadowReport `json:"shadow,omitempty"`
+	// Warning says what an operator must know at a glance (dry-run).
+	Warning string `json:"warning,omitempty"`
+}
+
+// ShadowReport is the shadow part of a StatusReport.
+type ShadowReport struct {
+	Policy   policy.Status   `json:"policy"`
+	Source   source.Status   `json:"source"`
+	Counters shadow.Counters `json:"since_activation"`
 }
 
 // Report is the current StatusReport.
@@ -35,6 +48,15 @@ func (a *Auth) Report() StatusReport {
 	if dl := a.DecisionLog; dl != nil {
 		st := dl.Status()
 		r.DecisionLogs = &st
+	}
+	if a.Shadow != nil {
+		r.Shadow = &ShadowReport{Policy: a.Shadow.Authorizer().Status(), Counters: a.Shadow.Counters()}
+		if a.shadowFile != nil {
+			r.Shadow.Source = a.shadowFile.Status()
+		}
+	}
+	if r.Policy.Mode == policy.ModeDryRun {
+		r.Warning = "DRY RUN: policy.mode is dry_run, nothing is enforced: every call is allowed whatever the policy decides"
 	}
 	for _, s := range r.Sources {
 		if s.Activations == 0 {

@@ -23,9 +23,14 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/temporal"
 
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"go.temporal.io/server/common/metrics"
+
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/authzmetrics"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
+	"github.com/temporal-opa/temporal-opa/policy/shadow"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
@@ -41,7 +46,12 @@ type Auth struct {
 	Policy string
 	// DecisionLog is the decision logger; nil when decisions are not logged.
 	DecisionLog *decisionlog.Logger
-	flush       time.Duration
+	// Metrics emits the policy's series; nil without a metrics handler.
+	Metrics *authzmetrics.Metrics
+	// Shadow is the shadow policy; nil when none is configured.
+	Shadow     *shadow.Shadow
+	shadowFile *source.File
+	flush      time.Duration
 
 	file *source.File // policy.bundle, watched; nil when not set
 	set  *source.Set  // policy.opa_config's bundles; nil when not set
@@ -55,7 +65,10 @@ type Auth struct {
 // *PolicyError); remote bundles are waited for only with
 // settings.Policy.RequireBundle, bounded by its timeout, and otherwise logged
 // as pending. Close the result when done: it stops the sources.
-func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (_ *Auth, err error) {
+//
+// mh is the server's metrics handler (nil: no metrics): the policy's series are
+// emitted on it (package authzmetrics).
+func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger, mh metrics.Handler) (_ *Auth, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -74,20 +87,35 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 			_ = a.Close()
 		}
 	}()
+	var recorders []policy.Recorder
+	if mh != nil && mh != metrics.NoopMetricsHandler {
+		a.Metrics = authzmetrics.New(mh)
+		recorders = append(recorders, a.Metrics)
+	}
 	if settings.DecisionLogsEnabled() {
-		if a.DecisionLog, err = newDecisionLog(ctx, settings, logger); err != nil {
+		if a.DecisionLog, err = newDecisionLog(ctx, settings, logger, a.Metrics); err != nil {
 			return nil, err
 		}
-		opts.Recorder = a.DecisionLog
+		recorders = append(recorders, a.DecisionLog)
 	}
+	if path := settings.Policy.Shadow; path != "" {
+		if err := a.startShadow(ctx, settings, path, gated); err != nil {
+			return nil, err
+		}
+		recorders = append(recorders, a.Shadow)
+	}
+	opts.Recorder = policy.Recorders(recorders...)
 	az, err := policy.NewAuthorizer(opts)
 	if err != nil {
 		return nil, err
 	}
 	a.Authorizer = az
+	if opts.Mode == policy.ModeDryRun {
+		logger.Warn("DRY RUN: policy.mode is dry_run, so NOTHING IS ENFORCED: every call is evaluated and recorded, then allowed whatever the policy decides (bad tokens are still refused). Set policy.mode: enforce to enforce.")
+	}
 	var desc []string
 	if path := settings.Policy.Bundle; path != "" {
-		a.file, err = source.NewFile(ctx, az, authzconfig.FileBundleName, path, source.Options{Logger: gated})
+		a.file, err = source.NewFile(ctx, a.sink(az), authzconfig.FileBundleName, path, source.Options{Logger: gated})
 		if err != nil {
 			return nil, &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
 		}
@@ -95,7 +123,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	}
 	quiet.Store(false) // from here on, every activation and failure is logged as it happens
 	if cfg := settings.Policy.OPA; cfg != nil {
-		a.set, err = source.Open(ctx, az, cfg, source.Options{Logger: logger})
+		a.set, err = source.Open(ctx, a.sink(az), cfg, source.Options{Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("policy.opa_config %s: %s", settings.Policy.OPAConfig, err)
 		}
@@ -118,15 +146,71 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	} else {
 		a.Policy = strings.Join(desc, " and ") + ", layered on the embedded default"
 	}
-	a.ClaimMapper, err = claimmapper.New(ctx, settings.JWT, claimmapper.WithLogger(logger))
+	if opts.Mode == policy.ModeDryRun {
+		a.Policy += " (DRY RUN: nothing is enforced)"
+	}
+	if a.Shadow != nil {
+		a.Policy += "; shadow policy " + settings.Policy.Shadow + " (watched)"
+	}
+	cmOpts := []claimmapper.Option{claimmapper.WithLogger(logger)}
+	if a.Metrics != nil {
+		cmOpts = append(cmOpts, claimmapper.WithKeyFetchHook(a.Metrics.KeyFetch))
+	}
+	a.ClaimMapper, err = claimmapper.New(ctx, settings.JWT, cmOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
+// startShadow starts the shadow policy at path, watched, and connects its
+// comparisons to the metrics and the decision log.
+func (a *Auth) startShadow(ctx context.Context, settings authzconfig.File, path string, logger *slog.Logger) error {
+	po := settings.Policy.Options
+	po.Logger = logger.With("policy", "shadow")
+	sh, err := shadow.New(shadow.Options{Policy: po, OnCompared: func(c shadow.Comparison) {
+		if a.Metrics != nil {
+			a.Metrics.ShadowCompared(c.Enforced.Target.APIName, c.Disagree, c.Direction())
+		}
+		if c.Disagree && a.DecisionLog != nil {
+			a.DecisionLog.RecordShadow(c.Enforced, c.Shadow)
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	a.Shadow = sh
+	a.shadowFile, err = source.NewFile(ctx, a.sink(sh.Authorizer()), ShadowBundleName, path, source.Options{Logger: po.Logger})
+	if err != nil {
+		return &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
+	}
+	return nil
+}
+
+// ShadowBundleName is the bundle name of policy.shadow in the shadow policy.
+const ShadowBundleName = "shadow"
+
+// sink is az as a bundle sink, counting activations in the metrics.
+func (a *Auth) sink(az *policy.Authorizer) source.Sink {
+	if a.Metrics == nil {
+		return az
+	}
+	return countingSink{az: az, m: a.Metrics}
+}
+
+type countingSink struct {
+	az *policy.Authorizer
+	m  *authzmetrics.Metrics
+}
+
+func (s countingSink) SetBundle(ctx context.Context, name string, b *bundle.Bundle) error {
+	err := s.az.SetBundle(ctx, name, b)
+	s.m.BundleActivated(name, err)
+	return err
+}
+
 // newDecisionLog starts the decision logger of settings.
-func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog.Logger) (*decisionlog.Logger, error) {
+func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog.Logger, m *authzmetrics.Metrics) (*decisionlog.Logger, error) {
 	d := settings.DecisionLogs
 	var raw []byte
 	if settings.Policy.OPA != nil && settings.Policy.OPA.DecisionLogs() {
@@ -139,6 +223,7 @@ func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog
 		KeepPayloads: d.KeepPayloads,
 		DecisionPath: settings.Policy.DecisionPath,
 		Logger:       logger.With("component", "decision-logs"),
+		OnDrop:       onDrop(m),
 	})
 	if err != nil {
 		if settings.Policy.OPAConfig != "" {
@@ -150,6 +235,13 @@ func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog
 		logger.Warn("decision_logs.keep_payloads is on: decision-log events carry task tokens and workflow payloads")
 	}
 	return dl, nil
+}
+
+func onDrop(m *authzmetrics.Metrics) func() {
+	if m == nil {
+		return nil
+	}
+	return m.DecisionLogDropped
 }
 
 // waitSources waits up to timeout for every remote source to activate a bundle.
@@ -244,13 +336,40 @@ func (e *PolicyError) Error() string { return fmt.Sprintf("policy bundle %s: %v"
 
 func (e *PolicyError) Unwrap() error { return e.Err }
 
+// claimMapper is the ClaimMapper as the server gets it: counting the
+// tokens it refuses when metrics are on.
+func (a *Auth) claimMapper() authorization.ClaimMapper {
+	if a.Metrics == nil {
+		return a.ClaimMapper
+	}
+	return countingMapper{Mapper: a.ClaimMapper, m: a.Metrics}
+}
+
+type countingMapper struct {
+	*claimmapper.Mapper
+	m *authzmetrics.Metrics
+}
+
+func (c countingMapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, error) {
+	claims, err := c.Mapper.GetClaims(ai)
+	if err != nil {
+		code := "error"
+		var te *claimmapper.TokenError
+		if errors.As(err, &te) {
+			code = string(te.Code)
+		}
+		c.m.TokenRefused(code)
+	}
+	return claims, err
+}
+
 // ServerOptions install the Authorizer and the ClaimMapper. Put them after
 // temporal.WithConfig: Temporal calls the claim mapper factory when the option is
 // applied.
 func (a *Auth) ServerOptions() []temporal.ServerOption {
 	return []temporal.ServerOption{
 		temporal.WithAuthorizer(a.Authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.ClaimMapper }),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
 	}
 }
 
@@ -265,6 +384,13 @@ func (a *Auth) Close() error {
 	if a.file != nil {
 		errs = append(errs, a.file.Close())
 		a.file = nil
+	}
+	if a.shadowFile != nil {
+		errs = append(errs, a.shadowFile.Close())
+		a.shadowFile = nil
+	}
+	if a.Shadow != nil {
+		a.Shadow.Close()
 	}
 	if a.set != nil {
 		errs = append(errs, a.set.Close())

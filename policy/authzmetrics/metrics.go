@@ -1,0 +1,161 @@
+// Package authzmetrics emits temporal-opa's metrics through Temporal's own
+// metrics pipeline (go.temporal.io/server/common/metrics.Handler): built from
+// the server config's global.metrics, the same handler serves Temporal's series
+// and these, on the same Prometheus endpoint (or StatsD, OpenTelemetry).
+//
+// Every name starts with temporal_opa_ and none repeats a series Temporal
+// already emits (service_authorization_latency, service_errors_unauthorized,
+// service_errors_authorize_failed). No label carries unbounded values: no
+// namespace, subject or token-derived label; operation is a Temporal API method
+// name, bundle a configured bundle name, code a fixed error code.
+//
+//	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run}
+//	temporal_opa_policy_eval_latency{operation}            (timer: cache misses only)
+//	temporal_opa_decision_cache_requests{result=hit|miss}
+//	temporal_opa_bundle_loaded{bundle}
+//	temporal_opa_bundle_failed_load{bundle, stage}
+//	temporal_opa_jwks_fetches{result=ok|error}
+//	temporal_opa_tokens_refused{code}
+//	temporal_opa_decision_logs_dropped
+//	temporal_opa_shadow_disagreements{operation, direction=allow_to_deny|deny_to_allow}
+//	temporal_opa_shadow_decisions{result=agree|disagree}
+package authzmetrics
+
+import (
+	"errors"
+
+	"go.temporal.io/server/common/api"
+	"go.temporal.io/server/common/metrics"
+
+	"github.com/temporal-opa/temporal-opa/policy"
+)
+
+// The definitions register in Temporal's metric catalog when the package is
+// loaded, as Temporal's own do: a handler built later knows them (the
+// OpenTelemetry handler refuses a name defined twice).
+var (
+	Decisions = metrics.NewCounterDef("temporal_opa_decisions",
+		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy) and mode (enforce, dry_run)."))
+	EvalLatency = metrics.NewTimerDef("temporal_opa_policy_eval_latency",
+		metrics.WithDescription("Rego evaluation time of decisions not taken from the decision cache, by API method (operation)."))
+	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
+		metrics.WithDescription("Decision cache lookups by result (hit, miss)."))
+	BundleLoaded = metrics.NewCounterDef("temporal_opa_bundle_loaded",
+		metrics.WithDescription("Policy bundles activated, by bundle name."))
+	BundleFailed = metrics.NewCounterDef("temporal_opa_bundle_failed_load",
+		metrics.WithDescription("Policy bundles rejected (the last good policy stays), by bundle name and stage (load, compile, entrypoint)."))
+	JWKSFetches = metrics.NewCounterDef("temporal_opa_jwks_fetches",
+		metrics.WithDescription("Fetches of the claim mapper's key sources by result (ok, error: the last good keys stay)."))
+	TokensRefused = metrics.NewCounterDef("temporal_opa_tokens_refused",
+		metrics.WithDescription("Tokens the claim mapper refused, by error code (expired, bad_signature, unknown_key...)."))
+	DecisionLogsDropped = metrics.NewCounterDef("temporal_opa_decision_logs_dropped",
+		metrics.WithDescription("Decision-log events dropped because the logger's queue was full."))
+	ShadowDisagreements = metrics.NewCounterDef("temporal_opa_shadow_disagreements",
+		metrics.WithDescription("Calls the shadow policy decided otherwise than the enforced one, by API method (operation) and direction (allow_to_deny, deny_to_allow)."))
+	ShadowDecisions = metrics.NewCounterDef("temporal_opa_shadow_decisions",
+		metrics.WithDescription("Calls decided by the shadow policy, by result (agree, disagree)."))
+)
+
+// Label values.
+const (
+	DecisionAllow = "allow"
+	DecisionDeny  = "deny"
+	DecisionError = "error"
+	SourceCache   = "cache"
+	SourcePolicy  = "policy"
+)
+
+// Metrics emits temporal-opa's series on a Temporal metrics handler. It is a
+// [policy.Recorder] for the decision series; the other methods are hooks for
+// the claim mapper, bundle sources, decision logger and shadow policy. The zero
+// handler (nil) is metrics.NoopMetricsHandler.
+type Metrics struct {
+	decisions, cache, loaded, failed, fetches, refused, dropped, disagreements, shadow metrics.CounterIface
+	eval                                                                               metrics.TimerIface
+}
+
+var _ policy.Recorder = (*Metrics)(nil)
+
+// New returns Metrics emitting on h.
+func New(h metrics.Handler) *Metrics {
+	if h == nil {
+		h = metrics.NoopMetricsHandler
+	}
+	return &Metrics{
+		decisions:     Decisions.With(h),
+		eval:          EvalLatency.With(h),
+		cache:         CacheRequests.With(h),
+		loaded:        BundleLoaded.With(h),
+		failed:        BundleFailed.With(h),
+		fetches:       JWKSFetches.With(h),
+		refused:       TokensRefused.With(h),
+		dropped:       DecisionLogsDropped.With(h),
+		disagreements: ShadowDisagreements.With(h),
+		shadow:        ShadowDecisions.With(h),
+	}
+}
+
+// Record counts one decision.
+func (m *Metrics) Record(e *policy.Event) {
+	op := metrics.OperationTag(api.MethodName(e.Target.APIName))
+	decision := DecisionDeny
+	switch {
+	case e.Err != nil:
+		decision = DecisionError
+	case e.Allow:
+		decision = DecisionAllow
+	}
+	source := SourcePolicy
+	if e.Cached {
+		source = SourceCache
+		m.cache.Record(1, metrics.StringTag("result", "hit"))
+	} else {
+		m.cache.Record(1, metrics.StringTag("result", "miss"))
+		if e.EvalDuration > 0 {
+			m.eval.Record(e.EvalDuration, op)
+		}
+	}
+	m.decisions.Record(1, op, metrics.StringTag("decision", decision), metrics.StringTag("source", source), metrics.StringTag("mode", e.Mode))
+}
+
+// BundleActivated counts a bundle activation (err nil) or rejection.
+func (m *Metrics) BundleActivated(bundle string, err error) {
+	if err == nil {
+		m.loaded.Record(1, metrics.StringTag("bundle", bundle))
+		return
+	}
+	stage := "load"
+	var ae *policy.ActivationError
+	if errors.As(err, &ae) {
+		stage = ae.Stage
+	}
+	m.failed.Record(1, metrics.StringTag("bundle", bundle), metrics.StringTag("stage", stage))
+}
+
+// KeyFetch counts a fetch of a key source (for claimmapper.WithKeyFetchHook).
+func (m *Metrics) KeyFetch(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.fetches.Record(1, metrics.StringTag("result", result))
+}
+
+// TokenRefused counts a token the claim mapper refused, by its error code.
+func (m *Metrics) TokenRefused(code string) {
+	m.refused.Record(1, metrics.StringTag("code", code))
+}
+
+// DecisionLogDropped counts a decision-log event dropped.
+func (m *Metrics) DecisionLogDropped() { m.dropped.Record(1) }
+
+// ShadowCompared counts a call decided by the shadow policy; disagree with the
+// enforced decision allowed or denied it (direction allow_to_deny or deny_to_allow).
+func (m *Metrics) ShadowCompared(apiName string, disagree bool, direction string) {
+	if !disagree {
+		m.shadow.Record(1, metrics.StringTag("result", "agree"))
+		return
+	}
+	m.shadow.Record(1, metrics.StringTag("result", "disagree"))
+	m.disagreements.Record(1, metrics.OperationTag(api.MethodName(apiName)), metrics.StringTag("direction", direction))
+}
