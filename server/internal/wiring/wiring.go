@@ -39,8 +39,9 @@ type Auth struct {
 	// watched bundle path, the OPA config's bundles.
 	Policy string
 
-	file *source.File // policy.bundle, watched; nil when not set
-	set  *source.Set  // policy.opa_config's bundles; nil when not set
+	file  *source.File                   // policy.bundle, watched; nil when not set
+	set   *source.Set                    // policy.opa_config's bundles; nil when not set
+	extra map[string]*claimmapper.Mapper // TrustIssuer: issuer -> its own mapper
 }
 
 // NewAuth builds the Authorizer (embedded default policy, with the bundle of
@@ -212,7 +213,7 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 func (a *Auth) ServerOptions() []temporal.ServerOption {
 	return []temporal.ServerOption{
 		temporal.WithAuthorizer(a.Authorizer),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.ClaimMapper }),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
 	}
 }
 
@@ -234,6 +235,10 @@ func (a *Auth) Close() error {
 	if a.ClaimMapper != nil {
 		errs = append(errs, a.ClaimMapper.Close())
 	}
+	for _, m := range a.extra {
+		errs = append(errs, m.Close())
+	}
+	a.extra = nil
 	return errors.Join(errs...)
 }
 
