@@ -166,7 +166,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	// ui-server exits the process when it cannot listen: check first.
-	if err := checkFree(o.IP, o.Port); err != nil {
+	if err := CheckPort(o.IP, o.Port); err != nil {
 		return nil, err
 	}
 
@@ -280,8 +280,9 @@ func checkProvider(ctx context.Context, client *http.Client, c *uiconfig.Config,
 	return nil
 }
 
-// checkFree reports a clear error when ip:port cannot be listened on.
-func checkFree(ip string, port int) error {
+// CheckPort reports a clear error, naming the flag to change, when ip:port
+// cannot be listened on.
+func CheckPort(ip string, port int) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 	if err != nil {
 		switch {
