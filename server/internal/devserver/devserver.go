@@ -42,8 +42,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"gopkg.in/yaml.v3"
 
-	uiconfig "github.com/temporalio/ui-server/v2/server/config"
-
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
@@ -292,7 +290,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 
 // prepareUI fills in the UI's defaults, reads its config file and checks its
 // port, so that a mistake stops start-up before the Temporal server starts.
-func prepareUI(o *Options) (*uiconfig.Config, error) {
+func prepareUI(o *Options) (*webui.Config, error) {
 	if o.UI == nil {
 		return nil, nil
 	}
@@ -307,7 +305,7 @@ func prepareUI(o *Options) (*uiconfig.Config, error) {
 	if u.Subject == "" {
 		u.Subject = UISubject
 	}
-	var cfg *uiconfig.Config
+	var cfg *webui.Config
 	if u.ConfigFile != "" {
 		var err error
 		if cfg, err = webui.LoadConfig(u.ConfigFile); err != nil {
@@ -327,7 +325,7 @@ func prepareUI(o *Options) (*uiconfig.Config, error) {
 }
 
 // startUI starts the Web UI against the running frontend.
-func (s *Server) startUI(ctx context.Context, o Options, cfg *uiconfig.Config) error {
+func (s *Server) startUI(ctx context.Context, o Options, cfg *webui.Config) error {
 	if !webui.AuthEnabled(cfg) {
 		s.uiIdentity = webui.NewIdentity(s.key, o.UI.Subject, o.UI.Permissions, 0, nil)
 	} else {

@@ -55,6 +55,12 @@ import (
 // Version is the version of the embedded UI.
 const Version = version.UIVersion
 
+// Config is ui-server's configuration (its YAML keys: auth, codec, cors, ...).
+type Config = uiconfig.Config
+
+// AuthProvider is one OIDC provider of Config.Auth.
+type AuthProvider = uiconfig.AuthProvider
+
 // Error is a configuration or start-up problem, with a message for the user.
 type Error struct{ Msg string }
 
@@ -70,7 +76,7 @@ type Options struct {
 	// Config is the ui-server configuration read by LoadConfig (--ui-config);
 	// nil means DefaultConfig. Its host, port and temporalGrpcAddress are set
 	// from IP, Port and Frontend.
-	Config *uiconfig.Config
+	Config *Config
 	// ConfigFile names the file Config came from, for messages.
 	ConfigFile string
 	// Identity is injected into every call when the configuration has no OIDC
@@ -94,8 +100,8 @@ type Server struct {
 // DefaultConfig is the configuration of the dev UI: the UI enabled, plain-HTTP
 // cookies (start-dev serves no TLS), no news fetched from the internet, the
 // ui-server's request log off, namespace "default" first.
-func DefaultConfig() *uiconfig.Config {
-	return &uiconfig.Config{
+func DefaultConfig() *Config {
+	return &Config{
 		EnableUI:         true,
 		HideLogs:         true,
 		DisableNewsFetch: true,
@@ -109,7 +115,7 @@ func DefaultConfig() *uiconfig.Config {
 // DefaultConfig. It is read strictly: an unknown key is an error. The keys
 // host, port and temporalGrpcAddress belong to start-dev (--ui-ip, --ui-port,
 // and the frontend's address) and are refused.
-func LoadConfig(path string) (*uiconfig.Config, error) {
+func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Msg: fmt.Sprintf("--ui-config %s: %v", path, unwrapPath(err))}
@@ -140,7 +146,7 @@ func LoadConfig(path string) (*uiconfig.Config, error) {
 }
 
 // AuthEnabled reports whether cfg logs users in with OIDC.
-func AuthEnabled(cfg *uiconfig.Config) bool { return cfg != nil && cfg.Auth.Enabled }
+func AuthEnabled(cfg *Config) bool { return cfg != nil && cfg.Auth.Enabled }
 
 // Start checks the options, starts the UI server and returns once it answers
 // on its port. ctx bounds the checks and the wait.
@@ -233,7 +239,7 @@ func inject(id *Identity) api.Middleware {
 // checkProvider does what ui-server does at start with an OIDC provider, whose
 // failure would exit the process: provider present and complete, callback URL
 // http(s), discovery document reachable with the expected issuer.
-func checkProvider(ctx context.Context, client *http.Client, c *uiconfig.Config, src string) error {
+func checkProvider(ctx context.Context, client *http.Client, c *Config, src string) error {
 	if len(c.Auth.Providers) == 0 {
 		return &Error{Msg: src + ": auth.enabled is true but auth.providers is empty: add a provider (providerUrl, clientId, clientSecret, callbackUrl, scopes) or set auth.enabled: false"}
 	}
