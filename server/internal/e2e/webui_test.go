@@ -51,8 +51,10 @@ func needBrowser(t *testing.T) string {
 	return dir
 }
 
-// browserOut is where a browser script writes its screenshots and report. It is
-// removed when the test passes and kept (and named in the log) when it fails.
+// browserOut is where a browser script writes its screenshots (one per step)
+// and report, under $TEMPORAL_OPA_BROWSER_OUT (default $TMPDIR/temporal-opa-browser).
+// It is removed when the test passes, unless TEMPORAL_OPA_BROWSER_KEEP is set,
+// and kept and named in the log when it fails.
 func browserOut(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv("TEMPORAL_OPA_BROWSER_OUT")
@@ -64,7 +66,7 @@ func browserOut(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("TEMPORAL_OPA_BROWSER_KEEP") != "" {
 			t.Logf("screenshots, page HTML and API responses of the browser steps: %s", dir)
 			return
 		}

@@ -207,13 +207,14 @@ func (e *PolicyError) Error() string { return fmt.Sprintf("policy bundle %s: %v"
 
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// ServerOptions install the Authorizer and the ClaimMapper. Put them after
+// ServerOptions install the Authorizer, the ClaimMapper and FilterNamespaces. Put them after
 // temporal.WithConfig: Temporal calls the claim mapper factory when the option is
 // applied.
 func (a *Auth) ServerOptions() []temporal.ServerOption {
 	return []temporal.ServerOption{
 		temporal.WithAuthorizer(a.Authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
+		temporal.WithChainedFrontendGrpcInterceptors(FilterNamespaces),
 	}
 }
 

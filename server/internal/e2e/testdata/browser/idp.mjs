@@ -54,10 +54,11 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub'], profile: ['name'], email: ['email'] },
   features: {
     devInteractions: { enabled: true },
-    // A resource indicator makes access tokens JWTs (they are opaque otherwise).
+    // A resource indicator (an absolute URI) makes access tokens JWTs, with
+    // aud = audience (they are opaque otherwise).
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => audience,
+      defaultResource: () => 'urn:temporal-opa:frontend',
       useGrantedResource: () => true,
       getResourceServerInfo: () => ({
         scope: 'openid profile email offline_access',

@@ -4,7 +4,9 @@
 //   reader (default:read)            sees default's workflows; Terminate is denied
 //                                    with the policy's reason; logs out
 //   writer (default:read,write)      terminates the workflow
-//   other  (other:read,other:write)  does not see default's workflows, sees other's
+//   other  (other:read,other:write)  lands on the namespace page, not the login
+//                                    page; does not see default nor its workflows;
+//                                    sees other's
 //
 // UI_URL, WORKFLOW_ID (running, in default), OTHER_WORKFLOW_ID (in other), OUT_DIR
 import { env, expect, newUser, run, step, waitAPI } from './lib.mjs';
@@ -21,9 +23,9 @@ async function login(user) {
     // Consent (first login of this browser profile).
     const consent = page.getByRole('button', { name: 'Continue' });
     await consent.waitFor({ timeout: 5000 }).then(() => consent.click(), () => {});
-    await page.waitForURL((u) => u.toString().startsWith(ui) && !u.pathname.startsWith('/auth/') && !u.pathname.startsWith('/login'));
-    const stored = await page.evaluate(() => localStorage.getItem('AuthUser'));
-    expect(stored && JSON.parse(stored).accessToken, 'no access token in the UI after login');
+    // The UI moves the tokens from ui-server's cookies to its AuthUser store.
+    await page.waitForFunction(() => JSON.parse(localStorage.getItem('AuthUser') ?? '{}').accessToken);
+    await page.waitForURL((u) => u.toString().startsWith(ui) && /^\/namespaces\/|^\/select-namespace/.test(u.pathname));
   });
 }
 
@@ -38,8 +40,9 @@ async function openWorkflow(user, ns, id) {
 // terminate clicks More actions > Terminate > Terminate and returns the API response.
 async function terminate(page) {
   await page.getByRole('button', { name: 'More actions' }).click();
-  await page.getByTestId('terminate-button').first().click();
-  const modal = page.locator('#terminate-confirmation-modal');
+  await page.locator('[data-testid="terminate-button"]:visible').first().click();
+  // The page renders the actions twice (wide and narrow layouts): use the visible ones.
+  const modal = page.locator('#terminate-confirmation-modal:visible');
   await modal.locator('#workflow-termination-reason').fill('browser test');
   const response = waitAPI(page, 'POST', /\/terminate$/);
   await modal.getByRole('button', { name: 'Terminate' }).click();
@@ -61,7 +64,8 @@ await run(async () => {
       const { modal, status, body } = await terminate(page);
       expect(status === 403, `terminate answered ${status}, want 403: ${body}`);
       const want = 'TerminateWorkflowExecution in namespace "default" requires write; caller has read';
-      expect(body.includes(want), `the 403 body lacks the policy reason ${JSON.stringify(want)}: ${body}`);
+      const reasons = (JSON.parse(body).details ?? []).map((d) => d.reason);
+      expect(reasons.includes(want), `the 403 body lacks the policy reason ${JSON.stringify(want)}: ${body}`);
       await modal.getByText('Request unauthorized').first().waitFor();
       expect(!page.url().includes('/login'), 'sent to the login page after a denied terminate');
     });
@@ -102,9 +106,13 @@ await run(async () => {
       expect(denied && denied.status === 403, `default's workflow list: ${JSON.stringify(denied)}, want a 403`);
       expect(await page.getByText(env.WORKFLOW_ID).count() === 0, `default's workflow ${env.WORKFLOW_ID} is shown`);
     });
+    await step(other, 'the namespace list shows other, not default', async (page) => {
+      await page.goto(`${ui}/namespaces`);
+      await page.getByRole('link', { name: 'other', exact: true }).first().waitFor();
+      expect(await page.getByRole('link', { name: 'default', exact: true }).count() === 0, 'default is listed');
+    });
     await step(other, 'sees other workflows', async (page) => {
-      await page.getByRole('link', { name: 'other', exact: true }).first().click();
-      await page.waitForURL(/\/namespaces\/other\/workflows/);
+      await page.goto(`${ui}/namespaces/other/workflows`);
       await page.getByRole('link', { name: env.OTHER_WORKFLOW_ID }).first().waitFor();
       expect(await page.getByText(env.WORKFLOW_ID).count() === 0, `default's workflow ${env.WORKFLOW_ID} is shown`);
     });
