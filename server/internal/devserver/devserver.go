@@ -187,7 +187,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	uiCfg, err := prepareUI(&o)
+	uiCfg, err := prepareUI(ctx, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +290,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 
 // prepareUI fills in the UI's defaults, reads its config file and checks its
 // port, so that a mistake stops start-up before the Temporal server starts.
-func prepareUI(o *Options) (*webui.Config, error) {
+func prepareUI(ctx context.Context, o *Options) (*webui.Config, error) {
 	if o.UI == nil {
 		return nil, nil
 	}
@@ -309,6 +309,9 @@ func prepareUI(o *Options) (*webui.Config, error) {
 	if u.ConfigFile != "" {
 		var err error
 		if cfg, err = webui.LoadConfig(u.ConfigFile); err != nil {
+			return nil, err
+		}
+		if err := webui.CheckConfig(ctx, cfg, u.ConfigFile, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -207,6 +207,34 @@ func TestWebUIDevModeInBrowser(t *testing.T) {
 	})
 }
 
+// A namespace user (the dev UI with --ui-permissions default:read) in a real
+// browser: sent to the login page by the default policy, working in default
+// with the ui-friendly-reads bundle.
+func TestWebUINamespaceUserInBrowser(t *testing.T) {
+	needBrowser(t)
+	for _, bundle := range []string{"none", "ui-friendly-reads"} {
+		t.Run(bundle, func(t *testing.T) {
+			out := browserOut(t)
+			ctx := ctxFor(t, 2*time.Minute)
+			o := devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
+				UI: &devserver.UIOptions{Permissions: []string{"default:read"}}}
+			if bundle != "none" {
+				o.Policy = repoPath(t, "bundles/"+bundle)
+			}
+			s, err := devserver.Start(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Stop() })
+			c := dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), "default:read", "default:write"))
+			id := randomName("ui-reader")
+			_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: randomName("idle")}, Greet, "x")
+			wantOK(t, "start", err)
+			runScript(t, ctx, "reader.mjs", map[string]string{"UI_URL": s.UIURL(), "WORKFLOW_ID": id, "BUNDLE": bundle, "OUT_DIR": out})
+		})
+	}
+}
+
 // idp runs idp.mjs (oidc-provider) and returns its issuer.
 func startIdP(t *testing.T, ctx context.Context, redirect string, users map[string][]string) string {
 	t.Helper()

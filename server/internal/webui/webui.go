@@ -159,17 +159,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	c.Host = bracketIPv6(o.IP)
 	c.Port = o.Port
 	c.TemporalGRPCAddress = o.Frontend
-	src := "--ui-config " + o.ConfigFile
-	if o.ConfigFile == "" {
-		src = "UI config"
-	}
-	if err := c.Validate(); err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("%s: %v", src, err)}
-	}
-	if c.Auth.Enabled {
-		if err := checkProvider(ctx, o.HTTPClient, &c, src); err != nil {
-			return nil, err
-		}
+	if err := CheckConfig(ctx, &c, o.ConfigFile, o.HTTPClient); err != nil {
+		return nil, err
 	}
 	// ui-server exits the process when it cannot listen: check first.
 	if err := CheckPort(o.IP, o.Port); err != nil {
@@ -236,9 +227,32 @@ func inject(id *Identity) api.Middleware {
 	}
 }
 
-// checkProvider does what ui-server does at start with an OIDC provider, whose
-// failure would exit the process: provider present and complete, callback URL
-// http(s), discovery document reachable with the expected issuer.
+// CheckConfig checks what ui-server checks at start, where a failure exits the
+// process or leaves the UI unusable: with auth enabled, a provider present and
+// complete, a callback URL in http(s), the provider's discovery document
+// reachable with the expected issuer. file names the config for messages;
+// client fetches the discovery document (nil: a client with a 10 s timeout).
+// Start calls it; call it earlier to fail before anything else starts.
+func CheckConfig(ctx context.Context, c *Config, file string, client *http.Client) error {
+	src := "--ui-config " + file
+	if file == "" {
+		src = "UI config"
+	}
+	if c.TemporalGRPCAddress == "" {
+		c2 := *c
+		c2.TemporalGRPCAddress = "set-by-start"
+		c = &c2
+	}
+	if err := c.Validate(); err != nil {
+		return &Error{Msg: fmt.Sprintf("%s: %v", src, err)}
+	}
+	if !c.Auth.Enabled {
+		return nil
+	}
+	return checkProvider(ctx, client, c, src)
+}
+
+// checkProvider checks the OIDC provider of an auth-enabled config.
 func checkProvider(ctx context.Context, client *http.Client, c *Config, src string) error {
 	if len(c.Auth.Providers) == 0 {
 		return &Error{Msg: src + ": auth.enabled is true but auth.providers is empty: add a provider (providerUrl, clientId, clientSecret, callbackUrl, scopes) or set auth.enabled: false"}
