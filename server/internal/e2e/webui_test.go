@@ -18,8 +18,10 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
 )
 
@@ -346,5 +348,59 @@ func TestWebUIOIDCInBrowser(t *testing.T) {
 	wantOK(t, "describe", err)
 	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
 		t.Errorf("status %s after the writer's terminate, want TERMINATED", st)
+	}
+}
+
+// start-dev --authz with the identity provider's settings trusts its tokens and
+// the dev key's, each verified only by its own keys.
+func TestStartDevAuthzKeepsDevKey(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	idp, err := devkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := idp.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer = "https://idp.example/realms/temporal"
+	files := writeFiles(t, map[string]string{
+		"jwks.json":  string(jwks),
+		"authz.yaml": "jwt:\n  issuer: " + issuer + "\n  skip_discovery: true\n  jwks_files: [JWKS]\n",
+	})
+	authz := filepath.Join(files, "authz.yaml")
+	data, _ := os.ReadFile(authz)
+	if err := os.WriteFile(authz, []byte(strings.Replace(string(data), "JWKS", filepath.Join(files, "jwks.json"), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), AuthzFile: authz})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	for _, tc := range []struct {
+		name   string
+		key    *devkey.Key
+		issuer string
+		ok     bool
+	}{
+		{"identity provider's token", idp, issuer, true},
+		{"dev key's token", s.Key(), "", true},
+		{"other key claiming the dev issuer", idp, devkey.Issuer, false},
+		{"dev key claiming the provider's issuer", s.Key(), issuer, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := tc.key.Mint(devkey.Claims{Subject: "u", Permissions: []string{"default:read"}, Issuer: tc.issuer, TTL: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dialAt(t, s.FrontendAddr(), "default", rawToken("Bearer "+tok))
+			_, err = c.WorkflowService().ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default"})
+			if tc.ok {
+				wantOK(t, "ListWorkflowExecutions", err)
+			} else {
+				wantDenied(t, "ListWorkflowExecutions", err)
+			}
+		})
 	}
 }
