@@ -22,7 +22,7 @@ type StartDev struct {
 	LogLevel   string        // debug, info, warn, error
 	LogFormat  string        // console or json
 	TokenTTL   time.Duration // lifetime of the printed tokens
-	AuthzFile  string        // authz settings as start takes them (jwt, policy, status); the dev key stays trusted
+	AuthzFile  string        // authz settings as start takes them (jwt, policy; not status); the dev key stays trusted
 
 	// The Web UI.
 	Headless      bool     // no Web UI
@@ -52,7 +52,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
-	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as start takes them (jwt, policy, status), e.g. to trust an\nidentity provider's tokens (jwt.issuer); tokens of the dev signing key stay trusted")
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as start takes them (its jwt and policy sections; the status\nendpoint is --status-addr), e.g. to trust an identity provider's tokens (jwt.issuer); tokens of\nthe dev signing key stay trusted")
 	f.BoolVar(&o.Headless, "headless", false, "do not serve the Temporal Web UI")
 	f.StringVar(&o.UIIP, "ui-ip", "", "IP address the Web UI listens on (default --ip)")
 	f.IntVar(&o.UIPort, "ui-port", 0, "Web UI port (default --port + 1000)")
