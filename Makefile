@@ -7,7 +7,7 @@ BUNDLES   := $(wildcard bundles/*/)
 BENCHTIME ?= 1s
 ARGS      ?=
 
-.PHONY: all run build test test-go test-race test-rego lint bench fuzz clean
+.PHONY: all run build test test-go test-race test-rego lint bench fuzz clean browser-deps
 
 all: build
 
@@ -20,7 +20,7 @@ build:
 	$(GO) build -o temporal-opa ./server
 
 ## test: Go tests, race tests of the policy library, and opa fmt/check/test/build of every policy
-test: test-rego test-go test-race
+test: browser-deps test-rego test-go test-race
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -60,3 +60,14 @@ fuzz:
 
 clean:
 	rm -f temporal-opa
+
+## browser-deps: Debian's chromium and the npm packages of the Web UI browser tests (server/internal/e2e/testdata/browser);
+## when they cannot be installed the browser tests skip, saying so
+BROWSER_DIR := server/internal/e2e/testdata/browser
+APT_GET     := $(if $(filter 0,$(shell id -u)),,sudo -n) apt-get
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "browser-deps: installing chromium (apt-get)"; \
+		$(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium >/dev/null; } || \
+		echo "browser-deps: could not install chromium: the browser tests will be skipped"
+	@cd $(BROWSER_DIR) && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } || \
+		echo "browser-deps: npm ci failed in $(BROWSER_DIR): the browser tests will be skipped"

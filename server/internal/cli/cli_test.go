@@ -98,6 +98,13 @@ func TestFlagErrors(t *testing.T) {
 		{"replay with a call", eval, []string{"--replay", "-", "--api", "StartWorkflowExecution"}, "eval: --replay decides recorded calls: drop --api, --token and --permissions"},
 		{"replay format", eval, []string{"--replay", "-", "--format", "yaml"}, `eval: --format "yaml": must be text or json`},
 		{"missing replay file", eval, []string{"--replay", filepath.Join(dir, "ev.jsonl")}, "eval: --replay " + filepath.Join(dir, "ev.jsonl") + ": no such file or directory"},
+		{"no room for the UI", startDev, []string{"--port", "65000", "--status-addr", "-1"}, "start-dev: --port 65000 leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI"},
+		{"headless with UI flag", startDev, []string{"--headless", "--ui-port", "9000"}, "start-dev: --ui-port has no effect with --headless: drop one of them"},
+		{"bad ui ip", startDev, []string{"--ui-ip", "::1:x"}, `start-dev: --ui-ip "::1:x": must be an IP address such as 127.0.0.1 or 0.0.0.0`},
+		{"bad ui port", startDev, []string{"--ui-port", "70000"}, "start-dev: --ui-port 70000: must be a TCP port between 1 and 65535"},
+		{"bad ui permission", startDev, []string{"--ui-permissions", "admin"}, `start-dev: --ui-permissions "admin": each entry must be <namespace>:<permission>, e.g. default:read or temporal-system:admin`},
+		{"missing ui config", startDev, []string{"--ui-config", filepath.Join(dir, "ui.yaml")}, "start-dev: --ui-config " + filepath.Join(dir, "ui.yaml") + ": no such file or directory"},
+		{"missing authz", startDev, []string{"--authz", filepath.Join(dir, "authz.yaml")}, "start-dev: --authz " + filepath.Join(dir, "authz.yaml") + ": no such file or directory"},
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
 		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},
@@ -157,6 +164,7 @@ func TestParseStartDevDefaults(t *testing.T) {
 		IP: "127.0.0.1", Port: 7233, Namespaces: []string{"default", "payments", "orders"},
 		StateDir: "/home/u/.local/state/temporal-opa", LogLevel: "warn", LogFormat: "console", TokenTTL: 24 * time.Hour,
 		StatusAddr: "127.0.0.1:7253",
+		UIIP:       "127.0.0.1", UIPort: 8233, UIPermissions: []string{"temporal-system:admin"},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got  %+v\nwant %+v", o, want)
@@ -238,5 +246,32 @@ func TestOneLine(t *testing.T) {
 	}
 	if got := OneLine("plain"); got != "plain" {
 		t.Errorf("OneLine(plain) = %q", got)
+	}
+}
+
+func TestParseStartDevWebUI(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		wantIP    string
+		wantPort  int
+		wantPerms []string
+		headless  bool
+	}{
+		{"defaults follow the frontend", []string{"--ip", "0.0.0.0", "--port", "9000"}, "0.0.0.0", 10000, []string{"temporal-system:admin"}, false},
+		{"own ip and port", []string{"--ui-ip", "127.0.0.2", "--ui-port", "8080"}, "127.0.0.2", 8080, []string{"temporal-system:admin"}, false},
+		{"permissions", []string{"--ui-permissions", "default:read,orders:write"}, "127.0.0.1", 8233, []string{"default:read", "orders:write"}, false},
+		{"headless", []string{"--headless"}, "", 0, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := ParseStartDev(tc.args, testEnv(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.UIIP != tc.wantIP || o.UIPort != tc.wantPort || o.Headless != tc.headless || !reflect.DeepEqual(o.UIPermissions, tc.wantPerms) {
+				t.Errorf("got ui-ip %q ui-port %d headless %v perms %q, want %q %d %v %q",
+					o.UIIP, o.UIPort, o.Headless, o.UIPermissions, tc.wantIP, tc.wantPort, tc.headless, tc.wantPerms)
+			}
+		})
 	}
 }

@@ -27,7 +27,18 @@ type StartDev struct {
 	LogLevel     string        // debug, info, warn, error
 	LogFormat    string        // console or json
 	TokenTTL     time.Duration // lifetime of the printed tokens
+	AuthzFile    string        // authz settings as start takes them (jwt, policy; not status); the dev key stays trusted
+
+	// The Web UI.
+	Headless      bool     // no Web UI
+	UIIP          string   // default IP
+	UIPort        int      // default Port+1000
+	UIConfig      string   // ui-server YAML config (OIDC login, codec, ...); "" = dev identity
+	UIPermissions []string // the dev identity's permissions when the UI has no OIDC login
 }
+
+// DefaultUIPermissions are the dev UI identity's permissions.
+var DefaultUIPermissions = []string{"temporal-system:admin"}
 
 // ParseStartDev parses the flags of start-dev.
 func ParseStartDev(args []string, env Env) (StartDev, error) {
@@ -51,6 +62,12 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as start takes them (its jwt and policy sections; the status\nendpoint is --status-addr), e.g. to trust an identity provider's tokens (jwt.issuer); tokens of\nthe dev signing key stay trusted")
+	f.BoolVar(&o.Headless, "headless", false, "do not serve the Temporal Web UI")
+	f.StringVar(&o.UIIP, "ui-ip", "", "IP address the Web UI listens on (default --ip)")
+	f.IntVar(&o.UIPort, "ui-port", 0, "Web UI port (default --port + 1000)")
+	f.StringVar(&o.UIConfig, "ui-config", "", "Temporal UI server config `FILE` (YAML: auth.enabled, auth.providers, codec, ...):\nwith auth enabled users log in with the identity provider and act with their own tokens")
+	f.list(&o.UIPermissions, "ui-permissions", DefaultUIPermissions, "`LIST` of <namespace>:<permission> the Web UI acts with when it has no OIDC login\n(anyone who reaches the UI port acts with them)")
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
@@ -91,6 +108,12 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	if o.StateDir == "" {
 		return o, f.errorf("--state-dir is empty: give a directory for the dev signing key")
 	}
+	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+		return o, err
+	}
+	if err := o.webUI(f); err != nil {
+		return o, err
+	}
 	ns := []string{"default"}
 	for _, n := range o.Namespaces {
 		if n == "temporal-system" {
@@ -124,6 +147,41 @@ func (o *StartDev) statusAddr(f *flagSet) error {
 		}
 	}
 	return nil
+}
+
+// webUI checks and resolves the Web UI flags.
+func (o *StartDev) webUI(f *flagSet) error {
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if o.Headless {
+		for _, name := range []string{"ui-ip", "ui-port", "ui-config", "ui-permissions"} {
+			if set[name] {
+				return f.errorf("--%s has no effect with --headless: drop one of them", name)
+			}
+		}
+		o.UIPermissions = nil
+		return nil
+	}
+	if o.UIIP == "" {
+		o.UIIP = o.IP
+	} else if err := checkIP(f, "ui-ip", o.UIIP); err != nil {
+		return err
+	}
+	if o.UIPort == 0 {
+		if o.Port+1000 > 65535 {
+			return f.errorf("--port %d leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI", o.Port)
+		}
+		o.UIPort = o.Port + 1000
+	} else if err := checkPort(f, "ui-port", o.UIPort); err != nil {
+		return err
+	}
+	if err := checkFileExists(f, "ui-config", o.UIConfig); err != nil {
+		return err
+	}
+	if len(o.UIPermissions) == 0 {
+		return f.errorf("--ui-permissions is empty: give e.g. default:read, or --headless to run without the UI")
+	}
+	return checkPermissions(f, "ui-permissions", o.UIPermissions)
 }
 
 func checkLog(f *flagSet, level, format string) error {

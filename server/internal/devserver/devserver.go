@@ -8,7 +8,8 @@
 // port, and decided by the OPA policy. The server's own system worker reaches the
 // internal-frontend, where Temporal gives it the internal principal (system admin),
 // so system workflows run while unauthenticated callers of the public port are
-// denied.
+// denied. Unless told otherwise it also serves Temporal's Web UI (package webui)
+// against the frontend, acting as a dev identity or logging users in with OIDC.
 //
 // [Start] starts a server and returns once it answers; [Run] is the command: it
 // starts, prints the tokens and commands to use it, and stops on Ctrl-C.
@@ -40,6 +41,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
@@ -47,6 +49,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/webui"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
@@ -98,7 +101,33 @@ type Options struct {
 	PolicyLogger log.Logger
 	// DynamicConfig adds dynamic config values (tests use it to speed things up).
 	DynamicConfig dynamicconfig.StaticClient
+	// AuthzFile is an authz settings file as "start --authz" reads it (jwt,
+	// policy). Its jwt section, when it names a key source (issuer, jwks_urls,
+	// jwks_files), verifies tokens of other issuers (an identity provider);
+	// tokens of the dev key stay trusted. Without a key source its jwt
+	// settings apply to the dev key's tokens. Its status section is not used
+	// (see StatusAddr). Policy and policy.bundle cannot both be set.
+	AuthzFile string
+	// UI serves Temporal's Web UI when not nil.
+	UI *UIOptions
 }
+
+// UIOptions configure the Web UI of a dev server (package webui).
+type UIOptions struct {
+	// IP defaults to the frontend's; Port 0 picks a free port.
+	IP   string
+	Port int
+	// ConfigFile is a ui-server YAML config (--ui-config). With auth enabled
+	// in it, users log in with OIDC; otherwise the UI acts as the dev identity.
+	ConfigFile string
+	// Permissions of the dev identity (default temporal-system:admin).
+	Permissions []string
+	// Subject of the dev identity (default UISubject).
+	Subject string
+}
+
+// UISubject is the subject of the dev UI's identity.
+const UISubject = "dev-ui"
 
 // Server is a running dev server.
 type Server struct {
@@ -113,6 +142,9 @@ type Server struct {
 	metrics    string          // host:port of /metrics, "" when off
 	mh         metrics.Handler // stopped by the Temporal server, or by closeAux before it runs
 	internal   string
+	ui         *webui.Server
+	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
+	uiProvider string          // the OIDC provider's URL, when it does
 }
 
 // Error is a start-up failure with a message meant for the user as it is.
@@ -173,17 +205,24 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	uiCfg, err := prepareUI(ctx, &o)
+	if err != nil {
+		return nil, err
+	}
 
 	// JWKS on loopback, then the claim mapper and the authorizer.
 	if s.jwks, err = devkey.Serve(net.JoinHostPort(loopback, "0"), s.key); err != nil {
 		return nil, err
 	}
-	settings := authzconfig.File{JWT: claimmapper.Config{
+	devJWT := claimmapper.Config{
 		Issuer:        devkey.Issuer,
 		SkipDiscovery: true,
 		JWKSURLs:      []string{s.jwks.URL()},
-	}}
-	settings.Policy.Bundle = o.Policy
+	}
+	settings, ownIssuer, err := loadSettings(o, devJWT)
+	if err != nil {
+		return nil, err
+	}
 	if o.OPAConfig != "" {
 		settings.Policy.OPAConfig = o.OPAConfig
 		if settings.Policy.OPA, err = source.LoadConfig(o.OPAConfig); err != nil {
@@ -196,7 +235,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.DryRun {
 		settings.Policy.Mode = policy.ModeDryRun
 	}
-	settings.Policy.Shadow = o.ShadowPolicy
+	if o.ShadowPolicy != "" {
+		settings.Policy.Shadow = o.ShadowPolicy
+	}
 	mh := metrics.NoopMetricsHandler
 	if o.MetricsPort != 0 {
 		if err := checkFree(o.IP, o.MetricsPort, "--metrics-port"); err != nil {
@@ -213,16 +254,32 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.PolicyLogger == nil {
 		o.PolicyLogger = o.Logger
 	}
-	if s.auth, err = wiring.NewAuth(ctx, settings, log.NewSlogLogger(o.PolicyLogger), mh); err != nil {
+	policyLog := log.NewSlogLogger(o.PolicyLogger)
+	if s.auth, err = wiring.NewAuth(ctx, settings, policyLog, mh); err != nil {
 		var pe *wiring.PolicyError
 		if errors.As(err, &pe) {
-			flag := "--policy"
-			if pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy {
-				flag = "--shadow-policy"
+			flag := "--policy " + o.Policy
+			switch {
+			case pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy:
+				flag = "--shadow-policy " + o.ShadowPolicy
+			case o.Policy == "":
+				flag = "--authz " + o.AuthzFile + ": policy.bundle " + pe.Path
 			}
-			return nil, &Error{Msg: fmt.Sprintf("%s %s: %s", flag, pe.Path, cli.OneLine(pe.Err.Error()))}
+			return nil, &Error{Msg: fmt.Sprintf("%s: %s", flag, cli.OneLine(pe.Err.Error()))}
+		}
+		if o.AuthzFile != "" {
+			return nil, fmt.Errorf("--authz %s: %w", o.AuthzFile, err)
 		}
 		return nil, err
+	}
+	if ownIssuer {
+		// The file's jwt section verifies the identity provider's tokens; the
+		// dev key's keep their own mapper.
+		dev, err := claimmapper.New(ctx, devJWT, claimmapper.WithLogger(policyLog))
+		if err != nil {
+			return nil, err
+		}
+		s.auth.TrustIssuer(devkey.Issuer, dev)
 	}
 	if o.StatusAddr != "" {
 		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
@@ -273,6 +330,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("Temporal server did not become ready at %s: %w", addr, err)
 		}
 	}
+	if o.UI != nil {
+		if err := s.startUI(readyCtx, o, uiCfg); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -290,6 +353,106 @@ func (s *Server) DecisionLogging() bool { return s.auth != nil && s.auth.Decisio
 // Report is the status document of the server's policy (as GET /status serves it).
 func (s *Server) Report() wiring.StatusReport { return s.auth.Report() }
 
+// prepareUI fills in the UI's defaults, reads its config file and checks its
+// port, so that a mistake stops start-up before the Temporal server starts.
+func prepareUI(ctx context.Context, o *Options) (*webui.Config, error) {
+	if o.UI == nil {
+		return nil, nil
+	}
+	u := *o.UI
+	o.UI = &u
+	if u.IP == "" {
+		u.IP = o.IP
+	}
+	if len(u.Permissions) == 0 {
+		u.Permissions = cli.DefaultUIPermissions
+	}
+	if u.Subject == "" {
+		u.Subject = UISubject
+	}
+	var cfg *webui.Config
+	if u.ConfigFile != "" {
+		var err error
+		if cfg, err = webui.LoadConfig(u.ConfigFile); err != nil {
+			return nil, err
+		}
+		if err := webui.CheckConfig(ctx, cfg, u.ConfigFile, nil); err != nil {
+			return nil, err
+		}
+	}
+	if u.Port == 0 {
+		p, err := freePort(u.IP)
+		if err != nil {
+			return nil, err
+		}
+		u.Port = p
+	} else if err := webui.CheckPort(u.IP, u.Port); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// startUI starts the Web UI against the running frontend.
+func (s *Server) startUI(ctx context.Context, o Options, cfg *webui.Config) error {
+	if !webui.AuthEnabled(cfg) {
+		s.uiIdentity = webui.NewIdentity(s.key, o.UI.Subject, o.UI.Permissions, 0, nil)
+	} else {
+		s.uiProvider = cfg.Auth.Providers[0].ProviderURL
+	}
+	ui, err := webui.Start(ctx, webui.Options{
+		IP:         o.UI.IP,
+		Port:       o.UI.Port,
+		Frontend:   dialAddr(s.frontend),
+		Config:     cfg,
+		ConfigFile: o.UI.ConfigFile,
+		Identity:   s.uiIdentity,
+	})
+	if err != nil {
+		var ue *webui.Error
+		if errors.As(err, &ue) {
+			return &Error{Msg: ue.Msg}
+		}
+		return err
+	}
+	s.ui = ui
+	return nil
+}
+
+// loadSettings builds the authz settings: the dev key's alone, or those of
+// o.AuthzFile. ownIssuer reports that the file names its own key source, whose
+// mapper then replaces the dev key's (which start keeps through TrustIssuer).
+func loadSettings(o Options, devJWT claimmapper.Config) (_ authzconfig.File, ownIssuer bool, err error) {
+	settings := authzconfig.File{JWT: devJWT}
+	if o.AuthzFile != "" {
+		data, err := os.ReadFile(o.AuthzFile)
+		if err != nil {
+			return settings, false, &Error{Msg: fmt.Sprintf("--authz %s: %v", o.AuthzFile, errors.Unwrap(err))}
+		}
+		var peek struct {
+			JWT map[string]any `yaml:"jwt"`
+		}
+		_ = yaml.Unmarshal(data, &peek) // syntax errors are reported by Parse, with their line
+		base := devJWT
+		for _, k := range []string{"issuer", "jwks_urls", "jwks_files"} {
+			if _, ok := peek.JWT[k]; ok {
+				base, ownIssuer = claimmapper.Config{}, true
+			}
+		}
+		f, err := authzconfig.Parse(o.AuthzFile, data, base)
+		if err != nil {
+			return settings, false, &Error{Msg: cli.OneLine(err.Error())}
+		}
+		settings = *f
+	}
+	if o.Policy != "" {
+		if settings.Policy.Bundle != "" {
+			return settings, false, &Error{Msg: fmt.Sprintf("--policy %s and policy.bundle of --authz %s both name a bundle: keep one", o.Policy, o.AuthzFile)}
+		}
+		settings.Policy.Bundle = o.Policy
+	}
+	return settings, ownIssuer, nil
+}
+
 // FrontendAddr is the public frontend's host:port.
 func (s *Server) FrontendAddr() string { return s.frontend }
 
@@ -299,6 +462,18 @@ func (s *Server) HTTPAddr() string { return s.http }
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
 // reaches it is system admin.
 func (s *Server) InternalFrontendAddr() string { return s.internal }
+
+// UIURL is the Web UI's address, or "" without a UI.
+func (s *Server) UIURL() string {
+	if s.ui == nil {
+		return ""
+	}
+	return s.ui.URL()
+}
+
+// UIIdentity is the identity the Web UI acts as, or nil when it logs users in
+// with OIDC (or there is no UI).
+func (s *Server) UIIdentity() *webui.Identity { return s.uiIdentity }
 
 // Key is the dev signing key the server trusts.
 func (s *Server) Key() *devkey.Key { return s.key }
@@ -320,10 +495,14 @@ func (s *Server) StatusURL() string {
 // Status is what the status endpoint serves.
 func (s *Server) Status() wiring.StatusReport { return s.auth.Report() }
 
-// Stop stops the Temporal server, the status endpoint, the policy's bundle
+// Stop stops the Web UI, the Temporal server, the status endpoint, the policy's bundle
 // sources, the JWKS server and the claim mapper.
 func (s *Server) Stop() error {
 	var err error
+	if s.ui != nil {
+		s.ui.Stop()
+		s.ui = nil
+	}
 	if s.temporal != nil {
 		err = s.temporal.Stop()
 		s.temporal = nil

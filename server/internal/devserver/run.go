@@ -71,6 +71,8 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		DryRun:       o.DryRun,
 		ShadowPolicy: o.ShadowPolicy,
 		StatusAddr:   o.StatusAddr,
+		AuthzFile:    o.AuthzFile,
+		UI:           uiOptions(o),
 		Logger:       logger,
 		PolicyLogger: policyLogger,
 	})
@@ -94,6 +96,14 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// uiOptions are the Web UI's options, nil with --headless.
+func uiOptions(o cli.StartDev) *UIOptions {
+	if o.Headless {
+		return nil
+	}
+	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions}
+}
+
 func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // userPermissions is what the printed user token grants: read and write on every
@@ -112,7 +122,9 @@ Temporal server with OPA authorization is ready.{{if .DryRun}}
   *** DRY RUN: NOTHING IS ENFORCED. Every call is evaluated and recorded, then allowed
   *** whatever the policy decides (bad tokens are still refused). Drop --dry-run to enforce.{{end}}
 
-  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .HTTP}}
+  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .UI}}
+  Web UI:       {{.UI}}{{if .UIProvider}}   (users log in with {{.UIProvider}} and act with their own tokens){{else}}
+                acts as {{.UISub}} with {{.UIPerms}}: anyone who reaches this port does{{if .UIPublic}}, and it listens on {{.UIListen}} (reachable from the network){{else}} (loopback only){{end}}{{end}}{{end}}{{if .HTTP}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
   Namespaces:   {{.Namespaces}}
   Policy:       {{.Policy}}{{if .DecisionLog}}
@@ -188,6 +200,12 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	return bannerTmpl.Execute(w, map[string]any{
 		"Addr":         dialAddr(s.FrontendAddr()),
 		"Listen":       s.FrontendAddr(),
+		"UI":           s.UIURL(),
+		"UIProvider":   s.uiProvider,
+		"UISub":        uiSub(s),
+		"UIPerms":      uiPerms(s),
+		"UIPublic":     !o.Headless && !isLoopback(o.UIIP),
+		"UIListen":     joinHostPort(o.UIIP, o.UIPort),
 		"HTTP":         httpDial(s.HTTPAddr()),
 		"Public":       !isLoopback(o.IP),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
@@ -234,6 +252,20 @@ func newLogger(level, format string, w io.Writer) (log.Logger, zap.AtomicLevel) 
 	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
 	zl := zap.New(core, zap.WithFatalHook(wiring.FatalHook{Command: "start-dev", W: w}), zap.AddCaller(), zap.AddCallerSkip(1))
 	return log.NewZapLogger(zl), lvl
+}
+
+func uiSub(s *Server) string {
+	if id := s.UIIdentity(); id != nil {
+		return id.Subject()
+	}
+	return ""
+}
+
+func uiPerms(s *Server) string {
+	if id := s.UIIdentity(); id != nil {
+		return strings.Join(id.Permissions(), ",")
+	}
+	return ""
 }
 
 func httpDial(addr string) string {

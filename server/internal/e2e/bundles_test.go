@@ -3,9 +3,11 @@ package e2e
 import (
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
@@ -49,5 +51,46 @@ func TestLeastPrivilegeWorkersBundle(t *testing.T) {
 	wantOK(t, "workflow run by a default:worker worker", run.Get(ctx, &got))
 	if got != "Hello, least privilege!" {
 		t.Errorf("result %q", got)
+	}
+}
+
+// With the ui-friendly-reads bundle, a namespace user may call ListNamespaces
+// (the Web UI's namespace picker needs it) and the frontend answers with only
+// the namespaces that user holds a role on; temporal-system readers see all.
+func TestUIFriendlyReadsListsOwnNamespaces(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default", "orders", "payments"}, Key: srv.Key(),
+		Policy: repoPath(t, "bundles/ui-friendly-reads")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	for _, tc := range []struct {
+		name  string
+		perms []string
+		want  []string // sorted; nil: denied
+	}{
+		{"orders reader sees orders", []string{"orders:read"}, []string{"orders"}},
+		{"two namespaces", []string{"orders:admin", "payments:write", "default:worker"}, []string{"orders", "payments"}},
+		{"system reader sees all", []string{"temporal-system:read"}, []string{"default", "orders", "payments", "temporal-system"}},
+		{"worker only is denied", []string{"orders:worker"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), tc.perms...))
+			resp, err := c.WorkflowService().ListNamespaces(ctx, &workflowservice.ListNamespacesRequest{})
+			if tc.want == nil {
+				wantDenied(t, "ListNamespaces", err, "ListNamespaces is a cluster API and requires read on temporal-system")
+				return
+			}
+			wantOK(t, "ListNamespaces", err)
+			var got []string
+			for _, ns := range resp.GetNamespaces() {
+				got = append(got, ns.GetNamespaceInfo().GetName())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("namespaces %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -53,8 +53,9 @@ type Auth struct {
 	shadowFile *source.File
 	flush      time.Duration
 
-	file *source.File // policy.bundle, watched; nil when not set
-	set  *source.Set  // policy.opa_config's bundles; nil when not set
+	file  *source.File                   // policy.bundle, watched; nil when not set
+	set   *source.Set                    // policy.opa_config's bundles; nil when not set
+	extra map[string]*claimmapper.Mapper // TrustIssuer: issuer -> its own mapper
 }
 
 // NewAuth builds the Authorizer (embedded default policy, with the bundle of
@@ -336,22 +337,24 @@ func (e *PolicyError) Error() string { return fmt.Sprintf("policy bundle %s: %v"
 
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// claimMapper is the ClaimMapper as the server gets it: counting the
-// tokens it refuses when metrics are on.
+// claimMapper is the ClaimMapper as the server gets it (see mappers),
+// counting the tokens it refuses when metrics are on.
 func (a *Auth) claimMapper() authorization.ClaimMapper {
 	if a.Metrics == nil {
-		return a.ClaimMapper
+		return a.mappers()
 	}
-	return countingMapper{Mapper: a.ClaimMapper, m: a.Metrics}
+	return countingMapper{inner: a.mappers(), m: a.Metrics}
 }
 
 type countingMapper struct {
-	*claimmapper.Mapper
-	m *authzmetrics.Metrics
+	inner authorization.ClaimMapper
+	m     *authzmetrics.Metrics
 }
 
+func (countingMapper) AuthInfoRequired() bool { return true }
+
 func (c countingMapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, error) {
-	claims, err := c.Mapper.GetClaims(ai)
+	claims, err := c.inner.GetClaims(ai)
 	if err != nil {
 		code := "error"
 		var te *claimmapper.TokenError
@@ -363,13 +366,14 @@ func (c countingMapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Cl
 	return claims, err
 }
 
-// ServerOptions install the Authorizer and the ClaimMapper. Put them after
+// ServerOptions install the Authorizer, the ClaimMapper and FilterNamespaces. Put them after
 // temporal.WithConfig: Temporal calls the claim mapper factory when the option is
 // applied.
 func (a *Auth) ServerOptions() []temporal.ServerOption {
 	return []temporal.ServerOption{
 		temporal.WithAuthorizer(a.Authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
+		temporal.WithChainedFrontendGrpcInterceptors(FilterNamespaces),
 	}
 }
 
@@ -405,6 +409,10 @@ func (a *Auth) Close() error {
 		errs = append(errs, a.DecisionLog.Close(ctx))
 		cancel()
 	}
+	for _, m := range a.extra {
+		errs = append(errs, m.Close())
+	}
+	a.extra = nil
 	return errors.Join(errs...)
 }
 

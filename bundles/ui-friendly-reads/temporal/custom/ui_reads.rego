@@ -3,11 +3,13 @@
 # description: |
 #   A caller with read, write or admin on at least one namespace may call the
 #   cluster-scoped read APIs the Temporal Web UI needs on every page load
-#   (GetClusterInfo, GetSearchAttributes). Temporal's default authorizer gives
-#   them only to temporal-system roles, so namespace-scoped users get 403s.
-#   ListNamespaces is not included unless data.temporal.custom.ui_friendly_reads.list_namespaces
-#   is true: it returns every namespace's name, description, owner email, custom
-#   data and configuration, i.e. other namespaces' data.
+#   (GetClusterInfo, GetSearchAttributes, ListNamespaces). Temporal's default
+#   authorizer gives them only to temporal-system roles, so namespace-scoped
+#   users get 403s. ListNamespaces is granted while
+#   data.temporal.custom.ui_friendly_reads.list_namespaces is true (as shipped):
+#   temporal-opa's frontend then answers such a caller with only the namespaces
+#   it holds a role on, not other namespaces' data (a plain Temporal server
+#   would return every namespace: set it to false there).
 #   Layered on the default policy: every other call is decided by it as before.
 package temporal.custom
 
@@ -33,7 +35,7 @@ allow if {
 #   The cluster-scoped WorkflowService read APIs granted to namespace users.
 #   GetClusterInfo: server version and capabilities (the UI's version banner).
 #   GetSearchAttributes: search attribute names and types (the workflow list filters).
-#   ListNamespaces: only if enabled in data.json (see the package description).
+#   ListNamespaces: while enabled in data.json (see the package description).
 #   GetSystemInfo needs no grant: the default policy allows it to everyone.
 ui_cluster_reads := {"GetClusterInfo", "GetSearchAttributes"} | _list_namespaces
 

@@ -61,7 +61,7 @@ _cases := {
 		"claims": _claims([], {"orders": ["worker"], "payments": ["read"]}), "target": _cluster_info,
 		"want": _by_custom,
 	},
-	# ListNamespaces stays with temporal-system (list_namespaces false, as shipped).
+	# With list_namespaces false, ListNamespaces stays with temporal-system.
 	"namespace admin cannot list namespaces": {
 		"claims": _ns_admin, "target": _list_namespaces,
 		"want": _denied("ListNamespaces is a cluster API and requires read on temporal-system; caller has no role"),
@@ -126,7 +126,9 @@ test_list_namespaces_enabled[name] if {
 	got == tc.want
 }
 
-# The shipped data.json keeps ListNamespaces with temporal-system.
+# The shipped data.json lets namespace users list namespaces: the Web UI's
+# namespace picker needs it, and temporal-opa's frontend trims the answer to the
+# namespaces the caller holds a role on (wiring.FilterNamespaces).
 test_data_json_default if {
-	data.temporal.custom.ui_friendly_reads.list_namespaces == false
+	data.temporal.custom.ui_friendly_reads.list_namespaces == true
 }
