@@ -125,12 +125,10 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if err != nil || !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
 		return nil, fmt.Errorf("policy: decision_path %q is not a rule path; use a path such as %s", opts.DecisionPath, DefaultDecisionPath)
 	}
-	var schema any
-	if err := json.Unmarshal(defaultrego.InputSchema(), &schema); err != nil {
-		return nil, fmt.Errorf("policy: embedded input schema: %w", err)
+	schemas, err := InputSchemas()
+	if err != nil {
+		return nil, err
 	}
-	schemas := ast.NewSchemaSet()
-	schemas.Put(ast.SchemaRootRef, schema)
 	def, err := defaultBundle()
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -213,33 +211,13 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 // build compiles and prepares a generation; it does not swap it in.
 func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) (*generation, error) {
 
-	all := make(map[string]*bundle.Bundle, len(user)+1)
-	replaced := false
+	all, replaced, err := layer(a.defaultB, user)
+	if err != nil {
+		return nil, err
+	}
 	defRoots := rootsOf(a.defaultB)
-	for name, b := range user {
-		if name == defaultBundleName {
-			return nil, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
-		}
-		all[name] = b
-		if overlaps(rootsOf(b), defRoots) {
-			replaced = true
-		}
-	}
-	if !replaced {
-		for name, b := range user {
-			if err := checkCustomRules(name, b); err != nil {
-				return nil, &ActivationError{Stage: "compile", Err: err}
-			}
-		}
-	}
-	if !replaced {
-		all[defaultBundleName] = a.defaultB
-	}
 
-	compiler := ast.NewCompiler().
-		WithSchemas(a.schemas).
-		WithUseTypeCheckAnnotations(true).
-		WithDefaultRegoVersion(ast.RegoV1)
+	compiler := newCompiler(a.schemas)
 	opts := []func(*rego.Rego){
 		rego.Query(a.opts.DecisionPath),
 		rego.Compiler(compiler),
