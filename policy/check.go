@@ -21,15 +21,18 @@ const DefaultBundleName = defaultBundleName
 // server names them: "policy" for policy.bundle, the bundle's key for those of
 // policy.opa_config) makes, with the Authorizer's own code: reserved names,
 // custom rule shapes, roots and layering on the embedded default, compilation
-// in strict mode with the input schema, the decision path. It returns nil when
-// an Authorizer with opts would activate them, else the *ActivationError it
-// would report, with the same message.
-func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle) error {
+// in strict mode with the input schema, the decision path. When an Authorizer
+// with opts would activate them, it returns the Status of that policy; else the
+// *ActivationError the Authorizer would report, with the same message.
+func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle) (Status, error) {
 	a, err := NewAuthorizer(opts)
 	if err != nil {
-		return err
+		return Status{}, err
 	}
-	return a.SetBundles(ctx, bundles)
+	if err := a.SetBundles(ctx, bundles); err != nil {
+		return Status{}, err
+	}
+	return a.Status(), nil
 }
 
 // SetBundles activates exactly the given bundles (name to bundle), layered on
