@@ -31,13 +31,10 @@ func LoadBundle(path string) (*bundle.Bundle, error) {
 
 // ReadOptions say how [ReadBundle] reads a bundle.
 type ReadOptions struct {
-	// Tests keeps the policy tests (*_test.rego), for a test runner. Activation
-	// leaves them out.
-	Tests bool
 	// Verification, when set, verifies the bundle's signature (.signatures.json)
 	// as OPA's bundle downloader does for a bundle with a signing configuration:
-	// a bundle without a valid signature over all its files is an error. Tests
-	// are left out (unless Tests) after the signature was checked over them.
+	// a bundle without a valid signature over all its files is an error. The
+	// tests are left out after the signature was checked over them.
 	Verification *bundle.VerificationConfig
 }
 
@@ -60,7 +57,7 @@ func ReadBundle(path string, opts ReadOptions) (*bundle.Bundle, error) {
 		loader = bundle.NewTarballLoaderWithBaseURL(f, path)
 	}
 	loader = loader.WithSizeLimitBytes(maxBundleBytes)
-	if !opts.Tests && opts.Verification == nil {
+	if opts.Verification == nil {
 		loader = loader.WithFilter(skipTests)
 	}
 	r := bundle.NewCustomReader(loader).
@@ -75,7 +72,7 @@ func ReadBundle(path string, opts ReadOptions) (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", path, err)
 	}
-	if !opts.Tests && opts.Verification != nil {
+	if opts.Verification != nil {
 		// Signed over every file; the tests are not part of the policy.
 		b.Modules = slices.DeleteFunc(b.Modules, func(m bundle.ModuleFile) bool {
 			return strings.HasSuffix(m.Path, "_test.rego") || strings.HasSuffix(m.URL, "_test.rego")

@@ -26,7 +26,8 @@ type Explanation struct {
 	// first did, each once per value.
 	Rules []RuleHit `json:"rules"`
 	// Trace is OPA's evaluation trace trimmed to the modules of those packages
-	// (no index or unification steps); topdown.PrettyTraceWithLocation prints it
+	// (no index, unification or backtracking steps), up to the decision;
+	// topdown.PrettyTraceWithLocation prints it
 	// as `opa eval --explain full` does.
 	Trace []*topdown.Event `json:"-"`
 }
@@ -101,10 +102,10 @@ func (a *Authorizer) explainedFiles(g *generation) map[string]bool {
 }
 
 // keepEvent keeps the steps of the query itself and of the explained files,
-// leaving out index lookups and unifications.
+// leaving out index lookups, unifications and backtracking (Redo).
 func keepEvent(e *topdown.Event, files map[string]bool) bool {
 	switch e.Op {
-	case topdown.IndexOp, topdown.UnifyOp, topdown.WasmOp, topdown.SaveOp:
+	case topdown.IndexOp, topdown.UnifyOp, topdown.WasmOp, topdown.SaveOp, topdown.RedoOp:
 		return false
 	}
 	if e.Location == nil || e.Location.File == "" {
@@ -151,10 +152,58 @@ func ruleValue(r *ast.Rule, locals *ast.ValueMap) ast.Value {
 	if t.IsGround() {
 		return t.Value
 	}
-	if v, ok := t.Value.(ast.Var); ok && locals != nil {
-		return locals.Get(v)
+	if locals == nil {
+		return nil
 	}
-	return nil
+	v, ok := plug(t.Value, locals)
+	if !ok {
+		return nil
+	}
+	return v
+}
+
+// plug returns v with the variables bound in locals replaced by their values,
+// and whether the result is ground. v itself is left unchanged.
+func plug(v ast.Value, locals *ast.ValueMap) (ast.Value, bool) {
+	switch x := v.(type) {
+	case ast.Var:
+		val := locals.Get(x)
+		return val, val != nil
+	case *ast.Array:
+		terms := make([]*ast.Term, 0, x.Len())
+		ok := true
+		x.Foreach(func(e *ast.Term) {
+			pv, pok := plug(e.Value, locals)
+			ok = ok && pok
+			terms = append(terms, ast.NewTerm(pv))
+		})
+		return ast.NewArray(terms...), ok
+	case ast.Object:
+		out := ast.NewObject()
+		ok := true
+		x.Foreach(func(k, e *ast.Term) {
+			pk, kok := plug(k.Value, locals)
+			pv, vok := plug(e.Value, locals)
+			ok = ok && kok && vok
+			if kok && vok {
+				out.Insert(ast.NewTerm(pk), ast.NewTerm(pv))
+			}
+		})
+		return out, ok
+	case ast.Set:
+		out := ast.NewSet()
+		ok := true
+		x.Foreach(func(e *ast.Term) {
+			pv, pok := plug(e.Value, locals)
+			ok = ok && pok
+			if pok {
+				out.Add(ast.NewTerm(pv))
+			}
+		})
+		return out, ok
+	default:
+		return v, ast.IsConstant(v)
+	}
 }
 
 func location(loc *ast.Location) string {

@@ -1,15 +1,20 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -29,26 +34,29 @@ import (
 // a test fails or coverage is below the threshold, ExitError{1} when the
 // bundles cannot be compiled or, with FailOnEmpty, no test ran.
 func PolicyTest(ctx context.Context, o cli.PolicyTest, w, errw io.Writer) error {
-	ls, err := loadBundles(o.Bundles, policy.ReadOptions{Tests: true})
+	ls, err := loadBundles(o.Bundles, policy.ReadOptions{})
 	if err != nil {
 		fmt.Fprintln(errw, err)
 		return ExitError{Code: 1}
 	}
 	// Errors and coverage name the files as given on the command line.
 	userModules := map[string]*ast.Module{}
+	tests := map[string]*ast.Module{}
 	for _, l := range ls {
 		for i := range l.b.Modules {
 			m := &l.b.Modules[i]
-			display := filepath.ToSlash(filepath.Join(l.path, filepath.FromSlash(m.Path)))
-			parsed, err := ast.ParseModuleWithOpts(display, string(m.Raw), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
-			if err != nil {
+			if m.Parsed, err = parseAs(l.path, m.Path, m.Raw); err != nil {
 				fmt.Fprintln(errw, err)
 				return ExitError{Code: 1}
 			}
-			m.Parsed = parsed
-			userModules[display] = parsed
+			userModules[m.Parsed.Package.Location.File] = m.Parsed
+		}
+		if err := readTests(l.path, tests); err != nil {
+			fmt.Fprintln(errw, err)
+			return ExitError{Code: 1}
 		}
 	}
+	maps.Copy(userModules, tests)
 	all, err := policy.Layer(byName(ls))
 	if err != nil {
 		fmt.Fprintf(errw, "%s: %v\n", describe(ls), err)
@@ -86,6 +94,7 @@ func PolicyTest(ctx context.Context, o cli.PolicyTest, w, errw io.Writer) error 
 		EnableTracing(o.Verbose).
 		StackTraces(true).
 		SetBundles(all).
+		SetModules(tests).
 		SetTimeout(o.Timeout).
 		Filter(o.Run).
 		SetParallel(runtime.NumCPU())
@@ -199,3 +208,59 @@ func (r coverageReporter) Report(ch chan *tester.Result) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(report)
 }
+
+// parseAs parses a bundle's file (path inside the bundle) with the name
+// bundle/path, as opa test names the files it reports on.
+func parseAs(bundlePath, path string, raw []byte) (*ast.Module, error) {
+	name := filepath.ToSlash(filepath.Join(bundlePath, filepath.FromSlash(path)))
+	return ast.ParseModuleWithOpts(name, string(raw), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+}
+
+// readTests parses the *_test.rego files of the bundle directory or tarball at
+// path into tests. They are not part of the bundle (activation leaves them
+// out, and their packages, such as temporal.custom_test, lie outside its
+// roots); they are compiled beside it, as opa test compiles them.
+func readTests(path string, tests map[string]*ast.Module) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	var loader bundle.DirectoryLoader
+	if info.IsDir() {
+		loader = bundle.NewDirectoryLoader(path)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		loader = bundle.NewTarballLoaderWithBaseURL(f, path)
+	}
+	for {
+		d, err := loader.NextFile()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read tests of %s: %w", path, err)
+		}
+		if !strings.HasSuffix(d.Path(), "_test.rego") {
+			_ = d.Close()
+			continue
+		}
+		var buf bytes.Buffer
+		_, err = d.Read(&buf, maxTestFileBytes)
+		_ = d.Close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s: %w", d.URL(), err)
+		}
+		m, err := parseAs(path, d.Path(), buf.Bytes())
+		if err != nil {
+			return err
+		}
+		tests[m.Package.Location.File] = m
+	}
+}
+
+// maxTestFileBytes bounds each test file read.
+const maxTestFileBytes = 64 << 20
