@@ -109,6 +109,19 @@ type generation struct {
 // the given bundles layered on it as [Authorizer.Activate] does. A decision path
 // other than the default's needs the bundle that defines it here.
 func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error) {
+	a, err := newAuthorizer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Activate(context.Background(), bundles...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newAuthorizer returns an Authorizer with no policy active yet: activate one
+// before it decides.
+func newAuthorizer(opts Options) (*Authorizer, error) {
 	if opts.DecisionPath == "" {
 		opts.DecisionPath = DefaultDecisionPath
 	}
@@ -137,11 +150,7 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def}
-	if err := a.Activate(context.Background(), bundles...); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def}, nil
 }
 
 // Activate compiles the given bundles, layered on the embedded default policy, and

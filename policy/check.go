@@ -25,7 +25,7 @@ const DefaultBundleName = defaultBundleName
 // with opts would activate them, it returns the Status of that policy; else the
 // *ActivationError the Authorizer would report, with the same message.
 func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle) (Status, error) {
-	a, err := NewAuthorizer(opts)
+	a, err := newAuthorizer(opts)
 	if err != nil {
 		return Status{}, err
 	}

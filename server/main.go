@@ -55,16 +55,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		return with(cli.ParseKeysServe(args, env))(func(o cli.KeysServe) error { return offline.KeysServe(ctx, o, os.Stdout) })
 	case "eval":
 		return with(cli.ParseEval(args, env))(func(o cli.Eval) error { return offline.Eval(ctx, o, os.Stdin, os.Stdout) })
-	case "policy test":
-		return with(cli.ParsePolicyTest(args, env))(func(o cli.PolicyTest) error { return offline.PolicyTest(ctx, o, os.Stdout, os.Stderr) })
-	case "policy check":
-		return with(cli.ParsePolicyCheck(args, env))(func(o cli.PolicyCheck) error { return offline.PolicyCheck(ctx, o, os.Stdout, os.Stderr) })
-	case "policy export":
-		return with(cli.ParsePolicyExport(args, env))(func(o cli.PolicyExport) error { return offline.PolicyExport(o, os.Stdout) })
-	case "policy explain":
-		return with(cli.ParsePolicyExplain(args, env))(func(o cli.PolicyExplain) error { return offline.PolicyExplain(ctx, o, os.Stdin, os.Stdout) })
-	case "policy can-i":
-		return with(cli.ParsePolicyCanI(args, env))(func(o cli.PolicyCanI) error { return offline.PolicyCanI(ctx, o, os.Stdin, os.Stdout) })
+	case "policy test", "policy check", "policy export", "policy explain", "policy can-i":
+		return offline.Policy(ctx, name, args, env, os.Stdin, os.Stdout, os.Stderr)
 	}
 	return fmt.Errorf("command %q is not wired", name)
 }

@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -26,17 +27,53 @@ type loaded struct {
 	b          *bundle.Bundle
 }
 
+// Policy runs the command "temporal-opa <name>" (name is "policy test",
+// "policy check", ...) with its arguments; main and the tests call it.
+func Policy(ctx context.Context, name string, args []string, env cli.Env, stdin io.Reader, stdout, stderr io.Writer) error {
+	switch name {
+	case "policy test":
+		o, err := cli.ParsePolicyTest(args, env)
+		if err != nil {
+			return err
+		}
+		return PolicyTest(ctx, o, stdout, stderr)
+	case "policy check":
+		o, err := cli.ParsePolicyCheck(args, env)
+		if err != nil {
+			return err
+		}
+		return PolicyCheck(ctx, o, stdout, stderr)
+	case "policy export":
+		o, err := cli.ParsePolicyExport(args, env)
+		if err != nil {
+			return err
+		}
+		return PolicyExport(o, stdout)
+	case "policy explain":
+		o, err := cli.ParsePolicyExplain(args, env)
+		if err != nil {
+			return err
+		}
+		return PolicyExplain(ctx, o, stdin, stdout)
+	case "policy can-i":
+		o, err := cli.ParsePolicyCanI(args, env)
+		if err != nil {
+			return err
+		}
+		return PolicyCanI(ctx, o, stdin, stdout)
+	}
+	return fmt.Errorf("command %q is not a policy command", name)
+}
+
 // loadBundles reads the BUNDLE arguments and names them as the policy commands
 // say: NAME=PATH by NAME; a single bundle "policy", as the server names
 // policy.bundle; several by their manifest's metadata.name, else bundle-N.
+// A bundle that does not load is reported as the server's file source reports
+// it: "bundle NAME: load bundle PATH: ...".
 func loadBundles(args []cli.Bundle, opts policy.ReadOptions) ([]loaded, error) {
 	out := make([]loaded, 0, len(args))
 	seen := map[string]string{}
 	for i, a := range args {
-		b, err := policy.ReadBundle(a.Path, opts)
-		if err != nil {
-			return nil, err
-		}
 		name := a.Name
 		switch {
 		case name != "":
@@ -44,9 +81,13 @@ func loadBundles(args []cli.Bundle, opts policy.ReadOptions) ([]loaded, error) {
 			name = authzconfig.FileBundleName
 		default:
 			name = fmt.Sprintf("bundle-%d", i+1)
-			if n, ok := b.Manifest.Metadata["name"].(string); ok && n != "" {
-				name = n
-			}
+		}
+		b, err := policy.ReadBundle(a.Path, opts)
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", name, err)
+		}
+		if n, ok := b.Manifest.Metadata["name"].(string); ok && n != "" && a.Name == "" && len(args) > 1 {
+			name = n
 		}
 		if other, dup := seen[name]; dup {
 			return nil, fmt.Errorf("bundles %s and %s are both named %q: name them with NAME=PATH", other, a.Path, name)
