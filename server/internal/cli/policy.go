@@ -24,15 +24,14 @@ const bundleHelp = "BUNDLE is a bundle directory or `opa build` tarball, layered
 
 // PolicyTest is the command line of "temporal-opa policy test".
 type PolicyTest struct {
-	Bundles      []Bundle
-	Coverage     bool
-	Threshold    float64
-	Run          string
-	Verbose      bool
-	Format       string // pretty or json
-	FailOnEmpty  bool
-	Timeout      time.Duration
-	DecisionPath string
+	Bundles     []Bundle
+	Coverage    bool
+	Threshold   float64
+	Run         string
+	Verbose     bool
+	Format      string // pretty or json
+	FailOnEmpty bool
+	Timeout     time.Duration
 }
 
 // ParsePolicyTest parses the command line of policy test.
@@ -56,7 +55,6 @@ func ParsePolicyTest(args []string, env Env) (PolicyTest, error) {
 	f.StringVar(&o.Format, "f", "pretty", "short for --format")
 	f.BoolVar(&o.FailOnEmpty, "fail-on-empty", false, "exit 1 when no test ran")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time limit of each test")
-	f.StringVar(&o.DecisionPath, "decision-path", "", "the decision rule, as policy.decision_path (default data.temporal.authz.decision)")
 	bundles, err := f.parseArgs(args)
 	if err != nil {
 		return o, err
