@@ -113,11 +113,11 @@ func PolicyCanI(ctx context.Context, o cli.PolicyCanI, stdin io.Reader, w io.Wri
 		fmt.Fprintf(w, "\n%s: %d of %d allowed\n", s.Service, s.Allowed, len(s.APIs))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, e := range s.APIs {
-			verdict, why := "allow", ""
-			if !e.Allow {
-				verdict, why = "deny", e.Reason
+			if e.Allow {
+				fmt.Fprintf(tw, "  allow\t%s\t%s\t%s\n", e.Method, e.Scope, e.Access)
+			} else {
+				fmt.Fprintf(tw, "  deny\t%s\t%s\t%s\t%s\n", e.Method, e.Scope, e.Access, e.Reason)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", verdict, e.Method, e.Scope, e.Access, why)
 		}
 		_ = tw.Flush()
 	}

@@ -30,8 +30,7 @@ import (
 
 // runCLI runs "temporal-opa args..." in-process, as main runs it: it returns
 // what was written on stdout and stderr, and the exit status main would give.
-func runCLI(t testing.TB, stdin string, args ...string) (stdout, stderr string, status int) {
-	t.Helper()
+func runCLI(stdin string, args ...string) (stdout, stderr string, status int) {
 	var out, errOut bytes.Buffer
 	env := cli.Env{Getenv: func(string) string { return "" }, Help: &out}
 	name, rest, err := cli.Command(args, env)
@@ -135,15 +134,15 @@ func TestPolicyCommandsOnExampleBundles(t *testing.T) {
 			t.Chdir(filepath.Dir(b))
 			name := filepath.Base(b)
 
-			out, errOut, status := runCLI(t, "", "policy", "check", name)
+			out, errOut, status := runCLI("", "policy", "check", name)
 			if status != 0 || !strings.Contains(out, "ok: the server activates bundle policy from "+name) {
 				t.Errorf("policy check: status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 			}
-			out, errOut, status = runCLI(t, "", "policy", "test", "--fail-on-empty", name)
+			out, errOut, status = runCLI("", "policy", "test", "--fail-on-empty", name)
 			if status != 0 || !strings.HasPrefix(out, "PASS: ") {
 				t.Errorf("policy test: status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 			}
-			out, errOut, status = runCLI(t, "", "policy", "test", "--threshold", "90", name)
+			out, errOut, status = runCLI("", "policy", "test", "--threshold", "90", name)
 			var report struct {
 				Files    map[string]any `json:"files"`
 				Coverage float64        `json:"coverage"`
@@ -158,12 +157,12 @@ func TestPolicyCommandsOnExampleBundles(t *testing.T) {
 			}
 			t.Logf("coverage of %s: %.1f%% over %d files", name, report.Coverage, len(report.Files))
 
-			out, errOut, status = runCLI(t, "", "policy", "can-i", "--permissions", "default:write", "--format", "json", name)
+			out, errOut, status = runCLI("", "policy", "can-i", "--permissions", "default:write", "--format", "json", name)
 			var services []CanIService
 			if status != 0 || json.Unmarshal([]byte(out), &services) != nil || len(services) != 3 {
 				t.Errorf("policy can-i: status %d\nstdout: %.300s\nstderr: %s", status, out, errOut)
 			}
-			out, errOut, status = runCLI(t, "", "policy", "explain", "--permissions", "default:write", "--api", "StartWorkflowExecution", name)
+			out, errOut, status = runCLI("", "policy", "explain", "--permissions", "default:write", "--api", "StartWorkflowExecution", name)
 			if status > 1 || !strings.Contains(out, "data.temporal.authz.decision") || !strings.Contains(out, "Trace (") {
 				t.Errorf("policy explain: status %d\nstdout: %.500s\nstderr: %s", status, out, errOut)
 			}
@@ -229,7 +228,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 			if tc.named != "" {
 				arg, name = tc.named+"="+dir, tc.named
 			}
-			out, errOut, status := runCLI(t, "", append(append([]string{"policy", "check"}, tc.args...), arg)...)
+			out, errOut, status := runCLI("", append(append([]string{"policy", "check"}, tc.args...), arg)...)
 			if status != 1 || out != "" || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("status %d, stdout %q\nstderr: %s\nwant status 1 and a message containing %q", status, out, errOut, tc.want)
 			}
@@ -241,7 +240,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 				t.Errorf("policy check says\n%s\nthe server says\n%s", errOut, srv)
 			}
 
-			out, _, status = runCLI(t, "", append(append([]string{"policy", "check", "--format", "json"}, tc.args...), arg)...)
+			out, _, status = runCLI("", append(append([]string{"policy", "check", "--format", "json"}, tc.args...), arg)...)
 			var res CheckResult
 			if err := json.Unmarshal([]byte(out), &res); err != nil || status != 1 || res.OK || len(res.Errors) == 0 || res.Errors[0].Stage == "" {
 				t.Errorf("--format json: status %d, %v\n%s", status, err, out)
@@ -254,7 +253,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 // file, row and column, for CI annotations.
 func TestPolicyCheckJSONLocations(t *testing.T) {
 	dir := writeBundle(t, custom("package temporal.custom\n\ndeny contains \"x\" if input.claim.subject == \"a\"\n\ndeny contains \"y\" if input.target.methd == \"b\"\n"))
-	out, _, status := runCLI(t, "", "policy", "check", "-f", "json", dir)
+	out, _, status := runCLI("", "policy", "check", "-f", "json", dir)
 	var res CheckResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || status != 1 {
 		t.Fatalf("status %d, %v\n%s", status, err, out)
@@ -283,15 +282,15 @@ func TestPolicyCheckSeveralBundles(t *testing.T) {
 		".manifest":             `{"roots": ["acme/frozen"], "revision": "d7"}`,
 		"acme/frozen/data.json": `["payments"]`,
 	})
-	out, errOut, status := runCLI(t, "", "policy", "check", rules, "frozen="+data)
+	out, errOut, status := runCLI("", "policy", "check", rules, "frozen="+data)
 	if status != 0 || !strings.Contains(out, "bundle rules from "+rules+"; bundle frozen from "+data+` (revision "d7")`) {
 		t.Errorf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 	}
-	_, errOut, status = runCLI(t, "", "policy", "check", rules, rules)
+	_, errOut, status = runCLI("", "policy", "check", rules, rules)
 	if status != 1 || !strings.Contains(errOut, `are both named "rules": name them with NAME=PATH`) {
 		t.Errorf("same bundle twice: status %d, stderr %s", status, errOut)
 	}
-	_, errOut, status = runCLI(t, "", "policy", "check", "a="+rules, "b="+rules)
+	_, errOut, status = runCLI("", "policy", "check", "a="+rules, "b="+rules)
 	if status != 1 || !strings.Contains(errOut, "overlapping roots") {
 		t.Errorf("overlapping roots: status %d, stderr %s", status, errOut)
 	}
@@ -304,7 +303,7 @@ func TestPolicyCheckReplacementPolicy(t *testing.T) {
 		".manifest":             `{"roots": ["acme"]}`,
 		"acme/authz/authz.rego": "package acme.authz\n\ndecision := {\"allow\": input.claims != null, \"reason\": \"acme\"}\n",
 	})
-	out, errOut, status := runCLI(t, "", "policy", "check", "--decision-path", "data.acme.authz.decision", dir)
+	out, errOut, status := runCLI("", "policy", "check", "--decision-path", "data.acme.authz.decision", dir)
 	if status != 0 || !strings.Contains(out, "ok: the server activates bundle policy from "+dir+", layered on the embedded default policy, decision data.acme.authz.decision") {
 		t.Errorf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 	}
@@ -384,14 +383,14 @@ func TestPolicyCheckSignatures(t *testing.T) {
 	rs256 := append(append([]string(nil), verify[:len(verify)-1]...), "RS256")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, status := runCLI(t, "", append(verify, tc.bundle)...)
+			out, errOut, status := runCLI("", append(verify, tc.bundle)...)
 			if status != tc.status || !strings.Contains(out+errOut, tc.want) {
 				t.Errorf("status %d, want %d\nstdout: %s\nstderr: %s\nwant %q", status, tc.status, out, errOut, tc.want)
 			}
 		})
 	}
 	t.Run("wrong algorithm", func(t *testing.T) {
-		_, errOut, status := runCLI(t, "", append(rs256, tests[0].bundle)...)
+		_, errOut, status := runCLI("", append(rs256, tests[0].bundle)...)
 		if status != 1 || !strings.Contains(errOut, "bundle policy: load bundle") {
 			t.Errorf("status %d, stderr %s", status, errOut)
 		}
@@ -440,7 +439,7 @@ func TestPolicyTest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, status := runCLI(t, "", append([]string{"policy", "test"}, tc.args...)...)
+			out, errOut, status := runCLI("", append([]string{"policy", "test"}, tc.args...)...)
 			if status != tc.status || !strings.Contains(out, tc.stdout) || !strings.Contains(errOut, tc.stderr) {
 				t.Errorf("status %d (want %d)\nstdout: %.2000s\nstderr: %s\nwant stdout ~%q stderr ~%q", status, tc.status, out, errOut, tc.stdout, tc.stderr)
 			}
@@ -449,7 +448,7 @@ func TestPolicyTest(t *testing.T) {
 
 	// Coverage counts the bundle's files only: the default policy's lines
 	// count for nothing, and its files are not listed.
-	out, _, _ := runCLI(t, "", "policy", "test", "--coverage", pass)
+	out, _, _ := runCLI("", "policy", "test", "--coverage", pass)
 	var report struct {
 		Files map[string]json.RawMessage `json:"files"`
 	}
@@ -474,7 +473,7 @@ func mapKeys[V any](m map[string]V) []string {
 // runs the opa binary.
 func TestPolicyExport(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "temporal-opa")
-	out, errOut, status := runCLI(t, "", "policy", "export", dir)
+	out, errOut, status := runCLI("", "policy", "export", dir)
 	if status != 0 || !strings.Contains(out, "wrote "+filepath.Join(dir, "input.schema.json")) {
 		t.Fatalf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 	}
@@ -527,7 +526,7 @@ func TestPolicyExport(t *testing.T) {
 		}
 	}
 
-	_, errOut, status = runCLI(t, "", "policy", "export")
+	_, errOut, status = runCLI("", "policy", "export")
 	if status != 2 || !strings.Contains(errOut, "give one DIR") {
 		t.Errorf("export without DIR: status %d, %s", status, errOut)
 	}
@@ -563,7 +562,7 @@ func TestPolicyExplain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, status := runCLI(t, "", append([]string{"policy", "explain"}, tc.args...)...)
+			out, errOut, status := runCLI("", append([]string{"policy", "explain"}, tc.args...)...)
 			if status != tc.status {
 				t.Errorf("status %d, want %d; stderr %s", status, tc.status, errOut)
 			}
@@ -584,7 +583,7 @@ func TestPolicyExplain(t *testing.T) {
 	if err := os.WriteFile(req, []byte(`{"namespace": "default", "workflow_id": "w1", "workflow_type": {"name": "billing.Charge"}, "task_queue": {"name": "q"}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, status := runCLI(t, "", "policy", "explain", "-f", "json", "--permissions", "default:write", "--api", "StartWorkflowExecution", "--request", req, acl)
+	out, errOut, status := runCLI("", "policy", "explain", "-f", "json", "--permissions", "default:write", "--api", "StartWorkflowExecution", "--request", req, acl)
 	var ex Explanation
 	if err := json.Unmarshal([]byte(out), &ex); err != nil {
 		t.Fatalf("%v\n%s\n%s", err, out, errOut)
@@ -599,7 +598,7 @@ func TestPolicyExplain(t *testing.T) {
 
 // policy can-i: every API of the three services, decided for the caller.
 func TestPolicyCanI(t *testing.T) {
-	out, errOut, status := runCLI(t, "", "policy", "can-i", "--permissions", "default:read", "-f", "json")
+	out, errOut, status := runCLI("", "policy", "can-i", "--permissions", "default:read", "-f", "json")
 	var answer []CanIService
 	if err := json.Unmarshal([]byte(out), &answer); err != nil || status != 0 {
 		t.Fatalf("status %d, %v\n%s", status, err, errOut)
@@ -646,7 +645,7 @@ func TestPolicyCanI(t *testing.T) {
 	// A bundle changes the answer: ui-friendly-reads lets namespace readers
 	// read the cluster's info.
 	b := copyBundle(t, "../../../bundles/ui-friendly-reads")
-	out, _, _ = runCLI(t, "", "policy", "can-i", "--permissions", "default:read", "--service", "workflow", b)
+	out, _, _ = runCLI("", "policy", "can-i", "--permissions", "default:read", "--service", "workflow", b)
 	if !strings.Contains(out, "temporal.api.workflowservice.v1.WorkflowService: ") ||
 		!regexpLine(out, `^  allow\s+GetClusterInfo\s+cluster\s+read`) || strings.Contains(out, "OperatorService") {
 		t.Errorf("can-i with ui-friendly-reads:\n%s", out)
