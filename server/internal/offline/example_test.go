@@ -8,42 +8,38 @@ import (
 	"strings"
 )
 
-// myPolicy is the policy repository of the README's "Policy CI" section: one
-// bundle, my-policy, with one custom rule and its tests.
+// myPolicy is the policy repository of the README's "Policy CI" section: the
+// bundle of its "Writing custom rules" section, as my-bundle.
 var myPolicy = map[string]string{
-	"my-policy/.manifest": `{"roots": ["temporal/custom"], "revision": "v1", "rego_version": 1}` + "\n",
-	"my-policy/temporal/custom/rules.rego": `package temporal.custom
+	"my-bundle/.manifest": `{"roots": ["temporal/custom"], "rego_version": 1, "revision": "2026-11-23.1"}` + "\n",
+	"my-bundle/temporal/custom/production.rego": `# METADATA
+# title: Production safety rules
+package temporal.custom
 
-# Terminating a workflow in production needs admin on production.
-deny contains "TerminateWorkflowExecution in production requires admin" if {
-	input.target.method == "TerminateWorkflowExecution"
+_destructive := {"TerminateWorkflowExecution", "ResetWorkflowExecution", "DeleteWorkflowExecution"}
+
+deny contains sprintf("%s in namespace %q needs admin", [input.target.method, input.target.namespace]) if {
 	input.target.namespace == "production"
+	input.target.method in _destructive
+	not "admin" in input.claims.system
 	not "admin" in input.claims.namespaces.production
 }
 `,
-	"my-policy/temporal/custom/rules_test.rego": `package temporal.custom_test
+	"my-bundle/temporal/custom/production_test.rego": `package temporal.custom_test
 
-import data.temporal.authz.decision
+import data.temporal.authz
+
+_writer := {"subject": "bob", "auth_type": "jwt", "system": [], "namespaces": {"production": ["write"]}, "jwt": {}}
 
 _terminate := {
 	"api": "/temporal.api.workflowservice.v1.WorkflowService/TerminateWorkflowExecution",
-	"service": "temporal.api.workflowservice.v1.WorkflowService",
-	"method": "TerminateWorkflowExecution",
-	"namespace": "production",
-	"nexus_endpoint": "",
-	"scope": "namespace",
-	"access": "write",
-	"health_check": false,
+	"service": "temporal.api.workflowservice.v1.WorkflowService", "method": "TerminateWorkflowExecution",
+	"namespace": "production", "nexus_endpoint": "", "scope": "namespace", "access": "write", "health_check": false,
 }
 
-_caller(roles) := {"subject": "ci", "auth_type": "jwt", "system": [], "namespaces": {"production": roles}, "jwt": {}}
-
-test_writer_cannot_terminate if {
-	not decision.allow with input as {"claims": _caller(["write"]), "target": _terminate}
-}
-
-test_admin_terminates if {
-	decision.allow with input as {"claims": _caller(["admin"]), "target": _terminate}
+test_writer_cannot_terminate_in_production if {
+	d := authz.decision with input as {"claims": _writer, "target": _terminate}
+	d == {"allow": false, "reason": ` + "`" + `TerminateWorkflowExecution in namespace "production" needs admin` + "`" + `}
 }
 `,
 }
@@ -102,51 +98,50 @@ func sh(lines int, args ...string) {
 // server's own message with the file and line, and exit status 1.
 func ExamplePolicyCheck() {
 	defer inPolicyRepo(myPolicy)()
-	sh(0, "policy", "check", "my-policy")
+	sh(0, "policy", "check", "my-bundle")
 
 	// A typo the standard `opa check` (without the schema) accepts:
-	writeFile("my-policy/temporal/custom/rules.rego", "package temporal.custom\n\ndeny contains \"no\" if input.claim.subject == \"mallory\"\n")
-	sh(0, "policy", "check", "my-policy")
+	writeFile("my-bundle/temporal/custom/production.rego", "package temporal.custom\n\ndeny contains \"no\" if input.claim.subject == \"mallory\"\n")
+	sh(0, "policy", "check", "my-bundle")
 
 	// A deny of the wrong shape:
-	writeFile("my-policy/temporal/custom/rules.rego", "package temporal.custom\n\ndeny := \"no\"\n")
-	sh(0, "policy", "check", "my-policy")
+	writeFile("my-bundle/temporal/custom/production.rego", "package temporal.custom\n\ndeny := \"no\"\n")
+	sh(0, "policy", "check", "my-bundle")
 	// Output:
-	// $ temporal-opa policy check my-policy
-	// ok: the server activates bundle policy from my-policy (revision "v1"), layered on the embedded default policy, decision data.temporal.authz.decision
-	// $ temporal-opa policy check my-policy
-	// bundle policy from my-policy: policy not activated (compile): bundle activation failed: 1 error occurred: /temporal/custom/rules.rego:3: rego_type_error: undefined ref: input.claim.subject
+	// $ temporal-opa policy check my-bundle
+	// ok: the server activates bundle policy from my-bundle (revision "2026-11-23.1"), layered on the embedded default policy, decision data.temporal.authz.decision
+	// $ temporal-opa policy check my-bundle
+	// bundle policy from my-bundle: policy not activated (compile): bundle activation failed: 1 error occurred: /temporal/custom/production.rego:3: rego_type_error: undefined ref: input.claim.subject
 	// 	input.claim.subject
 	// 	      ^
 	// 	      have: "claim"
 	// 	      want (one of): ["claims" "request" "request_type" "target"]
 	// exit status 1
-	// $ temporal-opa policy check my-policy
-	// bundle policy from my-policy: policy not activated (compile): bundle policy: /temporal/custom/rules.rego:3: data.temporal.custom.deny must be a set of reason strings; write it as: deny contains "why" if { ... }
+	// $ temporal-opa policy check my-bundle
+	// bundle policy from my-bundle: policy not activated (compile): bundle policy: /temporal/custom/production.rego:3: data.temporal.custom.deny must be a set of reason strings; write it as: deny contains "why" if { ... }
 	// exit status 1
 }
 
 // policy test: opa test on the bundle layered on the default policy.
 func ExamplePolicyTest() {
 	defer inPolicyRepo(myPolicy)()
-	sh(0, "policy", "test", "my-policy")
-	sh(0, "policy", "test", "-v", "--run", "writer", "my-policy")
-	writeFile("my-policy/temporal/custom/rules.rego", "package temporal.custom\n")
-	sh(0, "policy", "test", "my-policy")
+	sh(0, "policy", "test", "my-bundle")
+	sh(0, "policy", "test", "-v", "my-bundle")
+	writeFile("my-bundle/temporal/custom/production.rego", "package temporal.custom\n")
+	sh(0, "policy", "test", "my-bundle")
 	// Output:
-	// $ temporal-opa policy test my-policy
-	// PASS: 2/2
-	// $ temporal-opa policy test -v --run writer my-policy
-	// my-policy/temporal/custom/rules_test.rego:18:
-	// data.temporal.custom_test.test_writer_cannot_terminate: PASS
+	// $ temporal-opa policy test my-bundle
+	// PASS: 1/1
+	// $ temporal-opa policy test -v my-bundle
+	// my-bundle/temporal/custom/production_test.rego:13:
+	// data.temporal.custom_test.test_writer_cannot_terminate_in_production: PASS
 	// --------------------------------------------------------------------------------
 	// PASS: 1/1
-	// $ temporal-opa policy test my-policy
-	// my-policy/temporal/custom/rules_test.rego:18:
-	// data.temporal.custom_test.test_writer_cannot_terminate: FAIL
+	// $ temporal-opa policy test my-bundle
+	// my-bundle/temporal/custom/production_test.rego:13:
+	// data.temporal.custom_test.test_writer_cannot_terminate_in_production: FAIL
 	// --------------------------------------------------------------------------------
-	// PASS: 1/2
-	// FAIL: 1/2
+	// FAIL: 1/1
 	// exit status 2
 }
 
@@ -170,23 +165,23 @@ func ExamplePolicyExport() {
 // policy explain: why a call is denied.
 func ExamplePolicyExplain() {
 	defer inPolicyRepo(myPolicy)()
-	sh(14, "policy", "explain", "--permissions", "production:write", "--api", "TerminateWorkflowExecution", "--namespace", "production", "my-policy")
+	sh(14, "policy", "explain", "--permissions", "production:write", "--api", "TerminateWorkflowExecution", "--namespace", "production", "my-bundle")
 	// Output:
-	// $ temporal-opa policy explain --permissions production:write --api TerminateWorkflowExecution --namespace production my-policy
-	// denied: TerminateWorkflowExecution in production requires admin
+	// $ temporal-opa policy explain --permissions production:write --api TerminateWorkflowExecution --namespace production my-bundle
+	// denied: TerminateWorkflowExecution in namespace "production" needs admin
 	// api: /temporal.api.workflowservice.v1.WorkflowService/TerminateWorkflowExecution
 	//
 	// Rules that produced a value (file:line, rule, value):
-	//   /temporal/custom/rules.rego:4  data.temporal.custom.deny                 "TerminateWorkflowExecution in production requires admin"
-	//   /temporal/authz/authz.rego:86  data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in production requires admin"
-	//   /temporal/authz/authz.rego:20  data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in production requires admin"}
+	//   /temporal/custom/production.rego:5  data.temporal.custom._destructive         ["DeleteWorkflowExecution","ResetWorkflowExecution","TerminateWorkflowExecution"]
+	//   /temporal/custom/production.rego:7  data.temporal.custom.deny                 "TerminateWorkflowExecution in namespace \"production\" needs admin"
+	//   /temporal/authz/authz.rego:86       data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in namespace \"production\" needs admin"
+	//   /temporal/authz/authz.rego:20       data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in namespace \"production\" needs admin"}
 	//
 	// Trace (the decision's package and package temporal.custom):
-	// query:1                           Enter data.temporal.authz.decision = _
-	// query:1                           | Eval data.temporal.authz.decision = _
-	// /temporal/authz/authz.rego:20     | Enter data.temporal.authz.decision
-	// /temporal/authz/authz.rego:21     | | Eval __local32__ = data.temporal.authz._custom_deny_reasons
-	// /temporal/authz/authz.rego:86     | | Enter data.temporal.authz._custom_deny_reasons
+	// query:1                                 Enter data.temporal.authz.decision = _
+	// query:1                                 | Eval data.temporal.authz.decision = _
+	// /temporal/authz/authz.rego:20           | Enter data.temporal.authz.decision
+	// /temporal/authz/authz.rego:21           | | Eval __local38__ = data.temporal.authz._custom_deny_reasons
 	// ...
 	// exit status 1
 }
@@ -194,9 +189,9 @@ func ExamplePolicyExplain() {
 // policy can-i: what a caller may do, API by API.
 func ExamplePolicyCanI() {
 	defer inPolicyRepo(myPolicy)()
-	sh(0, "policy", "can-i", "--permissions", "production:admin", "--namespace", "production", "--service", "operator", "my-policy")
+	sh(0, "policy", "can-i", "--permissions", "production:admin", "--namespace", "production", "--service", "operator", "my-bundle")
 	// Output:
-	// $ temporal-opa policy can-i --permissions production:admin --namespace production --service operator my-policy
+	// $ temporal-opa policy can-i --permissions production:admin --namespace production --service operator my-bundle
 	// Caller: sub "dev-user" (--permissions) with production:admin; namespace APIs decided in "production", cluster APIs with no namespace.
 	//
 	// temporal.api.operatorservice.v1.OperatorService: 4 of 12 allowed
