@@ -134,7 +134,10 @@ func PolicyTest(ctx context.Context, o cli.PolicyTest, w, errw io.Writer) error 
 			results <- r
 		}
 	}()
-	if err := reporter.Report(results); err != nil {
+	err = reporter.Report(results)
+	for range results { // a reporter may stop at the first error: let the runner finish
+	}
+	if err != nil {
 		fmt.Fprintln(errw, err)
 		if _, ok := errors.AsType[*cover.CoverageThresholdError](err); ok {
 			return ExitError{Code: 2}
