@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"go.temporal.io/server/common/authorization"
@@ -83,7 +84,8 @@ func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, 
 // in package temporal.custom (and their subpackages) of the active policy.
 func (a *Authorizer) explainedFiles(g *generation) map[string]bool {
 	pkgs := append([]ast.Ref{a.decisionRef[:len(a.decisionRef)-1]}, customPackages...)
-	bundles := maps.Clone(g.user)
+	bundles := make(map[string]*bundle.Bundle, len(g.user)+1)
+	maps.Copy(bundles, g.user)
 	if _, ok := g.revisions[defaultBundleName]; ok {
 		bundles[defaultBundleName] = a.defaultB
 	}
