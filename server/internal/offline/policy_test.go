@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -26,6 +27,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 )
 
 // runCLI runs "temporal-opa args..." in-process, as main runs it: it returns
@@ -640,6 +642,23 @@ func TestPolicyCanI(t *testing.T) {
 	}
 	if e := decided[wf+"ListNamespaces"]; e.Namespace != "" || e.Scope != "cluster" {
 		t.Errorf("ListNamespaces decided as %+v; want a cluster API with no namespace", e)
+	}
+
+	// A verified token says the same as the permissions it carries; a token
+	// the claim mapper refuses is an error, as every call would be refused.
+	dir, key := stateDir(t)
+	tok, err := key.Mint(devkey.Claims{Subject: "ci", Permissions: []string{"default:read"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromToken, errOut, status := runCLI("", "policy", "can-i", "--token", tok, "--state-dir", dir, "-f", "json")
+	if status != 0 || fromToken != out {
+		t.Errorf("can-i --token: status %d, stderr %s; the answer differs from --permissions default:read", status, errOut)
+	}
+	expired, _ := key.Mint(devkey.Claims{Subject: "ci", Permissions: []string{"default:read"}, TTL: -time.Minute})
+	_, errOut, status = runCLI("", "policy", "can-i", "--token", expired, "--state-dir", dir)
+	if status != 1 || !strings.Contains(errOut, "the claim mapper refuses the token") || strings.Contains(errOut, expired) {
+		t.Errorf("can-i with an expired token: status %d, stderr %s", status, errOut)
 	}
 
 	// A bundle changes the answer: ui-friendly-reads lets namespace readers
