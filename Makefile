@@ -7,7 +7,7 @@ BUNDLES   := $(wildcard bundles/*/)
 BENCHTIME ?= 1s
 ARGS      ?=
 
-.PHONY: all run build test test-go test-race test-rego lint bench fuzz clean browser-deps
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench fuzz clean browser-deps
 
 all: build
 
@@ -20,7 +20,7 @@ build:
 	$(GO) build -o temporal-opa ./server
 
 ## test: Go tests, race tests of the policy library, and opa fmt/check/test/build of every policy
-test: browser-deps test-rego test-go test-race
+test: browser-deps test-rego test-go test-race test-policy-ci
 
 test-go:
 	$(GO) test -count=1 ./...
@@ -39,6 +39,26 @@ test-rego:
 		$(OPA) check --strict --schema $(SCHEMA) $(DEFAULT) $$b; \
 		$(OPA) test --fail-on-empty $(DEFAULT) $$b; \
 		$(OPA) build -b --ignore '*_test.rego' -o /dev/null $$b; \
+	done
+
+## test-policy-ci: the README's Policy CI recipe on each example bundle, run by the built binary
+## from a temporary directory that holds only that bundle (no checkout of this repository needed)
+POLICY_COVERAGE ?= 90
+test-policy-ci: build
+	@set -e; for b in $(BUNDLES); do \
+		name=$$(basename $$b); tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		cp -R $$b "$$tmp/$$name"; \
+		echo "== policy CI of $$name, alone in $$tmp"; \
+		(cd "$$tmp" && \
+			$(CURDIR)/temporal-opa policy check "$$name" && \
+			$(CURDIR)/temporal-opa policy test --fail-on-empty "$$name" && \
+			$(CURDIR)/temporal-opa policy test --threshold $(POLICY_COVERAGE) "$$name" >/dev/null && \
+			$(CURDIR)/temporal-opa policy export .temporal-opa >/dev/null); \
+		$(OPA) test --fail-on-empty "$$tmp/.temporal-opa" "$$tmp/$$name"; \
+		$(OPA) check --strict --schema "$$tmp/.temporal-opa/input.schema.json" "$$tmp/.temporal-opa" "$$tmp/$$name"; \
+		$(OPA) build -b --ignore '*_test.rego' -o "$$tmp/bundle.tar.gz" "$$tmp/$$name"; \
+		(cd "$$tmp" && $(CURDIR)/temporal-opa policy check bundle.tar.gz); \
+		rm -rf "$$tmp"; \
 	done
 
 ## lint: gofmt, go vet, opa fmt and opa check

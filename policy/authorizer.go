@@ -130,6 +130,19 @@ type generation struct {
 // the given bundles layered on it as [Authorizer.Activate] does. A decision path
 // other than the default's needs the bundle that defines it here.
 func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error) {
+	a, err := newAuthorizer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Activate(context.Background(), bundles...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newAuthorizer returns an Authorizer with no policy active yet: activate one
+// before it decides.
+func newAuthorizer(opts Options) (*Authorizer, error) {
 	if opts.DecisionPath == "" {
 		opts.DecisionPath = DefaultDecisionPath
 	}
@@ -153,12 +166,10 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if err != nil || !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
 		return nil, fmt.Errorf("policy: decision_path %q is not a rule path; use a path such as %s", opts.DecisionPath, DefaultDecisionPath)
 	}
-	var schema any
-	if err := json.Unmarshal(defaultrego.InputSchema(), &schema); err != nil {
-		return nil, fmt.Errorf("policy: embedded input schema: %w", err)
+	schemas, err := InputSchemas()
+	if err != nil {
+		return nil, err
 	}
-	schemas := ast.NewSchemaSet()
-	schemas.Put(ast.SchemaRootRef, schema)
 	def, err := defaultBundle()
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -167,11 +178,7 @@ func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource(), idInReason: logsDecisions(opts.Recorder)}
-	if err := a.Activate(context.Background(), bundles...); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource(), idInReason: logsDecisions(opts.Recorder)}, nil
 }
 
 // Activate compiles the given bundles, layered on the embedded default policy, and
@@ -244,39 +251,22 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 // build compiles and prepares a generation; it does not swap it in.
 func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) (*generation, error) {
 
-	all := make(map[string]*bundle.Bundle, len(user)+1)
-	replaced := false
+	all, replaced, err := layer(a.defaultB, user)
+	if err != nil {
+		return nil, err
+	}
 	defRoots := rootsOf(a.defaultB)
 	system := map[string][]byte{}
-	for name, b := range user {
-		if name == defaultBundleName {
-			return nil, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
-		}
-		b = withoutSystemModules(b, system)
-		all[name] = b
-		if overlaps(rootsOf(b), defRoots) {
-			replaced = true
+	for name, b := range all {
+		if name != defaultBundleName {
+			all[name] = withoutSystemModules(b, system)
 		}
 	}
-	if !replaced {
-		for name, b := range user {
-			if err := checkCustomRules(name, b); err != nil {
-				return nil, &ActivationError{Stage: "compile", Err: err}
-			}
-		}
-	}
-	if !replaced {
-		all[defaultBundleName] = a.defaultB
-	}
-
 	if err := compileSystem(system); err != nil {
 		return nil, &ActivationError{Stage: "compile", Err: fmt.Errorf("decision-log rules under data.system: %w", err)}
 	}
 
-	compiler := ast.NewCompiler().
-		WithSchemas(a.schemas).
-		WithUseTypeCheckAnnotations(true).
-		WithDefaultRegoVersion(ast.RegoV1)
+	compiler := newCompiler(a.schemas)
 	opts := []func(*rego.Rego){
 		rego.Query(a.opts.DecisionPath),
 		rego.Compiler(compiler),

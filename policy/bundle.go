@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -25,6 +26,21 @@ func skipTests(abspath string, info fs.FileInfo, _ int) bool {
 // (.tar.gz). Test files (*_test.rego) are left out. The bundle is not verified
 // for signatures; see package docs of the bundle sources for signed bundles.
 func LoadBundle(path string) (*bundle.Bundle, error) {
+	return ReadBundle(path, ReadOptions{})
+}
+
+// ReadOptions say how [ReadBundle] reads a bundle.
+type ReadOptions struct {
+	// Verification, when set, verifies the bundle's signature (.signatures.json)
+	// as OPA's bundle downloader does for a bundle with a signing configuration:
+	// a bundle without a valid signature over all its files is an error. The
+	// tests are left out after the signature was checked over them.
+	Verification *bundle.VerificationConfig
+}
+
+// ReadBundle reads a bundle from a directory or from an `opa build` tarball as
+// opts say. LoadBundle is ReadBundle with the zero ReadOptions.
+func ReadBundle(path string, opts ReadOptions) (*bundle.Bundle, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("load bundle: %w", err)
@@ -40,13 +56,27 @@ func LoadBundle(path string) (*bundle.Bundle, error) {
 		defer f.Close()
 		loader = bundle.NewTarballLoaderWithBaseURL(f, path)
 	}
-	b, err := bundle.NewCustomReader(loader.WithFilter(skipTests).WithSizeLimitBytes(maxBundleBytes)).
+	loader = loader.WithSizeLimitBytes(maxBundleBytes)
+	if opts.Verification == nil {
+		loader = loader.WithFilter(skipTests)
+	}
+	r := bundle.NewCustomReader(loader).
 		WithRegoVersion(ast.RegoV1).
-		WithProcessAnnotations(true).
-		WithSkipBundleVerification(true).
-		Read()
+		WithProcessAnnotations(true)
+	if opts.Verification != nil {
+		r = r.WithBundleVerificationConfig(opts.Verification)
+	} else {
+		r = r.WithSkipBundleVerification(true)
+	}
+	b, err := r.Read()
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", path, err)
+	}
+	if opts.Verification != nil {
+		// Signed over every file; the tests are not part of the policy.
+		b.Modules = slices.DeleteFunc(b.Modules, func(m bundle.ModuleFile) bool {
+			return strings.HasSuffix(m.Path, "_test.rego") || strings.HasSuffix(m.URL, "_test.rego")
+		})
 	}
 	return &b, nil
 }

@@ -16,6 +16,11 @@
 // finish on the previous policy, and a bundle that fails any step leaves the
 // previous policy active.
 //
+// [Check] makes every check of an activation without serving anything, for
+// tools such as `temporal-opa policy check`; [Layer], [DefaultBundle] and
+// [InputSchemas] let a test runner compile bundles exactly as activation does;
+// [Authorizer.Explain] says which rules produced a decision.
+//
 // The Authorizer fails closed: an evaluation error, an undefined decision, a
 // decision of the wrong shape or an evaluation timeout denies the call with a
 // reason and an *EvalError. Decisions are cached per policy generation when they

@@ -21,10 +21,13 @@ func main() {
 	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
 	err := run(ctx, cli.OSEnv(), os.Args[1:])
 	var usage *cli.UsageError
+	var exit offline.ExitError
 	switch {
 	case err == nil, errors.Is(err, cli.ErrHelp):
 	case errors.As(err, new(offline.Denied)), errors.As(err, new(offline.Changed)): // eval printed the decision or report
 		os.Exit(1)
+	case errors.As(err, &exit): // the command printed why
+		os.Exit(exit.Code)
 	case errors.As(err, new(*offline.InputError)):
 		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
 		os.Exit(2)
@@ -55,6 +58,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		return with(cli.ParseKeysServe(args, env))(func(o cli.KeysServe) error { return offline.KeysServe(ctx, o, os.Stdout) })
 	case "eval":
 		return with(cli.ParseEval(args, env))(func(o cli.Eval) error { return offline.Eval(ctx, o, os.Stdin, os.Stdout) })
+	case "policy test", "policy check", "policy export", "policy explain", "policy can-i":
+		return offline.Policy(ctx, name, args, env, os.Stdin, os.Stdout, os.Stderr)
 	}
 	return fmt.Errorf("command %q is not wired", name)
 }

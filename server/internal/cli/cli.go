@@ -50,6 +50,11 @@ var Commands = []struct{ Name, Summary string }{
 	{"keys gen", "create an ES256 signing key pair"},
 	{"keys serve", "serve a signing key's public JWKS over HTTP"},
 	{"eval", "decide one call offline and print the decision, reason and input document"},
+	{"policy test", "run a policy bundle's Rego tests, layered on the default policy as the server does"},
+	{"policy check", "make every check the server makes when it activates bundles (exit 0: it will)"},
+	{"policy export", "write the embedded default policy and the input schema into a directory"},
+	{"policy explain", "decide one call and show the rules that produced the decision, with a trace"},
+	{"policy can-i", "list every Temporal API with the policy's decision for a caller"},
 }
 
 // Usage is the top-level help text.
@@ -58,7 +63,7 @@ func Usage() string {
 	fmt.Fprintf(&b, "%s is a Temporal server whose every API call is authorized by an OPA (Rego) policy.\n\n", Program)
 	fmt.Fprintf(&b, "Usage:\n  %s <command> [flags]\n\nCommands:\n", Program)
 	for _, c := range Commands {
-		fmt.Fprintf(&b, "  %-11s %s\n", c.Name, c.Summary)
+		fmt.Fprintf(&b, "  %-14s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(&b, "\nRun '%s <command> --help' for the flags of a command.\n", Program)
 	return b.String()
@@ -80,14 +85,14 @@ func Command(args []string, env Env) (name string, rest []string, err error) {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return help()
-	case "keys":
+	case "keys", "policy":
 		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 			if len(args) >= 2 && isHelp(args[1]) {
 				return help()
 			}
-			return "", nil, &UsageError{Msg: "keys needs a subcommand: 'keys gen' or 'keys serve'"}
+			return "", nil, &UsageError{Msg: args[0] + " needs a subcommand: " + subcommands(args[0])}
 		}
-		name = "keys " + args[1]
+		name = args[0] + " " + args[1]
 		rest = args[2:]
 	default:
 		name, rest = args[0], args[1:]
@@ -102,6 +107,20 @@ func Command(args []string, env Env) (name string, rest []string, err error) {
 		names[i] = c.Name
 	}
 	return "", nil, &UsageError{Msg: fmt.Sprintf("unknown command %q; commands are: %s", name, strings.Join(names, ", "))}
+}
+
+// subcommands lists the subcommands of group, quoted: 'keys gen' or 'keys serve'.
+func subcommands(group string) string {
+	var names []string
+	for _, c := range Commands {
+		if strings.HasPrefix(c.Name, group+" ") {
+			names = append(names, "'"+c.Name+"'")
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
@@ -156,10 +175,18 @@ func newFlagSet(cmd, what string, env Env) *flagSet {
 
 func (f *flagSet) usage() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\nUsage:\n  %s %s [flags]\n\nFlags:\n", f.what, Program, f.cmd)
+	synopsis := "[flags]"
+	if f.args != "" {
+		synopsis += " " + f.args
+	}
+	fmt.Fprintf(&b, "%s\n\nUsage:\n  %s %s %s\n\nFlags:\n", f.what, Program, f.cmd, synopsis)
 	f.VisitAll(func(fl *flag.Flag) {
 		name, usage := flag.UnquoteUsage(fl)
-		fmt.Fprintf(&b, "  --%s", fl.Name)
+		dashes := "--"
+		if len(fl.Name) == 1 {
+			dashes = "-"
+		}
+		fmt.Fprintf(&b, "  %s%s", dashes, fl.Name)
 		if name != "" {
 			fmt.Fprintf(&b, " %s", name)
 		}

@@ -361,15 +361,8 @@ func ParseEval(args []string, env Env) (Eval, error) {
 		"With --replay EVENTS, decide every decision of a decision log again with --policy (layered on the\n"+
 		"embedded default) and report those that changed. Exit status: 0 nothing changed, 1 something\n"+
 		"changed, 2 bad input.", env)
-	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
-	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
-	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
-	f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
-	f.StringVar(&o.Namespace, "namespace", "default", "target namespace (empty for cluster-scoped APIs)")
+	o.callerFlags(f, true)
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
-	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as given to start (jwt and policy sections)")
-	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key that verifies --token")
-	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` that verifies --token instead of the one in --state-dir")
 	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
 	f.StringVar(&o.Format, "format", "text", "replay report format: text or json")
 	if err := f.parse(args); err != nil {
@@ -394,32 +387,52 @@ func ParseEval(args []string, env Env) (Eval, error) {
 		}
 		return o, checkFileExists(f, "authz", o.AuthzFile)
 	}
-	switch {
-	case o.API == "":
-		return o, f.errorf("--api is required, e.g. --api StartWorkflowExecution")
-	case o.Token != "" && len(o.Permissions) > 0:
-		return o, f.errorf("give --token or --permissions, not both")
-	case o.Token == "" && len(o.Permissions) == 0:
-		return o, f.errorf("give the caller as --token JWT or --permissions default:read (or --permissions none for no token)")
-	}
-	if len(o.Permissions) == 1 && o.Permissions[0] == "none" {
-		o.Permissions = []string{}
-	} else if err := checkPermissions(f, "permissions", o.Permissions); err != nil {
+	if err := o.checkCaller(f, true); err != nil {
 		return o, err
-	}
-	if strings.ContainsAny(o.API, " \t") {
-		return o, f.errorf("--api %q: an API name has no spaces", o.API)
 	}
 	if err := checkFileExists(f, "policy", o.Policy); err != nil {
 		return o, err
 	}
-	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
-		return o, err
-	}
-	if err := checkFileExists(f, "key", o.KeyFile); err != nil {
-		return o, err
-	}
 	return o, nil
+}
+
+// callerFlags defines the flags that say who calls (and, with api, which API):
+// those of eval, shared by policy explain and policy can-i.
+func (o *Eval) callerFlags(f *flagSet, api bool) {
+	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
+	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
+	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
+	if api {
+		f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
+	}
+	f.StringVar(&o.Namespace, "namespace", "default", "target namespace (empty for cluster-scoped APIs)")
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as given to start (jwt and policy sections)")
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(f.env.getenv), "directory of the dev signing key that verifies --token")
+	f.StringVar(&o.KeyFile, "key", "", "signing key `FILE` that verifies --token instead of the one in --state-dir")
+}
+
+// checkCaller validates the flags of callerFlags.
+func (o *Eval) checkCaller(f *flagSet, api bool) error {
+	switch {
+	case api && o.API == "":
+		return f.errorf("--api is required, e.g. --api StartWorkflowExecution")
+	case o.Token != "" && len(o.Permissions) > 0:
+		return f.errorf("give --token or --permissions, not both")
+	case o.Token == "" && len(o.Permissions) == 0:
+		return f.errorf("give the caller as --token JWT or --permissions default:read (or --permissions none for no token)")
+	}
+	if len(o.Permissions) == 1 && o.Permissions[0] == "none" {
+		o.Permissions = []string{}
+	} else if err := checkPermissions(f, "permissions", o.Permissions); err != nil {
+		return err
+	}
+	if strings.ContainsAny(o.API, " \t") {
+		return f.errorf("--api %q: an API name has no spaces", o.API)
+	}
+	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+		return err
+	}
+	return checkFileExists(f, "key", o.KeyFile)
 }
 
 func containsString(list []string, s string) bool {

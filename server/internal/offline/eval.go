@@ -18,9 +18,7 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc"
 
-	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
-	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -48,49 +46,23 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 	if len(o.Replay) > 0 {
 		return Replay(ctx, o, stdin, w)
 	}
-	var settings authzconfig.File
-	if o.AuthzFile != "" {
-		f, err := authzconfig.Load(o.AuthzFile, claimmapper.Config{})
-		if err != nil {
-			return err
-		}
-		settings = *f
+	settings, err := loadSettings(o.AuthzFile)
+	if err != nil {
+		return err
 	}
+	var bundles []cli.Bundle
 	if o.Policy != "" {
-		settings.Policy.Bundle = o.Policy
+		bundles = []cli.Bundle{{Path: o.Policy}}
 	}
 	api, err := ResolveAPI(o.API)
 	if err != nil {
 		return err
 	}
-
-	az, err := policy.NewAuthorizer(settings.Policy.Options)
+	az, done, err := authorizer(ctx, settings, bundles)
 	if err != nil {
 		return err
 	}
-	if path := settings.Policy.Bundle; path != "" {
-		b, err := policy.LoadBundle(path)
-		if err != nil {
-			return err
-		}
-		if err := az.Activate(ctx, b); err != nil {
-			return fmt.Errorf("policy bundle %s: %w", path, err)
-		}
-	}
-	if cfg := settings.Policy.OPA; cfg != nil {
-		// The remote bundles of the authz file, as the server would have them.
-		set, err := source.Open(ctx, az, cfg, source.Options{})
-		if err != nil {
-			return fmt.Errorf("policy.opa_config %s: %w", settings.Policy.OPAConfig, err)
-		}
-		defer set.Close()
-		wctx, cancel := context.WithTimeout(ctx, settings.Policy.WaitTimeout())
-		err = set.WaitReady(wctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("policy.opa_config %s: %s", settings.Policy.OPAConfig, cli.OneLine(err.Error()))
-		}
-	}
+	defer done()
 
 	res := Result{API: api}
 	claims, err := evalClaims(ctx, o, settings, stdin)
@@ -114,12 +86,17 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 }
 
 func report(w io.Writer, res Result) error {
+	return writeDecision(w, res, res.Allow)
+}
+
+// writeDecision prints v as indented JSON and returns Denied unless allow.
+func writeDecision(w io.Writer, v any, allow bool) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(res); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	if !res.Allow {
+	if !allow {
 		return Denied{}
 	}
 	return nil

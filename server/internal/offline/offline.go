@@ -1,5 +1,11 @@
 // Package offline implements the temporal-opa subcommands that need no running
-// Temporal server: token, keys gen, keys serve and eval.
+// Temporal server: token, keys gen, keys serve, eval, and the commands of policy
+// authors: policy test, check, export, explain and can-i.
+//
+// The policy commands decide, activate and check with package policy's own
+// Authorizer, the code the server runs, so that "policy check passes" and "the
+// server activates the bundle" cannot drift apart. The package does not link
+// the Temporal server.
 //
 // Each takes the options parsed by package cli and writes its output to the given
 // writer. Only token prints a token, and only because the user asked for one; no

@@ -1,0 +1,134 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+
+	defaultrego "github.com/temporal-opa/temporal-opa/rego"
+)
+
+// DefaultBundleName names the embedded default policy among the active bundles
+// (in revisions and status). No other bundle may have this name.
+const DefaultBundleName = defaultBundleName
+
+// Check makes every check an activation of bundles (name to bundle, as the
+// server names them: "policy" for policy.bundle, the bundle's key for those of
+// policy.opa_config) makes, with the Authorizer's own code: reserved names,
+// custom rule shapes, roots and layering on the embedded default, compilation
+// in strict mode with the input schema, the decision path. When an Authorizer
+// with opts would activate them, it returns the Status of that policy; else the
+// *ActivationError the Authorizer would report, with the same message.
+func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle) (Status, error) {
+	a, err := newAuthorizer(opts)
+	if err != nil {
+		return Status{}, err
+	}
+	if err := a.SetBundles(ctx, bundles); err != nil {
+		return Status{}, err
+	}
+	return a.Status(), nil
+}
+
+// SetBundles activates exactly the given bundles (name to bundle), layered on
+// the embedded default policy, in one activation: the bundles active before
+// are replaced. On error the active policy is unchanged and the error is an
+// *ActivationError.
+func (a *Authorizer) SetBundles(ctx context.Context, bundles map[string]*bundle.Bundle) error {
+	named := make(map[string]*bundle.Bundle, len(bundles))
+	for name, b := range bundles {
+		if b == nil {
+			return &ActivationError{Stage: "load", Err: errNoBundle}
+		}
+		if name == "" {
+			return &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name is empty")}
+		}
+		named[name] = b
+	}
+	a.setMu.Lock()
+	defer a.setMu.Unlock()
+	return a.activate(ctx, named)
+}
+
+// DefaultBundle returns the embedded default policy as activation layers it:
+// without its tests.
+func DefaultBundle() (*bundle.Bundle, error) {
+	b, err := defaultBundle()
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return b, nil
+}
+
+// InputSchemas returns the schema set every activation type-checks policies
+// with: rego/input.schema.json as the schema of input.
+func InputSchemas() (*ast.SchemaSet, error) {
+	var schema any
+	if err := json.Unmarshal(defaultrego.InputSchema(), &schema); err != nil {
+		return nil, fmt.Errorf("policy: embedded input schema: %w", err)
+	}
+	schemas := ast.NewSchemaSet()
+	schemas.Put(ast.SchemaRootRef, schema)
+	return schemas, nil
+}
+
+// Layer returns the bundles an activation of user (name to bundle) compiles:
+// the user bundles, and the embedded default policy under [DefaultBundleName]
+// unless a user bundle's roots overlap the default's (such a bundle replaces
+// it). It makes the checks activation makes before compiling (reserved name,
+// custom rule shapes) and returns their *ActivationError. Test runners use it to
+// test bundles exactly as they will be activated.
+func Layer(user map[string]*bundle.Bundle) (map[string]*bundle.Bundle, error) {
+	def, err := DefaultBundle()
+	if err != nil {
+		return nil, err
+	}
+	all, _, err := layer(def, user)
+	return all, err
+}
+
+// layer adds the default bundle def to the user bundles unless one of them
+// covers its roots (replaced); it checks the reserved name and, when layered,
+// the shapes of the custom rules.
+func layer(def *bundle.Bundle, user map[string]*bundle.Bundle) (all map[string]*bundle.Bundle, replaced bool, err error) {
+	all = make(map[string]*bundle.Bundle, len(user)+1)
+	defRoots := rootsOf(def)
+	for name, b := range user {
+		if name == defaultBundleName {
+			return nil, false, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
+		}
+		all[name] = b
+		if overlaps(rootsOf(b), defRoots) {
+			replaced = true
+		}
+	}
+	if replaced {
+		return all, true, nil
+	}
+	for _, name := range sortedNames(user) {
+		if err := checkCustomRules(name, user[name]); err != nil {
+			return nil, false, &ActivationError{Stage: "compile", Err: err}
+		}
+	}
+	all[defaultBundleName] = def
+	return all, false, nil
+}
+
+// newCompiler is the compiler of every activation: Rego v1, strict mode, and
+// input type-checked against the schema.
+func newCompiler(schemas *ast.SchemaSet) *ast.Compiler {
+	return ast.NewCompiler().
+		WithSchemas(schemas).
+		WithUseTypeCheckAnnotations(true).
+		WithStrict(true).
+		WithDefaultRegoVersion(ast.RegoV1)
+}
+
+func sortedNames(m map[string]*bundle.Bundle) []string {
+	return slices.Sorted(maps.Keys(m))
+}
