@@ -242,7 +242,7 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	a.current.Store(g)
 	a.activations.Add(1)
 	if o, ok := a.opts.Recorder.(PolicyObserver); ok {
-		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, System: g.system})
+		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.usesRequest, System: g.system})
 	}
 	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest, "reads_jwt", g.reads.jwt)
 	return nil

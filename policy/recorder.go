@@ -106,6 +106,8 @@ type PolicyObserver interface {
 type ActivePolicy struct {
 	Generation uint64
 	Revisions  map[string]string // bundle name to revision; do not modify
+	// UsesRequest reports that the policy reads input.request.
+	UsesRequest bool
 	// System holds the source of the activated bundles' modules under data.system
 	// (such as system.log mask and drop rules), by file name. They are not part of
 	// the authorization policy: the input schema of a call does not apply to them.

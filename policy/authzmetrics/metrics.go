@@ -23,6 +23,7 @@ package authzmetrics
 
 import (
 	"errors"
+	"sync"
 
 	"go.temporal.io/server/common/api"
 	"go.temporal.io/server/common/metrics"
@@ -70,9 +71,17 @@ const (
 // the claim mapper, bundle sources, decision logger and shadow policy. The zero
 // handler (nil) is metrics.NoopMetricsHandler.
 type Metrics struct {
-	decisions, cache, loaded, failed, fetches, refused, dropped, disagreements, shadow metrics.CounterIface
-	eval                                                                               metrics.TimerIface
+	h                                                                metrics.Handler
+	loaded, failed, fetches, refused, dropped, disagreements, shadow metrics.CounterIface
+	cacheHit, cacheMiss                                              metrics.CounterIface
+
+	// Per-call series, resolved once per label set: recording on a handler
+	// already carrying its tags builds no attribute set per call.
+	decisionsBy sync.Map // decisionKey -> metrics.CounterIface
+	evalBy      sync.Map // operation -> metrics.TimerIface
 }
+
+type decisionKey struct{ op, decision, source, mode string }
 
 var _ policy.Recorder = (*Metrics)(nil)
 
@@ -82,9 +91,9 @@ func New(h metrics.Handler) *Metrics {
 		h = metrics.NoopMetricsHandler
 	}
 	return &Metrics{
-		decisions:     Decisions.With(h),
-		eval:          EvalLatency.With(h),
-		cache:         CacheRequests.With(h),
+		h:             h,
+		cacheHit:      CacheRequests.With(h.WithTags(metrics.StringTag("result", "hit"))),
+		cacheMiss:     CacheRequests.With(h.WithTags(metrics.StringTag("result", "miss"))),
 		loaded:        BundleLoaded.With(h),
 		failed:        BundleFailed.With(h),
 		fetches:       JWKSFetches.With(h),
@@ -97,25 +106,33 @@ func New(h metrics.Handler) *Metrics {
 
 // Record counts one decision.
 func (m *Metrics) Record(e *policy.Event) {
-	op := metrics.OperationTag(api.MethodName(e.Target.APIName))
-	decision := DecisionDeny
+	op := api.MethodName(e.Target.APIName)
+	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode}
 	switch {
 	case e.Err != nil:
-		decision = DecisionError
+		k.decision = DecisionError
 	case e.Allow:
-		decision = DecisionAllow
+		k.decision = DecisionAllow
 	}
-	source := SourcePolicy
 	if e.Cached {
-		source = SourceCache
-		m.cache.Record(1, metrics.StringTag("result", "hit"))
+		k.source = SourceCache
+		m.cacheHit.Record(1)
 	} else {
-		m.cache.Record(1, metrics.StringTag("result", "miss"))
+		m.cacheMiss.Record(1)
 		if e.EvalDuration > 0 {
-			m.eval.Record(e.EvalDuration, op)
+			t, ok := m.evalBy.Load(op)
+			if !ok {
+				t, _ = m.evalBy.LoadOrStore(op, EvalLatency.With(m.h.WithTags(metrics.OperationTag(op))))
+			}
+			t.(metrics.TimerIface).Record(e.EvalDuration)
 		}
 	}
-	m.decisions.Record(1, op, metrics.StringTag("decision", decision), metrics.StringTag("source", source), metrics.StringTag("mode", e.Mode))
+	c, ok := m.decisionsBy.Load(k)
+	if !ok {
+		c, _ = m.decisionsBy.LoadOrStore(k, Decisions.With(m.h.WithTags(metrics.OperationTag(op),
+			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode))))
+	}
+	c.(metrics.CounterIface).Record(1)
 }
 
 // BundleActivated counts a bundle activation (err nil) or rejection.

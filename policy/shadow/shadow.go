@@ -72,7 +72,8 @@ type Shadow struct {
 	closed atomic.Bool
 	once   sync.Once
 
-	last *policy.Event // the shadow authorizer's last event (its goroutine only)
+	last        *policy.Event // the shadow authorizer's last event (its goroutine only)
+	usesRequest atomic.Bool   // the active shadow policy reads input.request
 
 	mu       sync.Mutex
 	counters Counters
@@ -124,9 +125,7 @@ func New(opts Options, bundles ...*bundle.Bundle) (*Shadow, error) {
 func (s *Shadow) Authorizer() *policy.Authorizer { return s.az }
 
 // NeedsRequest reports whether the shadow policy reads the request body.
-func (s *Shadow) NeedsRequest() bool {
-	return s.az.ReadsInput("request") || s.az.ReadsInput("request_type")
-}
+func (s *Shadow) NeedsRequest() bool { return s.usesRequest.Load() }
 
 // Record queues an enforced decision for the shadow policy; it never blocks.
 func (s *Shadow) Record(e *policy.Event) {
@@ -142,12 +141,21 @@ func (s *Shadow) Record(e *policy.Event) {
 	}
 }
 
+// drainInterval is how often the worker takes what was queued. Waking it per
+// event would cost every call a goroutine switch; batching costs the shadow
+// results at most this delay.
+const drainInterval = 5 * time.Millisecond
+
 func (s *Shadow) loop() {
 	defer close(s.done)
+	tick := time.NewTicker(drainInterval)
+	defer tick.Stop()
 	for {
 		select {
-		case e := <-s.queue:
-			s.compare(e)
+		case <-tick.C:
+			for n := len(s.queue); n > 0; n-- {
+				s.compare(<-s.queue)
+			}
 		case <-s.stop:
 			return
 		}
@@ -215,6 +223,7 @@ type capture Shadow
 func (c *capture) Record(e *policy.Event) { c.last = e }
 
 func (c *capture) PolicyActivated(p policy.ActivePolicy) {
+	c.usesRequest.Store(p.UsesRequest)
 	c.mu.Lock()
 	c.counters = Counters{Generation: p.Generation, Revisions: maps.Clone(p.Revisions), ActivatedAt: time.Now()}
 	c.mu.Unlock()
