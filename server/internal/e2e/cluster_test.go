@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -211,7 +212,7 @@ func TestCluster(t *testing.T) {
 	names := []string{"fe1GRPC", "fe1Membership", "fe2GRPC", "fe2Membership", "internalGRPC", "internalMembership",
 		"historyGRPC", "historyMembership", "matchingGRPC", "matchingMembership", "workerMembership", "fe1Status", "fe2Status"}
 	ports := map[string]int{}
-	for i, p := range freePorts(t, len(names)) {
+	for i, p := range freeLowPorts(t, len(names)) {
 		ports[names[i]] = p
 	}
 	dir := t.TempDir()
@@ -475,6 +476,31 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
+// freeLowPorts is freePorts below 32768: Temporal's PostgreSQL schema keeps a
+// membership port in a SMALLINT (cluster_membership.rpc_port), so ports of the
+// kernel's ephemeral range (32768 and up) stop a service at start with
+// "value ... is out of range for type smallint".
+func freeLowPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var lns []net.Listener
+	for p := 20000 + rand.IntN(10000); len(ports) < n && p < 32768; p++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		lns = append(lns, ln)
+		ports = append(ports, p)
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	if len(ports) < n {
+		t.Fatalf("found %d free ports below 32768, want %d", len(ports), n)
+	}
+	return ports
+}
+
 // cluster is the service processes of TestCluster.
 type cluster struct {
 	t        *testing.T
@@ -565,6 +591,11 @@ func tail(t *testing.T, name, path string, n int) {
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	for i, l := range lines {
+		if len(l) > 600 {
+			lines[i] = l[:600] + " ..."
+		}
 	}
 	t.Logf("last lines of %s:\n  %s", name, strings.Join(lines, "\n  "))
 }
