@@ -328,19 +328,24 @@ func TestImage(t *testing.T) {
 		t.Fatalf("buildah from: %v", err)
 	}
 	ctr := strings.TrimSpace(string(out))
-	out, err = buildah("inspect", "--format", "{{json .OCIv1.Config}}", ctr).Output()
+	out, err = buildah("inspect", ctr).Output()
 	if err != nil {
 		t.Fatalf("buildah inspect: %v", err)
 	}
-	var cfg struct {
-		User       string   `json:"User"`
-		Entrypoint []string `json:"Entrypoint"`
-		Cmd        []string `json:"Cmd"`
-		WorkingDir string   `json:"WorkingDir"`
+	var inspect struct {
+		OCIv1 struct {
+			Config struct {
+				User       string   `json:"User"`
+				Entrypoint []string `json:"Entrypoint"`
+				Cmd        []string `json:"Cmd"`
+				WorkingDir string   `json:"WorkingDir"`
+			} `json:"config"`
+		} `json:"OCIv1"`
 	}
-	if err := json.Unmarshal(out, &cfg); err != nil {
+	if err := json.Unmarshal(out, &inspect); err != nil {
 		t.Fatal(err)
 	}
+	cfg := inspect.OCIv1.Config
 	if cfg.User != "1000:1000" || strings.Join(cfg.Entrypoint, " ") != "/usr/local/bin/temporal-opa" || strings.Join(cfg.Cmd, " ") != "start" {
 		t.Fatalf("image config %+v: want user 1000:1000, entrypoint /usr/local/bin/temporal-opa, command start", cfg)
 	}
@@ -469,6 +474,7 @@ func testChartPod(t *testing.T, img *container, entrypoint, cmd []string) {
 	}
 	t.Logf("start with the chart's environment serving in %s", time.Since(began).Round(time.Millisecond))
 	settings := p.waitLine(ctx, "temporal-opa: settings")
+	t.Logf("start-up log: temporal-opa: settings %s", settings)
 	for _, want := range []string{`"config-from":"` + cli.EnvConfigFile, `"services-from":"` + cli.EnvServices, `"authz-from":"` + cli.EnvAuthzFile} {
 		if !strings.Contains(settings, want) {
 			t.Errorf("start-up log %q lacks %s", settings, want)
