@@ -34,4 +34,5 @@ cp "$here/rootfs/etc/passwd" "$here/rootfs/etc/group" "$ctx/rootfs/etc/"
 buildah "$@" --storage-driver vfs bud --isolation chroot --layers=false --quiet -f "$here/Containerfile" -t "$image" "$ctx"
 rm -f "$archive"
 buildah "$@" --storage-driver vfs push --quiet "$image" "oci-archive:$archive:$image"
+buildah "$@" --storage-driver vfs rmi "$image" >/dev/null   # the archive is the product; keep no copy in storage
 echo "$archive: $image"
