@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
@@ -192,7 +193,8 @@ func TestCluster(t *testing.T) {
 		t.Skip("-short: the cluster test starts PostgreSQL and six server processes")
 	}
 	began := time.Now()
-	ctx := ctxFor(t, 5*time.Minute)
+	ctx, cancel := context.WithCancelCause(ctxFor(t, 5*time.Minute))
+	defer cancel(nil)
 	pg := startPostgres(t)
 	setupTemporalSchema(t, pg.addr)
 	t.Logf("PostgreSQL %s up with Temporal's schema in %s", pg.addr, time.Since(began).Round(time.Millisecond))
@@ -255,8 +257,11 @@ func TestCluster(t *testing.T) {
 			cli.EnvConfigFile+"="+filepath.Join(dir, "temporal.yaml"), cli.EnvServices+"="+service,
 			cli.EnvAuthzFile+"="+filepath.Join(dir, authzFile)), extra...)
 	}
-	c := &cluster{t: t, dir: dir}
-	c.start("history", nil, chartEnv("history", "authz.yaml"))
+	c := &cluster{t: t, dir: dir, died: cancel}
+	// History first: the first process writes the cluster's metadata record,
+	// and processes racing to write it fail (Kubernetes would restart them).
+	history := c.start("history", nil, chartEnv("history", "authz.yaml"))
+	waitListening(ctx, t, fmt.Sprintf("127.0.0.1:%d", ports["historyGRPC"]), history)
 	c.start("matching", nil, chartEnv("matching", "authz.yaml"))
 	c.start("internal-frontend", nil, chartEnv("internal-frontend", "authz.yaml"))
 	c.start("worker", nil, chartEnv("worker", "authz.yaml"))
@@ -325,7 +330,7 @@ func TestCluster(t *testing.T) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("namespace %s still there after %s: the system workflows did not finish (%v)", deleted, time.Since(deleteStart), err)
+			t.Fatalf("namespace %s still there after %s: the system workflows did not finish (%v; %v)", deleted, time.Since(deleteStart), err, context.Cause(ctx))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -389,6 +394,7 @@ func TestCluster(t *testing.T) {
 	runGreet(ctx, t, starter2, tq, "without the bundle server")
 
 	// Frontend 1 dies: clients of frontend 2 go on, with a worker on frontend 2.
+	fe1.expected.Store(true)
 	if err := fe1.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +443,7 @@ func retry(ctx context.Context, t *testing.T, what string, f func() error) {
 		var dl *serviceerror.DeadlineExceeded
 		var pd *serviceerror.PermissionDenied
 		if errors.As(err, &pd) || !(errors.As(err, &nf) || errors.As(err, &un) || errors.As(err, &dl)) || ctx.Err() != nil {
-			t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v (%v)", what, err, context.Cause(ctx))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -476,6 +482,22 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
+// waitListening waits until addr accepts TCP connections.
+func waitListening(ctx context.Context, t *testing.T, addr string, p *child) {
+	t.Helper()
+	for {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			_ = conn.Close()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s not listening: %v", p.name, addr, context.Cause(ctx))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // freeLowPorts is freePorts below 32768: Temporal's PostgreSQL schema keeps a
 // membership port in a SMALLINT (cluster_membership.rpc_port), so ports of the
 // kernel's ephemeral range (32768 and up) stop a service at start with
@@ -506,6 +528,7 @@ type cluster struct {
 	t        *testing.T
 	dir      string
 	children map[string]*child
+	died     context.CancelCauseFunc // called when a process exits unexpectedly
 }
 
 type child struct {
@@ -513,7 +536,10 @@ type child struct {
 	cmd    *exec.Cmd
 	log    string
 	exited chan error // receives Wait's result, then is closed
-	err    error
+	// expected is set before the test stops or kills the process; an exit
+	// without it ends the test's context (cluster.died).
+	expected atomic.Bool
+	err      error
 }
 
 // start runs "temporal-opa start args..." with env as a child process (this
@@ -541,6 +567,9 @@ func (c *cluster) start(name string, args, env []string) *child {
 	p := &child{name: name, cmd: cmd, log: logPath, exited: make(chan error, 1)}
 	go func() {
 		err := cmd.Wait()
+		if !p.expected.Load() && c.died != nil {
+			c.died(fmt.Errorf("%s exited unexpectedly: %v (log: %s)", name, err, logPath))
+		}
 		p.exited <- err
 		close(p.exited)
 	}()
@@ -549,6 +578,7 @@ func (c *cluster) start(name string, args, env []string) *child {
 	}
 	c.children[name] = p
 	t.Cleanup(func() {
+		p.expected.Store(true)
 		_ = cmd.Process.Kill()
 		<-p.exited
 		if t.Failed() {
@@ -565,6 +595,7 @@ func (c *cluster) stop(name string, limit time.Duration) {
 	t.Helper()
 	p := c.children[name]
 	began := time.Now()
+	p.expected.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Errorf("stop %s: %v", name, err)
 		return
