@@ -7,7 +7,11 @@ BUNDLES   := $(wildcard bundles/*/)
 BENCHTIME ?= 1s
 ARGS      ?=
 
-.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench fuzz clean browser-deps
+# One compile for everything: the binary, the test binaries and the image share
+# CGO_ENABLED=0 (a static binary; SQLite is pure Go). Only test-race needs cgo.
+export CGO_ENABLED := 0
+
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench fuzz clean browser-deps image deps
 
 all: build
 
@@ -20,14 +24,15 @@ build:
 	$(GO) build -o temporal-opa ./server
 
 ## test: Go tests, race tests of the policy library, and opa fmt/check/test/build of every policy
-test: browser-deps test-rego test-go test-race test-policy-ci
+test: deps browser-deps test-rego test-go test-race test-policy-ci
 
-test-go:
-	$(GO) test -count=1 ./...
+# The e2e tests build the image from ./temporal-opa (TEMPORAL_OPA_BIN) instead of linking it again.
+test-go: build
+	TEMPORAL_OPA_BIN=$(CURDIR)/temporal-opa $(GO) test -count=1 ./...
 
 # -race rebuilds all it links: only packages that do not link the whole server.
 test-race:
-	$(GO) test -count=1 -race ./policy/...
+	CGO_ENABLED=1 $(GO) test -count=1 -race ./policy/...
 
 test-rego:
 	$(OPA) fmt --fail --list $(DEFAULT) $(BUNDLES) || { echo "opa fmt: run 'go tool opa fmt -w $(DEFAULT) $(BUNDLES)'"; exit 1; }
@@ -78,8 +83,22 @@ FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGetClaims -fuzztime $(FUZZTIME) ./policy/claimmapper/
 
+## image: the OCI image (FROM scratch, static ./temporal-opa, CA certificates, uid 1000) as IMAGE_ARCHIVE, built with buildah
+IMAGE         ?= temporal-opa:latest
+IMAGE_ARCHIVE ?= temporal-opa.oci.tar
+image: build
+	server/deploy/build-image.sh ./temporal-opa $(IMAGE_ARCHIVE) $(IMAGE)
+
+## deps: install what the deployment tests need (Debian, as root): PostgreSQL and buildah
+deps:
+	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
+		echo "deps: postgresql, buildah and ca-certificates are installed"; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates; \
+	fi
+
 clean:
-	rm -f temporal-opa
+	rm -f temporal-opa $(IMAGE_ARCHIVE)
 
 ## browser-deps: Debian's chromium and the npm packages of the Web UI browser tests (server/internal/e2e/testdata/browser);
 ## when they cannot be installed the browser tests skip, saying so

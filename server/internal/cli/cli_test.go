@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -108,7 +109,7 @@ func TestFlagErrors(t *testing.T) {
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
 		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},
-		{"missing config dir", start, []string{"--config", filepath.Join(dir, "cfg")}, "start: --config " + filepath.Join(dir, "cfg") + ": no such directory; give Temporal's config directory (as temporal-server start --config) or --config-file FILE"},
+		{"missing config dir", start, []string{"--config", filepath.Join(dir, "cfg")}, "start: --config " + filepath.Join(dir, "cfg") + ": no such directory; give Temporal's config directory (as temporal-server start --config), --config-file FILE or set TEMPORAL_SERVER_CONFIG_FILE_PATH"},
 		{"missing authz", start, []string{"--config", dir, "--authz", "authz.yaml"}, "start: --authz authz.yaml: no such file or directory"},
 
 		{"no permissions", token, nil, "token: --permissions is required, e.g. --permissions default:read,default:write"},
@@ -271,6 +272,76 @@ func TestParseStartDevWebUI(t *testing.T) {
 			if o.UIIP != tc.wantIP || o.UIPort != tc.wantPort || o.Headless != tc.headless || !reflect.DeepEqual(o.UIPermissions, tc.wantPerms) {
 				t.Errorf("got ui-ip %q ui-port %d headless %v perms %q, want %q %d %v %q",
 					o.UIIP, o.UIPort, o.Headless, o.UIPermissions, tc.wantIP, tc.wantPort, tc.headless, tc.wantPerms)
+			}
+		})
+	}
+}
+
+// start reads the variables of Temporal's server image (and Helm chart) when the
+// matching flags are not given; a flag wins over its variable.
+func TestParseStartEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config_template.yaml")
+	authz := filepath.Join(dir, "authz.yaml")
+	other := filepath.Join(dir, "other.yaml")
+	for _, f := range []string{cfg, authz, other} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chart := map[string]string{EnvConfigFile: cfg, EnvServices: "frontend", EnvAuthzFile: authz}
+	tests := []struct {
+		name    string
+		args    []string
+		vars    map[string]string
+		want    Start // only the fields compared below
+		wantErr string
+	}{
+		{name: "chart environment alone", vars: chart, want: Start{ConfigFile: cfg, Services: []string{"frontend"}, AuthzFile: authz,
+			ConfigFrom: EnvConfigFile, ServicesFrom: EnvServices, AuthzFrom: EnvAuthzFile}},
+		{name: "comma list with spaces", vars: map[string]string{EnvConfigFile: cfg, EnvServices: " history, matching ,worker"},
+			want: Start{ConfigFile: cfg, Services: []string{"history", "matching", "worker"}, ConfigFrom: EnvConfigFile, ServicesFrom: EnvServices, AuthzFrom: "default"}},
+		{name: "flags win", args: []string{"--config-file", other, "--service", "history", "--authz", other}, vars: chart,
+			want: Start{ConfigFile: other, Services: []string{"history"}, AuthzFile: other, ConfigFrom: "--config-file", ServicesFrom: "--service", AuthzFrom: "--authz"}},
+		{name: "--config wins over the config file variable", args: []string{"--config", dir}, vars: chart,
+			want: Start{ConfigDir: dir, Services: []string{"frontend"}, AuthzFile: authz, ConfigFrom: "--config", ServicesFrom: EnvServices, AuthzFrom: EnvAuthzFile}},
+		{name: "no flags, no variables", args: []string{"--config", dir},
+			want: Start{ConfigDir: dir, Services: []string{"frontend", "history", "matching", "worker"}, ConfigFrom: "--config", ServicesFrom: "default", AuthzFrom: "default"}},
+		{name: "empty variables are unset", args: []string{"--config-file", cfg}, vars: map[string]string{EnvServices: " ", EnvAuthzFile: ""},
+			want: Start{ConfigFile: cfg, Services: []string{"frontend", "history", "matching", "worker"}, ConfigFrom: "--config-file", ServicesFrom: "default", AuthzFrom: "default"}},
+
+		{name: "missing config file", vars: map[string]string{EnvConfigFile: filepath.Join(dir, "nope.yaml")},
+			wantErr: "start: " + EnvConfigFile + "=" + filepath.Join(dir, "nope.yaml") + ": no such file; set it to Temporal's config file (Temporal's Helm chart mounts /etc/temporal/config/config_template.yaml), or give --config-file"},
+		{name: "missing authz file", vars: map[string]string{EnvConfigFile: cfg, EnvAuthzFile: "/etc/temporal-opa/authz.yaml"},
+			wantErr: "start: " + EnvAuthzFile + "=/etc/temporal-opa/authz.yaml: no such file; set it to temporal-opa's settings file (jwt, policy, status), or give --authz"},
+		{name: "unknown service", vars: map[string]string{EnvConfigFile: cfg, EnvServices: "frontend,web"},
+			wantErr: `start: TEMPORAL_SERVICES="frontend,web": "web" is not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
+		{name: "empty service", vars: map[string]string{EnvConfigFile: cfg, EnvServices: "frontend,,history"},
+			wantErr: `start: TEMPORAL_SERVICES="frontend,,history": empty entry; want a comma-separated list of frontend, internal-frontend, history, matching, worker`},
+		{name: "no config anywhere", vars: map[string]string{EnvServices: "frontend"},
+			wantErr: "start: --config config: no such directory; give Temporal's config directory (as temporal-server start --config), --config-file FILE or set " + EnvConfigFile},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(dir) // no ./config here
+			o, err := ParseStart(tc.args, Env{Getenv: func(k string) string { return tc.vars[k] }})
+			if tc.wantErr != "" {
+				var ue *UsageError
+				if !errors.As(err, &ue) || ue.Msg != tc.wantErr {
+					t.Fatalf("error %v\nwant %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want.ConfigDir == "" {
+				tc.want.ConfigDir = "config"
+			}
+			got := Start{ConfigDir: o.ConfigDir, ConfigFile: o.ConfigFile, Services: o.Services, AuthzFile: o.AuthzFile,
+				ConfigFrom: o.ConfigFrom, ServicesFrom: o.ServicesFrom, AuthzFrom: o.AuthzFrom}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
 	}

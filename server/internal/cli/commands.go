@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -201,6 +203,16 @@ func checkLog(f *flagSet, level, format string) error {
 // TemporalServices are the service names "start --service" accepts.
 var TemporalServices = []string{"frontend", "internal-frontend", "history", "matching", "worker"}
 
+// The environment variables of "temporal-opa start": the first two are those of
+// Temporal's server image (temporal-server start reads them, and Temporal's Helm
+// chart sets them in every server pod), the third is temporal-opa's own. A flag
+// given on the command line wins over its variable.
+const (
+	EnvConfigFile = "TEMPORAL_SERVER_CONFIG_FILE_PATH" // --config-file
+	EnvServices   = "TEMPORAL_SERVICES"                // --service, comma-separated
+	EnvAuthzFile  = "TEMPORAL_OPA_AUTHZ_FILE"          // --authz
+)
+
 // Start is the command line of "temporal-opa start".
 type Start struct {
 	ConfigDir  string   // Temporal config directory (as temporal-server --config)
@@ -209,21 +221,31 @@ type Start struct {
 	ConfigFile string   // a single config file instead of ConfigDir/Env/Zone
 	Services   []string // services to start
 	AuthzFile  string   // temporal-opa's own settings (jwt, policy)
+
+	// Where each setting came from, for the start-up log and error messages:
+	// a flag ("--config-file"), an environment variable (EnvConfigFile) or
+	// "default".
+	ConfigFrom, ServicesFrom, AuthzFrom string
 }
 
-// ParseStart parses the flags of start.
+// ParseStart parses the flags of start. Settings whose flags are not given come
+// from EnvConfigFile, EnvServices and EnvAuthzFile, as in Temporal's server image.
 func ParseStart(args []string, env Env) (Start, error) {
 	var o Start
 	f := newFlagSet("start", "Run Temporal services from Temporal's own configuration (persistence, TLS, cluster settings),\n"+
 		"with every call authorized by the OPA policy. global.authorization's JWT settings keep their\n"+
-		"meaning; temporal-opa's own settings come from --authz.", env)
+		"meaning; temporal-opa's own settings come from --authz.\n\n"+
+		"Without flags it reads the environment of Temporal's server image and Helm chart: the config file\n"+
+		"from "+EnvConfigFile+" (a '# enable-template' file is rendered as Temporal renders it), the\n"+
+		"services from "+EnvServices+" (comma-separated) and the authz file from "+EnvAuthzFile+".\n"+
+		"A flag wins over its variable.", env)
 	f.StringVar(&o.ConfigDir, "config", "config", "Temporal config `DIR` (as temporal-server --config)")
 	f.StringVar(&o.Env, "env", "development", "Temporal config environment: loads DIR/<env>.yaml")
 	f.StringVar(&o.Zone, "zone", "", "availability zone: also loads DIR/<env>_<zone>.yaml")
-	f.StringVar(&o.ConfigFile, "config-file", "", "a single Temporal config `FILE` instead of --config/--env/--zone")
+	f.StringVar(&o.ConfigFile, "config-file", "", "a single Temporal config `FILE` instead of --config/--env/--zone (env "+EnvConfigFile+")")
 	f.list(&o.Services, "service", []string{"frontend", "history", "matching", "worker"},
-		"`NAME` of a service to start, repeatable: "+strings.Join(TemporalServices, ", "))
-	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` (YAML: jwt, policy)")
+		"`NAME` of a service to start, repeatable: "+strings.Join(TemporalServices, ", ")+" (env "+EnvServices+", comma-separated)")
+	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` (YAML: jwt, policy, status) (env "+EnvAuthzFile+")")
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
@@ -232,23 +254,75 @@ func ParseStart(args []string, env Env) (Start, error) {
 	if set["config-file"] && (set["config"] || set["env"] || set["zone"]) {
 		return o, f.errorf("--config-file cannot be combined with --config, --env or --zone")
 	}
+
+	switch v := strings.TrimSpace(env.getenv(EnvConfigFile)); {
+	case set["config-file"]:
+		o.ConfigFrom = "--config-file"
+	case set["config"] || set["env"] || set["zone"]:
+		o.ConfigFrom = "--config"
+	case v != "":
+		o.ConfigFile, o.ConfigFrom = v, EnvConfigFile
+	default:
+		o.ConfigFrom = "default"
+	}
+	switch v := strings.TrimSpace(env.getenv(EnvServices)); {
+	case set["service"]:
+		o.ServicesFrom = "--service"
+	case v != "":
+		o.Services, o.ServicesFrom = nil, EnvServices
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				return o, f.errorf("%s=%q: empty entry; want a comma-separated list of %s", EnvServices, v, strings.Join(TemporalServices, ", "))
+			}
+			o.Services = append(o.Services, s)
+		}
+	default:
+		o.ServicesFrom = "default"
+	}
+	switch v := strings.TrimSpace(env.getenv(EnvAuthzFile)); {
+	case set["authz"]:
+		o.AuthzFrom = "--authz"
+	case v != "":
+		o.AuthzFile, o.AuthzFrom = v, EnvAuthzFile
+	default:
+		o.AuthzFrom = "default"
+	}
+
 	for _, s := range o.Services {
 		if !containsString(TemporalServices, s) {
+			if o.ServicesFrom == EnvServices {
+				return o, f.errorf("%s=%q: %q is not a Temporal service; choose from %s", EnvServices, env.getenv(EnvServices), s, strings.Join(TemporalServices, ", "))
+			}
 			return o, f.errorf("--service %q: not a Temporal service; choose from %s", s, strings.Join(TemporalServices, ", "))
 		}
 	}
-	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+	if err := o.checkFile(f, "authz", o.AuthzFile, o.AuthzFrom, "temporal-opa's settings file (jwt, policy, status)"); err != nil {
 		return o, err
 	}
-	if err := checkFileExists(f, "config-file", o.ConfigFile); err != nil {
+	if err := o.checkFile(f, "config-file", o.ConfigFile, o.ConfigFrom, "Temporal's config file (Temporal's Helm chart mounts /etc/temporal/config/config_template.yaml)"); err != nil {
 		return o, err
 	}
 	if o.ConfigFile == "" {
 		if err := checkFileExists(f, "config", o.ConfigDir); err != nil {
-			return o, f.errorf("--config %s: no such directory; give Temporal's config directory (as temporal-server start --config) or --config-file FILE", o.ConfigDir)
+			return o, f.errorf("--config %s: no such directory; give Temporal's config directory (as temporal-server start --config), --config-file FILE or set %s", o.ConfigDir, EnvConfigFile)
 		}
 	}
 	return o, nil
+}
+
+// checkFile is checkFileExists for a setting that may come from a variable.
+func (o Start) checkFile(f *flagSet, flagName, path, from, what string) error {
+	if path == "" || !strings.HasPrefix(from, "TEMPORAL_") {
+		return checkFileExists(f, flagName, path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		reason := "no such file"
+		if !errors.Is(err, os.ErrNotExist) {
+			reason = errors.Unwrap(err).Error()
+		}
+		return f.errorf("%s=%s: %s; set it to %s, or give --%s", from, path, reason, what, flagName)
+	}
+	return nil
 }
 
 // Token is the command line of "temporal-opa token".

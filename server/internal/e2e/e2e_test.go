@@ -39,6 +39,9 @@ import (
 var srv *devserver.Server
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "start" { // a service process of TestCluster
+		os.Exit(runStartChild(os.Args[1:]))
+	}
 	os.Exit(run(m))
 }
 

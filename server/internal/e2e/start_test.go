@@ -337,16 +337,23 @@ keys:
 }
 
 // remoteBundle is an `opa build` tarball at revision rev, signed as `opa sign`
-// does with the ES256 key priv (PEM) under key id "release".
+// does with the ES256 key priv (PEM) under key id "release": it freezes
+// terminations.
 func remoteBundle(t *testing.T, rev, priv string) []byte {
+	return signedBundle(t, rev, priv, `package temporal.custom
+
+deny contains "remote bundle: terminations are frozen" if input.target.method == "TerminateWorkflowExecution"
+`)
+}
+
+// signedBundle is an `opa build` tarball at revision rev holding one module of
+// package temporal.custom, signed with priv under key id "release".
+func signedBundle(t *testing.T, rev, priv, rego string) []byte {
 	t.Helper()
 	b := bundle.Bundle{
 		Manifest: bundle.Manifest{Revision: rev, Roots: &[]string{"temporal/custom"}},
 		Data:     map[string]any{},
-		Modules: []bundle.ModuleFile{{URL: "/temporal/custom/remote.rego", Path: "/temporal/custom/remote.rego", Raw: []byte(`package temporal.custom
-
-deny contains "remote bundle: terminations are frozen" if input.target.method == "TerminateWorkflowExecution"
-`)}},
+		Modules:  []bundle.ModuleFile{{URL: "/temporal/custom/remote.rego", Path: "/temporal/custom/remote.rego", Raw: []byte(rego)}},
 	}
 	if err := b.GenerateSignature(bundle.NewSigningConfig(priv, "ES256", ""), "release", false); err != nil {
 		t.Fatalf("sign: %v", err)
@@ -359,31 +366,44 @@ deny contains "remote bundle: terminations are frozen" if input.target.method ==
 }
 
 // bundleServer serves one tarball at any path with an ETag, to callers with
-// the bearer token.
+// the bearer token; Publish replaces the tarball, as a bundle server's
+// operator uploading a new revision would.
 type bundleServer struct {
 	*httptest.Server
 	requests atomic.Int64
+	current  atomic.Pointer[servedBundle]
+}
+
+type servedBundle struct {
+	tarball []byte
+	etag    string
 }
 
 func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
 	bs := &bundleServer{}
-	etag := fmt.Sprintf(`"%x"`, sha256.Sum256(tarball))
+	bs.Publish(tarball)
 	bs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bs.requests.Add(1)
 		if r.Header.Get("Authorization") != "Bearer "+token {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		w.Header().Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
+		cur := bs.current.Load()
+		w.Header().Set("ETag", cur.etag)
+		if r.Header.Get("If-None-Match") == cur.etag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
 		w.Header().Set("Content-Type", "application/gzip")
-		_, _ = w.Write(tarball)
+		_, _ = w.Write(cur.tarball)
 	}))
 	t.Cleanup(bs.Close)
 	return bs
+}
+
+// Publish makes tarball the bundle served from now on.
+func (bs *bundleServer) Publish(tarball []byte) {
+	bs.current.Store(&servedBundle{tarball: tarball, etag: fmt.Sprintf(`"%x"`, sha256.Sum256(tarball))})
 }
 
 // ecKeys returns a new ES256 key pair, PEM-encoded.

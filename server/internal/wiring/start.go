@@ -40,6 +40,9 @@ func LoadTemporalConfig(o cli.Start) (*config.Config, error) {
 		cfg, err = config.Load(config.WithConfigDir(o.ConfigDir), config.WithEnv(o.Env), config.WithZone(o.Zone))
 	}
 	if err != nil {
+		if o.ConfigFrom == cli.EnvConfigFile {
+			return nil, fmt.Errorf("load Temporal config %s (from %s): %w", src, cli.EnvConfigFile, err)
+		}
 		return nil, fmt.Errorf("load Temporal config %s: %w", src, err)
 	}
 	return cfg, nil
@@ -75,11 +78,21 @@ func Run(ctx context.Context, o cli.Start) error {
 	if err != nil {
 		return err
 	}
+	for _, name := range o.Services {
+		if _, ok := cfg.Services[name]; !ok {
+			from := "--service " + name
+			if o.ServicesFrom == cli.EnvServices {
+				from = cli.EnvServices + " " + name
+			}
+			return fmt.Errorf("%s: the Temporal config has no services.%s section", from, name)
+		}
+	}
 	if err := CheckPorts(cfg, o.Services); err != nil {
 		return err
 	}
 	logger := log.NewZapLogger(log.BuildZapLogger(cfg.Log).WithOptions(zap.WithFatalHook(FatalHook{Command: "start", W: os.Stderr})))
 	slogger := log.NewSlogLogger(logger)
+	logger.Info("temporal-opa: settings", configTags(o)...)
 
 	a := cfg.Global.Authorization
 	if a.Authorizer != "" || a.ClaimMapper != "" {
@@ -128,6 +141,24 @@ func Run(ctx context.Context, o cli.Start) error {
 		return fmt.Errorf("run Temporal server: %w", err)
 	}
 	return nil
+}
+
+// configTags say which config file, services and authz file start uses, and
+// where each came from (flag, environment variable or default).
+func configTags(o cli.Start) []tag.Tag {
+	config := o.ConfigFile
+	if config == "" {
+		config = filepath.Join(o.ConfigDir, o.Env+".yaml")
+	}
+	authz := o.AuthzFile
+	if authz == "" {
+		authz = "(none: global.authorization alone)"
+	}
+	return []tag.Tag{
+		tag.NewStringTag("config", config), tag.NewStringTag("config-from", o.ConfigFrom),
+		tag.NewStringsTag("services", o.Services), tag.NewStringTag("services-from", o.ServicesFrom),
+		tag.NewStringTag("authz", authz), tag.NewStringTag("authz-from", o.AuthzFrom),
+	}
 }
 
 // FatalHook ends a fatal log of the Temporal server (it exits the process on

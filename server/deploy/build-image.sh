@@ -1,0 +1,38 @@
+#!/bin/sh
+# build-image.sh BINARY ARCHIVE [IMAGE]: build the temporal-opa image from a
+# static temporal-opa BINARY with buildah (no daemon, no registry: FROM scratch)
+# and write it to ARCHIVE as an OCI archive (docker load / podman load /
+# skopeo copy oci-archive:ARCHIVE ... accept it). IMAGE names it (default
+# temporal-opa:latest). BUILDAH_ROOT, when set, keeps buildah's storage there
+# instead of /var/lib/containers (the tests use a temporary one).
+set -eu
+[ $# -ge 2 ] || { echo "usage: $0 BINARY ARCHIVE [IMAGE]" >&2; exit 2; }
+bin=$1 archive=$2 image=${3:-temporal-opa:latest}
+here=$(cd "$(dirname "$0")" && pwd)
+certs=/etc/ssl/certs/ca-certificates.crt
+
+command -v buildah >/dev/null || { echo "$0: buildah not found: run 'make deps' (apt-get install buildah)" >&2; exit 1; }
+[ -f "$certs" ] || { echo "$0: $certs not found: run 'make deps' (apt-get install ca-certificates)" >&2; exit 1; }
+[ -x "$bin" ] || { echo "$0: $bin: not an executable; run 'make build'" >&2; exit 1; }
+# A cgo binary needs a dynamic loader, which a scratch image has not.
+if command -v go >/dev/null && ! go version -m "$bin" | grep -q 'CGO_ENABLED=0'; then
+	echo "$0: $bin is not static (built without CGO_ENABLED=0); build it with 'make build'" >&2; exit 1
+fi
+
+set --
+if [ -n "${BUILDAH_ROOT:-}" ]; then
+	set -- --root "$BUILDAH_ROOT/storage" --runroot "$BUILDAH_ROOT/run"
+fi
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/ssl/certs" "$ctx/rootfs/etc/temporal/config" "$ctx/rootfs/tmp" "$ctx/home/temporal"
+chmod 1777 "$ctx/rootfs/tmp"
+cp "$bin" "$ctx/rootfs/usr/local/bin/temporal-opa"
+cp "$certs" "$ctx/rootfs/etc/ssl/certs/ca-certificates.crt"
+cp "$here/rootfs/etc/passwd" "$here/rootfs/etc/group" "$ctx/rootfs/etc/"
+
+buildah "$@" --storage-driver vfs bud --isolation chroot --layers=false --quiet -f "$here/Containerfile" -t "$image" "$ctx"
+rm -f "$archive"
+buildah "$@" --storage-driver vfs push --quiet "$image" "oci-archive:$archive:$image"
+buildah "$@" --storage-driver vfs rmi "$image" >/dev/null   # the archive is the product; keep no copy in storage
+echo "$archive: $image"
