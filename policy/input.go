@@ -63,6 +63,11 @@ func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[
 	if err != nil {
 		return nil, err
 	}
+	return inputJSON(v)
+}
+
+// inputJSON is an input document's JSON form.
+func inputJSON(v ast.Value) (map[string]any, error) {
 	doc, err := ast.JSON(v)
 	if err != nil {
 		return nil, err

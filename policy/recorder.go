@@ -3,7 +3,6 @@ package policy
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	mrand "math/rand/v2"
 	"net"
 	"sync"
@@ -166,15 +165,7 @@ func (e *Event) Input() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := ast.JSON(v)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("input is %T, not an object", doc)
-	}
-	return m, nil
+	return inputJSON(v)
 }
 
 // InputValue is Input as an OPA value. It must not be modified.
