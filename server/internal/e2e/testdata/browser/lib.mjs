@@ -43,8 +43,8 @@ export async function newUser(name) {
     const u = new URL(r.url());
     if (!u.pathname.startsWith('/api/v1/')) return;
     const entry = { method: r.request().method(), path: u.pathname, status: r.status() };
+    api.push(entry); // at once: a step may look for it before the body arrives
     if (r.status() >= 400) entry.body = await r.text().catch(() => '');
-    api.push(entry);
   });
   return { name, context, page, api };
 }
