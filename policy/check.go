@@ -35,6 +35,21 @@ func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle)
 	return a.Status(), nil
 }
 
+// NewAuthorizerNamed is NewAuthorizer with bundles named as SetBundle and bundle
+// sources name them, so that a source that activates the same name later
+// replaces the bundle instead of adding a second copy. A decision path other
+// than the default's needs the bundle that defines it here.
+func NewAuthorizerNamed(opts Options, bundles map[string]*bundle.Bundle) (*Authorizer, error) {
+	a, err := newAuthorizer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.SetBundles(context.Background(), bundles); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // SetBundles activates exactly the given bundles (name to bundle), layered on
 // the embedded default policy, in one activation: the bundles active before
 // are replaced. On error the active policy is unchanged and the error is an

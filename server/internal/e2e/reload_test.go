@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/authorization"
 
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
@@ -253,5 +255,47 @@ bundles:
 	r := a.Report()
 	if r.Ready || len(r.Sources) != 1 || r.Sources[0].Activations != 0 || len(r.Policy.Revisions) != 1 {
 		t.Errorf("without require_bundle: %+v, want the embedded default alone and the bundle pending", r)
+	}
+}
+
+// A bundle that replaces the default policy under its own decision path
+// (policy.decision_path) starts the server, and the file source then watches it
+// under the same name.
+func TestCustomDecisionPathBundle(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"bundle/.manifest": `{"roots": ["acme"], "revision": "acme-1"}`,
+		"bundle/acme/authz.rego": `package acme
+
+decision := {"allow": input.target.method == "GetSystemInfo", "reason": "acme allows only GetSystemInfo"}
+`,
+	})
+	path := filepath.Join(dir, "authz.yaml")
+	yml := "jwt:\n  jwks_urls: [" + srv.JWKSURL() + "]\n  issuer: " + devkey.Issuer + "\n  skip_discovery: true\n" +
+		"policy:\n  bundle: " + filepath.Join(dir, "bundle") + "\n  decision_path: data.acme.decision\n"
+	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := authzconfig.Load(path, claimmapper.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := wiring.NewAuth(ctxFor(t, time.Minute), *f, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r := a.Report()
+	if r.Policy.Revisions["policy"] != "acme-1" || len(r.Policy.Revisions) != 1 || !r.Ready {
+		t.Fatalf("report %+v, want the acme bundle alone under the name policy", r.Policy)
+	}
+	claims := &authorization.Claims{Subject: "x", System: authorization.RoleAdmin}
+	for api, want := range map[string]authorization.Decision{
+		"/temporal.api.workflowservice.v1.WorkflowService/GetSystemInfo":  authorization.DecisionAllow,
+		"/temporal.api.workflowservice.v1.WorkflowService/ListNamespaces": authorization.DecisionDeny,
+	} {
+		res, err := a.Authorizer.Authorize(context.Background(), claims, &authorization.CallTarget{APIName: api})
+		if err != nil || res.Decision != want {
+			t.Errorf("%s: %v %v, want %v", api, res.Decision, err, want)
+		}
 	}
 }

@@ -106,8 +106,21 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		recorders = append(recorders, a.Shadow)
 	}
 	opts.Recorder = policy.Recorders(recorders...)
-	az, err := policy.NewAuthorizer(opts)
+	first := map[string]*bundle.Bundle{}
+	if path := settings.Policy.Bundle; path != "" && opts.DecisionPath != "" && opts.DecisionPath != policy.DefaultDecisionPath {
+		// The default policy alone has no rule at this decision path: start on
+		// the bundle that defines it (the file source then watches it).
+		b, err := policy.LoadBundle(path)
+		if err != nil {
+			return nil, &PolicyError{Path: path, Err: err}
+		}
+		first[authzconfig.FileBundleName] = b
+	}
+	az, err := policy.NewAuthorizerNamed(opts, first)
 	if err != nil {
+		if path := settings.Policy.Bundle; len(first) > 0 {
+			return nil, &PolicyError{Path: path, Err: err}
+		}
 		return nil, err
 	}
 	a.Authorizer = az
