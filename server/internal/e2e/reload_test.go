@@ -285,8 +285,8 @@ decision := {"allow": input.target.method == "GetSystemInfo", "reason": "acme al
 	}
 	defer a.Close()
 	r := a.Report()
-	if r.Policy.Revisions["policy"] != "acme-1" || len(r.Policy.Revisions) != 1 || !r.Ready {
-		t.Fatalf("report %+v, want the acme bundle alone under the name policy", r.Policy)
+	if r.Policy.Revisions["policy"] != "acme-1" || len(r.Policy.Revisions) != 2 || !r.Ready {
+		t.Fatalf("report %+v, want the acme bundle under the name policy (once), beside the unused default", r.Policy)
 	}
 	claims := &authorization.Claims{Subject: "x", System: authorization.RoleAdmin}
 	for api, want := range map[string]authorization.Decision{
