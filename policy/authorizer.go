@@ -26,9 +26,10 @@ import (
 
 // Defaults of [Options].
 const (
-	DefaultDecisionPath      = defaultrego.DecisionPath
-	DefaultEvalTimeout       = time.Second
-	DefaultDecisionCacheSize = 10000
+	DefaultDecisionPath       = defaultrego.DecisionPath
+	DefaultEvalTimeout        = time.Second
+	DefaultDecisionCacheSize  = 65536
+	DefaultDecisionCacheBytes = 32 << 20
 )
 
 // defaultBundleName names the embedded default policy in status and revisions.
@@ -45,6 +46,9 @@ type Options struct {
 	// DecisionCacheSize bounds the decisions cached per policy generation:
 	// 0 means DefaultDecisionCacheSize, a negative value disables the cache.
 	DecisionCacheSize int `yaml:"decision_cache_size"`
+	// DecisionCacheBytes bounds the memory of the cached decisions: keys,
+	// reasons and bookkeeping. 0 means DefaultDecisionCacheBytes.
+	DecisionCacheBytes int `yaml:"decision_cache_bytes"`
 	// Logger receives activation and evaluation errors; nil discards them.
 	Logger *slog.Logger `yaml:"-"`
 	// Mode is ModeEnforce (the default) or ModeDryRun: every call is evaluated
@@ -118,8 +122,7 @@ type generation struct {
 	query       rego.PreparedEvalQuery
 	revisions   map[string]string
 	user        map[string]*bundle.Bundle // the user bundles it was built from, by name
-	usesRequest bool                      // the policy reads input.request: build it per call
-	reads       claimReads                // what of input.claims besides roles the policy reads
+	reads       inputReads                // what of the input the policy reads: the cache key, the input built
 	activatedAt time.Time
 	cache       *decisionCache // nil when decisions of this policy cannot be cached
 	compiler    *ast.Compiler
@@ -154,6 +157,12 @@ func newAuthorizer(opts Options) (*Authorizer, error) {
 	}
 	if opts.DecisionCacheSize == 0 {
 		opts.DecisionCacheSize = DefaultDecisionCacheSize
+	}
+	if opts.DecisionCacheBytes == 0 {
+		opts.DecisionCacheBytes = DefaultDecisionCacheBytes
+	}
+	if opts.DecisionCacheBytes < 0 {
+		return nil, fmt.Errorf("policy: decision_cache_bytes %d is negative; set a size in bytes such as %d, or decision_cache_size: -1 to turn the cache off", opts.DecisionCacheBytes, DefaultDecisionCacheBytes)
 	}
 	switch opts.Mode {
 	case "":
@@ -242,9 +251,9 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	a.current.Store(g)
 	a.activations.Add(1)
 	if o, ok := a.opts.Recorder.(PolicyObserver); ok {
-		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.usesRequest, System: g.system})
+		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.reads.usesRequest(), System: g.system})
 	}
-	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.usesRequest, "reads_jwt", g.reads.jwt)
+	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.reads.usesRequest(), "reads_jwt", g.reads.jwt != nil)
 	return nil
 }
 
@@ -300,16 +309,13 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		compiler:    compiler,
 		system:      system,
 	}
-	g.usesRequest = readsRequest(compiler)
-	g.reads = claimReads{
-		subject:  readsInput(compiler, "claims", "subject"),
-		authType: readsInput(compiler, "claims", "auth_type"),
-		jwt:      readsInput(compiler, "claims", "jwt"),
-	}
-	// A decision that depends on the request body or on a non-deterministic
-	// built-in cannot be reused for the next call with the same claims and target.
-	if a.opts.DecisionCacheSize > 0 && !g.usesRequest && deterministic(compiler) {
-		g.cache = newDecisionCache(a.opts.DecisionCacheSize)
+	g.reads = analyzeReads(compiler)
+	// Decisions are cached by every value the policy reads (inputReads.cacheKey);
+	// one that depends on a non-deterministic built-in cannot be reused, nor one
+	// that reads the whole request (no two calls share it).
+	wholeRequest := g.reads.request != nil && g.reads.request.whole
+	if a.opts.DecisionCacheSize > 0 && !g.reads.withInput && !wholeRequest && deterministic(compiler) {
+		g.cache = newDecisionCache(a.opts.DecisionCacheSize, a.opts.DecisionCacheBytes)
 	}
 	return g, nil
 }
@@ -348,8 +354,8 @@ func (a *Authorizer) Status() Status {
 		ActivatedAt: g.activatedAt,
 		Revisions:   maps.Clone(g.revisions),
 		Cacheable:   g.cache != nil,
-		UsesRequest: g.usesRequest,
-		ReadsJWT:    g.reads.jwt,
+		UsesRequest: g.reads.usesRequest(),
+		ReadsJWT:    g.reads.jwt != nil,
 		Activations: a.activations.Load(),
 		Failures:    a.failures.Load(),
 		LastError:   lastErr,
@@ -413,8 +419,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		Revisions:    g.revisions,
 		Peer:         peerAddr(ctx),
 		input:        o.input,
-		readsJWT:     g.reads.jwt,
-		request:      o.input != nil && g.usesRequest,
+		request:      o.input != nil && g.reads.usesRequest(),
 	}
 	if rr, ok := rec.(RequestRecorder); ok && rr.NeedsRequest() {
 		if m, ok := target.Request.(proto.Message); ok && m != nil && m.ProtoReflect().IsValid() {
@@ -441,18 +446,25 @@ type outcome struct {
 
 // decide decides a call with generation g, from the cache when it can.
 func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authorization.Claims, target *authorization.CallTarget, timed bool) outcome {
-	var key cacheKey
+	var key []byte
 	cacheable := false
 	if g.cache != nil {
-		if pk, ok := principalKey(claims, g.reads); ok {
-			key = cacheKey{principal: pk, api: target.APIName, namespace: target.Namespace, nexus: target.NexusEndpointName}
-			cacheable = true
+		bp := keyBufs.Get().(*[]byte)
+		defer func() { *bp = key[:0]; keyBufs.Put(bp) }()
+		if key, cacheable = g.reads.cacheKey(*bp, claims, target); cacheable {
 			if d, hit := g.cache.get(key); hit {
-				return outcome{d: d, cached: true}
+				o := outcome{d: d, cached: true}
+				if timed && g.reads.usesRequest() {
+					// The audit trail gets the request values the policy read.
+					o.input, _ = g.reads.evalInput(claims, target)
+				}
+				return o
 			}
+		} else {
+			key = *bp
 		}
 	}
-	in, err := inputValue(claims, target, g.reads.jwt, g.usesRequest)
+	in, err := g.reads.evalInput(claims, target)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -466,10 +478,13 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 		o.evalTime = time.Since(evalStart)
 	}
 	if err == nil && cacheable {
-		g.cache.put(key, d)
+		g.cache.put(string(key), d)
 	}
 	return o
 }
+
+// keyBufs hold cache keys while they are built and looked up.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 func peerAddr(ctx context.Context) net.Addr {
 	if p, ok := peer.FromContext(ctx); ok {
@@ -487,7 +502,7 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		target = &authorization.CallTarget{}
 	}
 	g := a.current.Load()
-	in, err := inputValue(claims, target, g.reads.jwt, g.usesRequest)
+	in, err := inputValue(claims, target, true, true)
 	if err != nil {
 		return Decision{Reason: denyReason(err)}, err
 	}

@@ -485,7 +485,9 @@ func TestInputKeepsIntegersIntegral(t *testing.T) {
 
 // TestStaticAnalysisOfPolicies checks what the authorizer learns from a policy at
 // activation: whether to build input.request, whether input.claims.jwt matters for
-// the decision cache key, and whether decisions can be cached at all.
+// the decision cache key, and whether decisions can be cached at all (not when a
+// call's decision may depend on its whole request, a replaced input or a
+// non-deterministic built-in).
 func TestStaticAnalysisOfPolicies(t *testing.T) {
 	tests := []struct {
 		name                           string
@@ -496,8 +498,12 @@ func TestStaticAnalysisOfPolicies(t *testing.T) {
 		{"token claim", `deny contains "x" if "contractors" in input.claims.jwt.groups`, false, true, true},
 		{"claims as a whole", `deny contains "x" if count(input.claims) > 99`, false, true, true},
 		{"computed input key", `deny contains "x" if { some k; input[k] == "boom" }`, true, true, false},
-		{"request body", `deny contains "x" if input.request.workflow_id == "w"`, true, false, false},
-		{"request type", `deny contains "x" if input.request_type == "t"`, true, false, false},
+		{"request field", `deny contains "x" if input.request.workflow_id == "w"`, true, false, true},
+		{"request type", `deny contains "x" if input.request_type == "t"`, true, false, true},
+		{"whole request", `deny contains "x" if count(input.request) > 99`, true, false, false},
+		{"request passed whole to a function", `deny contains "x" if object.get(input.request, "workflow_id", "") == "w"`, true, false, false},
+		{"token claim by a computed key", `deny contains "x" if { some k; input.claims.jwt[k] == "boom" }`, false, true, true},
+		{"with input", "deny contains \"x\" if data.temporal.authz.default_allow with input.target.namespace as \"x\"", true, true, false},
 		{"non-deterministic built-in", `deny contains "x" if time.now_ns() < 0`, false, false, false},
 		{"target only", `deny contains "x" if input.target.namespace == "frozen"`, false, false, true},
 	}

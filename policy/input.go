@@ -3,9 +3,7 @@ package policy
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -143,10 +141,6 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 	if c == nil {
 		return ast.Null{}, nil
 	}
-	nsTerms := make([][2]*ast.Term, 0, len(c.Namespaces))
-	for ns, role := range c.Namespaces {
-		nsTerms = append(nsTerms, [2]*ast.Term{ast.StringTerm(ns), ast.NewTerm(rolesValue(role))})
-	}
 	var jwt ast.Value = ast.NewObject()
 	if withJWT {
 		var err error
@@ -158,7 +152,7 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
-		[2]*ast.Term{keyNamespaces, ast.NewTerm(ast.NewObject(nsTerms...))},
+		[2]*ast.Term{keyNamespaces, ast.NewTerm(namespacesValue(c.Namespaces))},
 		[2]*ast.Term{keyJWT, ast.NewTerm(jwt)},
 	), nil
 }
@@ -230,65 +224,6 @@ func jsonValue(x any) (ast.Value, error) {
 	default:
 		return ast.InterfaceToValue(v)
 	}
-}
-
-// claimReads says which fields of input.claims besides the roles a policy may read.
-type claimReads struct{ subject, authType, jwt bool }
-
-// principalKey identifies the claims for the decision cache: every field of
-// input.claims the policy can read, each length-prefixed so that no two claims
-// share a key. When the policy reads input.claims.jwt the token's cache key is
-// part of it, and ok is false for extensions the cache cannot identify; when it
-// reads neither jwt nor subject, every token granting the same roles shares
-// decisions, so a worker that mints a fresh token per call still hits the cache.
-func principalKey(c *authorization.Claims, reads claimReads) (key string, ok bool) {
-	jwt := reads.jwt
-	if c == nil {
-		return "\x00", true
-	}
-	b := make([]byte, 0, 128)
-	switch e := c.Extensions.(type) {
-	case nil:
-		b = append(b, 'c')
-	case TokenClaims:
-		if !jwt {
-			b = append(b, 'c')
-			break
-		}
-		k := e.CacheKey()
-		if k == "" {
-			return "", false
-		}
-		b = append(b, 't')
-		b = appendString(b, k)
-	default:
-		if jwt {
-			return "", false
-		}
-		b = append(b, 'c')
-	}
-	if reads.subject {
-		b = appendString(b, c.Subject)
-	}
-	if reads.authType {
-		b = appendString(b, c.AuthType)
-	}
-	b = binary.AppendUvarint(b, uint64(uint32(c.System)))
-	b = binary.AppendUvarint(b, uint64(len(c.Namespaces)))
-	switch len(c.Namespaces) {
-	case 0:
-	case 1:
-		for ns, r := range c.Namespaces {
-			b = appendString(b, ns)
-			b = binary.AppendUvarint(b, uint64(uint32(r)))
-		}
-	default:
-		for _, ns := range slices.Sorted(maps.Keys(c.Namespaces)) {
-			b = appendString(b, ns)
-			b = binary.AppendUvarint(b, uint64(uint32(c.Namespaces[ns])))
-		}
-	}
-	return string(b), true
 }
 
 func appendString(b []byte, s string) []byte {

@@ -151,9 +151,8 @@ type Event struct {
 	// Peer is the caller's network address, when the call carried one.
 	Peer net.Addr
 
-	input    ast.Value // the document evaluated; nil for a cached decision
-	readsJWT bool
-	request  bool // input carries input.request (the policy reads it)
+	input   ast.Value // the document evaluated (for a cached decision, only when it carries the request); else nil
+	request bool      // input carries input.request (the policy reads it)
 }
 
 // Input returns the input document of the decision in its JSON form: the
@@ -170,11 +169,8 @@ func (e *Event) Input() (map[string]any, error) {
 
 // InputValue is Input as an OPA value. It must not be modified.
 func (e *Event) InputValue() (ast.Value, error) {
-	if e.input != nil && e.readsJWT {
-		return e.input, nil
-	}
-	// A cached decision, or a policy that does not read the token's claims:
-	// the audit trail still gets them (never the token itself).
+	// The claims whole, whatever the policy read of them (never the token
+	// itself); the request values as the policy read them.
 	v, err := inputValue(e.Claims, &e.Target, true, false)
 	if err != nil {
 		return nil, err

@@ -38,8 +38,8 @@ deny contains "start requests must name a task queue" if {
 		t.Fatal(err)
 	}
 	st := a.Status()
-	if !st.UsesRequest || st.Cacheable {
-		t.Fatalf("status %+v: a policy reading input.request needs the request and must not be cached", st)
+	if !st.UsesRequest || !st.Cacheable {
+		t.Fatalf("status %+v: a policy reading request fields needs the request, and its decisions are cached by those fields", st)
 	}
 	start := func(wfType, queue string) *authorization.CallTarget {
 		return &authorization.CallTarget{APIName: apiStart, Namespace: "payments", Request: &workflowservice.StartWorkflowExecutionRequest{
@@ -62,16 +62,18 @@ deny contains "start requests must name a task queue" if {
 			Request: &workflowservice.RespondWorkflowTaskCompletedRequest{Namespace: "orders"}}, true, ""},
 		{"no request", &authorization.CallTarget{APIName: apiStart, Namespace: "payments"}, true, ""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := a.Authorize(context.Background(), writer, tc.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (got.Decision == authorization.DecisionAllow) != tc.allow || (!tc.allow && got.Reason != tc.reason) {
-				t.Fatalf("got %v %q, want allow=%v %q", got.Decision, got.Reason, tc.allow, tc.reason)
-			}
-		})
+	for _, round := range []string{"evaluated", "cached"} {
+		for _, tc := range tests {
+			t.Run(round+"/"+tc.name, func(t *testing.T) {
+				got, err := a.Authorize(context.Background(), writer, tc.target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if (got.Decision == authorization.DecisionAllow) != tc.allow || (!tc.allow && got.Reason != tc.reason) {
+					t.Fatalf("got %v %q, want allow=%v %q", got.Decision, got.Reason, tc.allow, tc.reason)
+				}
+			})
+		}
 	}
 	d, err := a.Decide(context.Background(), writer, start("payments.Charge", "q"))
 	if err != nil {
