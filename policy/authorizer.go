@@ -15,7 +15,11 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc/peer"
@@ -120,6 +124,7 @@ var _ authorization.Authorizer = (*Authorizer)(nil)
 type generation struct {
 	id          uint64
 	query       rego.PreparedEvalQuery
+	txn         storage.Transaction // a read transaction on the query's store, shared by evaluations
 	revisions   map[string]string
 	user        map[string]*bundle.Bundle // the user bundles it was built from, by name
 	reads       inputReads                // what of the input the policy reads: the cache key, the input built
@@ -284,7 +289,23 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	for _, name := range slices.Sorted(maps.Keys(all)) {
 		opts = append(opts, rego.ParsedBundle(name, all[name]))
 	}
+	store := inmem.New()
+	wtxn, err := store.NewTransaction(ctx, storage.WriteParams)
+	if err != nil {
+		return nil, &ActivationError{Stage: "compile", Err: err}
+	}
+	opts = append(opts, rego.Store(store), rego.Transaction(wtxn))
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		store.Abort(ctx, wtxn)
+		return nil, &ActivationError{Stage: "compile", Err: err}
+	}
+	if err := store.Commit(ctx, wtxn); err != nil {
+		return nil, &ActivationError{Stage: "compile", Err: err}
+	}
+	// One read transaction for every evaluation of the generation: its store is
+	// written only while it is prepared.
+	txn, err := store.NewTransaction(ctx)
 	if err != nil {
 		return nil, &ActivationError{Stage: "compile", Err: err}
 	}
@@ -303,6 +324,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	g := &generation{
 		id:          a.nextGen.Add(1),
 		query:       pq,
+		txn:         txn,
 		revisions:   revisions,
 		user:        user,
 		activatedAt: time.Now(),
@@ -483,6 +505,9 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	return o
 }
 
+// noMetrics spares evaluations OPA's per-evaluation metrics.
+var noMetrics = metrics.NoOp()
+
 // keyBufs hold cache keys while they are built and looked up.
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
@@ -550,12 +575,26 @@ type decided struct {
 }
 
 func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (decided, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.EvalTimeout)
-	defer cancel()
-	rs, err := g.query.Eval(ctx, rego.EvalParsedInput(input))
+	// Cancelled by a timer and by the caller's context, without the goroutine
+	// and context OPA would start for each evaluation.
+	c := topdown.NewCancel()
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(a.opts.EvalTimeout, func() { timedOut.Store(true); c.Cancel() })
+	stop := context.AfterFunc(ctx, c.Cancel)
+	rs, err := g.query.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalTransaction(g.txn),
+		rego.EvalMetrics(noMetrics),
+		rego.EvalExternalCancel(c),
+	)
+	timer.Stop()
+	stop()
 	if err != nil {
+		if timedOut.Load() {
+			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", a.opts.EvalTimeout, context.DeadlineExceeded)}
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", a.opts.EvalTimeout, ctxErr)}
+			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped: %w", ctxErr)}
 		}
 		return decided{}, &EvalError{Code: CodeEvalError, Err: err}
 	}

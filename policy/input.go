@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"go.temporal.io/server/common/api"
@@ -100,17 +102,52 @@ func targetValue(t *authorization.CallTarget) ast.Value {
 	if t == nil {
 		t = &authorization.CallTarget{}
 	}
-	md := api.GetMethodMetadata(t.APIName)
+	a := apiTermsOf(t.APIName)
 	return ast.NewObject(
-		[2]*ast.Term{keyAPI, ast.StringTerm(t.APIName)},
-		[2]*ast.Term{keyService, ast.StringTerm(strings.Trim(api.ServiceName(t.APIName), "/"))},
-		[2]*ast.Term{keyMethod, ast.StringTerm(api.MethodName(t.APIName))},
+		[2]*ast.Term{keyAPI, a.api},
+		[2]*ast.Term{keyService, a.service},
+		[2]*ast.Term{keyMethod, a.method},
 		[2]*ast.Term{keyNamespace, ast.StringTerm(t.Namespace)},
 		[2]*ast.Term{keyNexusEndpoint, ast.StringTerm(t.NexusEndpointName)},
-		[2]*ast.Term{keyScope, ast.StringTerm(scopeName(md.Scope))},
-		[2]*ast.Term{keyAccess, ast.StringTerm(accessName(md.Access))},
-		[2]*ast.Term{keyHealthCheck, ast.BooleanTerm(authorization.IsHealthCheckAPI(t.APIName))},
+		[2]*ast.Term{keyScope, a.scope},
+		[2]*ast.Term{keyAccess, a.access},
+		[2]*ast.Term{keyHealthCheck, a.healthCheck},
 	)
+}
+
+// apiTerms are the input.target values that follow from the API name alone.
+type apiTerms struct {
+	api, service, method, scope, access, healthCheck *ast.Term
+}
+
+// apiTermsCache holds the apiTerms of the APIs seen, up to maxCachedAPIs (the
+// frontend's APIs number a few hundred); OPA values are never modified once built.
+var (
+	apiTermsCache sync.Map // API name to *apiTerms
+	cachedAPIs    atomic.Int64
+)
+
+const maxCachedAPIs = 4096
+
+func apiTermsOf(name string) *apiTerms {
+	if a, ok := apiTermsCache.Load(name); ok {
+		return a.(*apiTerms)
+	}
+	md := api.GetMethodMetadata(name)
+	a := &apiTerms{
+		api:         ast.StringTerm(name),
+		service:     ast.StringTerm(strings.Trim(api.ServiceName(name), "/")),
+		method:      ast.StringTerm(api.MethodName(name)),
+		scope:       ast.StringTerm(scopeName(md.Scope)),
+		access:      ast.StringTerm(accessName(md.Access)),
+		healthCheck: ast.BooleanTerm(authorization.IsHealthCheckAPI(name)),
+	}
+	if cachedAPIs.Load() < maxCachedAPIs {
+		if _, loaded := apiTermsCache.LoadOrStore(name, a); !loaded {
+			cachedAPIs.Add(1)
+		}
+	}
+	return a
 }
 
 func scopeName(s api.Scope) string {
@@ -159,14 +196,25 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 
 // rolesValue lists the known role bits of r by name. Unknown bits grant nothing.
 func rolesValue(r authorization.Role) ast.Value {
-	terms := make([]*ast.Term, 0, len(roleNames))
-	for _, rn := range roleNames {
-		if r&rn.bit != 0 {
-			terms = append(terms, ast.StringTerm(rn.name))
-		}
-	}
-	return ast.NewArray(terms...)
+	return roleValues[r&roleMask]
 }
+
+const roleMask = authorization.RoleWorker | authorization.RoleReader | authorization.RoleWriter | authorization.RoleAdmin
+
+// roleValues are the role lists of every combination of known role bits, built
+// once: OPA values are never modified once built.
+var roleValues = func() (out [roleMask + 1]ast.Value) {
+	for r := range out {
+		terms := make([]*ast.Term, 0, len(roleNames))
+		for _, rn := range roleNames {
+			if authorization.Role(r)&rn.bit != 0 {
+				terms = append(terms, ast.StringTerm(rn.name))
+			}
+		}
+		out[r] = ast.NewArray(terms...)
+	}
+	return out
+}()
 
 func extensionsValue(ext any) (ast.Value, error) {
 	var claims map[string]any

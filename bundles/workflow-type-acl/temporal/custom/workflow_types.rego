@@ -60,10 +60,54 @@ deny contains reason if {
 # title: Workflow types
 # description: |
 #   The workflow type names the call would start, as found in input.request;
-#   null for a start whose workflow_type.name is missing.
-workflow_types contains object.get(start, ["workflow_type", "name"], null) if {
-	some start in _starts
+#   null for a start whose workflow_type.name is missing. The request is read
+#   by fixed paths (not passed whole to a function), so that the authorizer
+#   builds and caches decisions by those fields alone.
+#   StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest:
+#   the request itself (input.request.workflow_type.name).
+workflow_types contains _start_type if {
+	input.request_type in {
+		"temporal.api.workflowservice.v1.StartWorkflowExecutionRequest",
+		"temporal.api.workflowservice.v1.SignalWithStartWorkflowExecutionRequest",
+	}
 }
+
+# StartWorkflowExecution authorized again for a cross-namespace child workflow
+# (system.enableCrossNamespaceCommands): the request is the worker's
+# RespondWorkflowTaskCompletedRequest; its start-child commands that target this
+# namespace.
+workflow_types contains _child_type(i) if {
+	input.request_type == "temporal.api.workflowservice.v1.RespondWorkflowTaskCompletedRequest"
+	some i
+	input.request.commands[i].start_child_workflow_execution_command_attributes.namespace == input.target.namespace
+}
+
+# ExecuteMultiOperationRequest (update-with-start): operations[_].start_workflow.
+workflow_types contains object.get(operation.start_workflow, ["workflow_type", "name"], null) if {
+	input.request_type == "temporal.api.workflowservice.v1.ExecuteMultiOperationRequest"
+	some operation in input.request.operations
+}
+
+# CreateScheduleRequest, UpdateScheduleRequest: schedule.action.start_workflow.
+# A schedule without that action has no readable type, and so is denied.
+workflow_types contains _schedule_type if {
+	input.request_type in {
+		"temporal.api.workflowservice.v1.CreateScheduleRequest",
+		"temporal.api.workflowservice.v1.UpdateScheduleRequest",
+	}
+}
+
+_start_type := name if {
+	name := input.request.workflow_type.name
+} else := null
+
+_child_type(i) := name if {
+	name := input.request.commands[i].start_child_workflow_execution_command_attributes.workflow_type.name
+} else := null
+
+_schedule_type := name if {
+	name := input.request.schedule.action.start_workflow.workflow_type.name
+} else := null
 
 # METADATA
 # title: Caller's groups
@@ -101,42 +145,6 @@ _acl_namespace if "*" in data.temporal.custom.workflow_type_acl.namespaces
 _internal_principal if {
 	input.claims.auth_type == "temporal"
 	input.claims.subject == "internal"
-}
-
-# The start requests inside input.request, by its message type (input.request_type):
-# StartWorkflowExecutionRequest, SignalWithStartWorkflowExecutionRequest: the
-# request itself (input.request.workflow_type.name).
-_starts contains input.request if {
-	input.request_type in {
-		"temporal.api.workflowservice.v1.StartWorkflowExecutionRequest",
-		"temporal.api.workflowservice.v1.SignalWithStartWorkflowExecutionRequest",
-	}
-}
-
-# StartWorkflowExecution authorized again for a cross-namespace child workflow
-# (system.enableCrossNamespaceCommands): the request is the worker's
-# RespondWorkflowTaskCompletedRequest; its start-child commands that target this
-# namespace.
-_starts contains attributes if {
-	input.request_type == "temporal.api.workflowservice.v1.RespondWorkflowTaskCompletedRequest"
-	some command in input.request.commands
-	attributes := command.start_child_workflow_execution_command_attributes
-	attributes.namespace == input.target.namespace
-}
-
-# ExecuteMultiOperationRequest (update-with-start): operations[_].start_workflow.
-_starts contains operation.start_workflow if {
-	input.request_type == "temporal.api.workflowservice.v1.ExecuteMultiOperationRequest"
-	some operation in input.request.operations
-}
-
-# CreateScheduleRequest, UpdateScheduleRequest: schedule.action.start_workflow.
-# A schedule without that action yields nothing, and so is denied.
-_starts contains input.request.schedule.action.start_workflow if {
-	input.request_type in {
-		"temporal.api.workflowservice.v1.CreateScheduleRequest",
-		"temporal.api.workflowservice.v1.UpdateScheduleRequest",
-	}
 }
 
 _unreadable if count(workflow_types) == 0

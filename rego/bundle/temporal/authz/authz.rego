@@ -32,10 +32,16 @@ default default_allow := false
 
 default_allow if input.target.health_check
 
+# The roles of held_roles, each tested where it is found: cheaper than building the set.
 default_allow if {
-	_has_claims
 	input.target.scope in {"cluster", "namespace"}
-	some role in held_roles
+	some role in input.claims.system
+	_rank[role] >= _required_rank
+}
+
+default_allow if {
+	input.target.scope == "namespace"
+	some role in input.claims.namespaces[input.target.namespace]
 	_rank[role] >= _required_rank
 }
 
