@@ -86,12 +86,16 @@ type Status struct {
 	ActivatedAt time.Time         `json:"activated_at"` // when the active policy was swapped in
 	Revisions   map[string]string `json:"revisions"`    // active bundle name to revision ("" if none)
 	Cacheable   bool              `json:"decision_cache"`
-	UsesRequest bool              `json:"uses_request"` // the policy reads input.request
-	ReadsJWT    bool              `json:"reads_jwt"`    // the policy reads input.claims.jwt
-	Activations uint64            `json:"activations"`  // successful activations, the first included
-	Failures    uint64            `json:"failures"`     // rejected bundles
-	LastError   string            `json:"last_error,omitempty"`
-	LastErrorAt time.Time         `json:"last_error_at,omitzero"`
+	// CacheEntries and CacheBytes are what the decision cache holds (bounded by
+	// Options.DecisionCacheSize and DecisionCacheBytes).
+	CacheEntries int       `json:"decision_cache_entries"`
+	CacheBytes   int       `json:"decision_cache_bytes"`
+	UsesRequest  bool      `json:"uses_request"` // the policy reads input.request
+	ReadsJWT     bool      `json:"reads_jwt"`    // the policy reads input.claims.jwt
+	Activations  uint64    `json:"activations"`  // successful activations, the first included
+	Failures     uint64    `json:"failures"`     // rejected bundles
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
 }
 
 // Authorizer decides Temporal API calls with a Rego policy. It implements
@@ -122,16 +126,17 @@ var _ authorization.Authorizer = (*Authorizer)(nil)
 
 // generation is one activated policy: prepared once, read by every request.
 type generation struct {
-	id          uint64
-	query       rego.PreparedEvalQuery
-	txn         storage.Transaction // a read transaction on the query's store, shared by evaluations
-	revisions   map[string]string
-	user        map[string]*bundle.Bundle // the user bundles it was built from, by name
-	reads       inputReads                // what of the input the policy reads: the cache key, the input built
-	activatedAt time.Time
-	cache       *decisionCache // nil when decisions of this policy cannot be cached
-	compiler    *ast.Compiler
-	system      map[string][]byte // sources of the modules under data.system, kept out of the policy
+	id           uint64
+	query        rego.PreparedEvalQuery
+	txn          storage.Transaction // a read transaction on the query's store, shared by evaluations
+	revisions    map[string]string
+	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
+	reads        inputReads                // what of the input the policy reads: the cache key, the input built
+	requestPaths []string                  // the JSON pointers of input.request it reads; nil when it reads it whole or not at all
+	activatedAt  time.Time
+	cache        *decisionCache // nil when decisions of this policy cannot be cached
+	compiler     *ast.Compiler
+	system       map[string][]byte // sources of the modules under data.system, kept out of the policy
 }
 
 // NewAuthorizer returns an Authorizer running the embedded default policy, with
@@ -332,6 +337,9 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		system:      system,
 	}
 	g.reads = analyzeReads(compiler)
+	if r := g.reads.request; r != nil && !r.whole {
+		g.requestPaths = r.pointers("/input/request", nil)
+	}
 	// Decisions are cached by every value the policy reads (inputReads.cacheKey);
 	// one that depends on a non-deterministic built-in cannot be reused, nor one
 	// that reads the whole request (no two calls share it).
@@ -370,18 +378,24 @@ func (a *Authorizer) Status() Status {
 	a.lastErrMu.Lock()
 	lastErr, lastErrAt := a.lastErr, a.lastErrAt
 	a.lastErrMu.Unlock()
+	var entries, bytes int
+	if g.cache != nil {
+		entries, bytes = g.cache.stats()
+	}
 	return Status{
-		Mode:        a.opts.Mode,
-		Generation:  g.id,
-		ActivatedAt: g.activatedAt,
-		Revisions:   maps.Clone(g.revisions),
-		Cacheable:   g.cache != nil,
-		UsesRequest: g.reads.usesRequest(),
-		ReadsJWT:    g.reads.jwt != nil,
-		Activations: a.activations.Load(),
-		Failures:    a.failures.Load(),
-		LastError:   lastErr,
-		LastErrorAt: lastErrAt,
+		CacheEntries: entries,
+		CacheBytes:   bytes,
+		Mode:         a.opts.Mode,
+		Generation:   g.id,
+		ActivatedAt:  g.activatedAt,
+		Revisions:    maps.Clone(g.revisions),
+		Cacheable:    g.cache != nil,
+		UsesRequest:  g.reads.usesRequest(),
+		ReadsJWT:     g.reads.jwt != nil,
+		Activations:  a.activations.Load(),
+		Failures:     a.failures.Load(),
+		LastError:    lastErr,
+		LastErrorAt:  lastErrAt,
 	}
 }
 
@@ -442,6 +456,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		Peer:         peerAddr(ctx),
 		input:        o.input,
 		request:      o.input != nil && g.reads.usesRequest(),
+		requestPaths: g.requestPaths,
 	}
 	if rr, ok := rec.(RequestRecorder); ok && rr.NeedsRequest() {
 		if m, ok := target.Request.(proto.Message); ok && m != nil && m.ProtoReflect().IsValid() {
@@ -566,6 +581,15 @@ func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Dec
 // below it, to one of its parents as a whole, or through a computed key counts.
 func (a *Authorizer) ReadsInput(path ...string) bool {
 	return readsInput(a.current.Load().compiler, path...)
+}
+
+// RequestReadsWithin reports whether every field of input.request the active
+// policy may read is among recorded, the JSON pointers of the fields a recorded
+// input.request holds (Event.RequestPaths; "*" stands for every key or
+// element). If not, it returns the first pointer the policy may read outside
+// them. Tools that replay recorded decisions use it.
+func (a *Authorizer) RequestReadsWithin(recorded []string) (outside string, ok bool) {
+	return a.current.Load().reads.request.within(treeOfPointers("/input/request", recorded), "/input/request")
 }
 
 // decided is a decision as the policy made it.

@@ -151,8 +151,9 @@ type Event struct {
 	// Peer is the caller's network address, when the call carried one.
 	Peer net.Addr
 
-	input   ast.Value // the document evaluated (for a cached decision, only when it carries the request); else nil
-	request bool      // input carries input.request (the policy reads it)
+	input        ast.Value // the document evaluated (for a cached decision, only when it carries the request); else nil
+	request      bool      // input carries input.request (the policy reads it)
+	requestPaths []string
 }
 
 // Input returns the input document of the decision in its JSON form: the
@@ -188,6 +189,17 @@ func (e *Event) InputValue() (ast.Value, error) {
 // HasRequest reports whether the input carries input.request (the deciding
 // policy reads the request body).
 func (e *Event) HasRequest() bool { return e.request }
+
+// RequestPaths lists the fields of the request that input.request holds, as
+// JSON pointers ("/input/request/workflow_type/name"; "*" for every key or
+// element): the fields the deciding policy reads, the only ones the Authorizer
+// builds. Nil when input.request holds the whole request or is absent.
+func (e *Event) RequestPaths() []string {
+	if !e.request {
+		return nil
+	}
+	return e.requestPaths
+}
 
 // idSource hands out decision ids from ChaCha8 generators seeded from
 // crypto/rand: a random id per call without a system call per call.

@@ -520,3 +520,78 @@ func (i *benchIssuer) sign(claims map[string]any) (string, error) {
 	tok, err := jws.Sign(payload, jws.WithKey(jwa.ES256, i.priv, jws.WithProtectedHeaders(hdr)))
 	return string(tok), err
 }
+
+// BenchmarkCacheMemory fills both caches to their default bounds with distinct
+// entries (the decision cache with calls of distinct namespaces, the token
+// cache with distinct tokens) and reports the heap they hold (heap-MiB, after a
+// collection, against the same process before filling) and what each cache
+// accounts for itself (accounted-MiB); ns/op is a hit at the bound.
+func BenchmarkCacheMemory(b *testing.B) {
+	w := loadWorkload(b)
+	ctx := context.Background()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+
+	before := heap()
+	az, err := policy.NewAuthorizer(policy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 2 * policy.DefaultDecisionCacheSize {
+		ns := fmt.Sprintf("tenant-%06d", i)
+		c := *w.claims[0]
+		c.Namespaces = map[string]authorization.Role{ns: authorization.RoleWriter}
+		_, _ = az.Authorize(ctx, &c, &authorization.CallTarget{APIName: wlAPIs[i%len(wlAPIs)], Namespace: ns})
+	}
+	st := az.Status()
+	decisionHeap := heap() - before
+	if st.CacheEntries == 0 || st.CacheEntries > policy.DefaultDecisionCacheSize || st.CacheBytes > policy.DefaultDecisionCacheBytes {
+		b.Fatalf("decision cache holds %d entries, %d bytes: beyond its bounds", st.CacheEntries, st.CacheBytes)
+	}
+	b.Run("decision-cache", func(b *testing.B) {
+		target := &authorization.CallTarget{APIName: wlAPIs[5], Namespace: "team-01"}
+		c := *w.claims[0]
+		c.Namespaces = map[string]authorization.Role{"team-01": authorization.RoleWriter}
+		for b.Loop() {
+			_, _ = az.Authorize(ctx, &c, target)
+		}
+		b.ReportMetric(float64(st.CacheEntries), "entries")
+		b.ReportMetric(float64(st.CacheBytes)/(1<<20), "accounted-MiB")
+		b.ReportMetric(float64(decisionHeap)/(1<<20), "heap-MiB")
+	})
+
+	before = heap()
+	m, err := claimmapper.New(ctx, claimmapper.Config{JWKSURLs: []string{w.iss.url()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	p := &w.principals[0]
+	var tok string
+	for i := range claimmapper.DefaultCacheSize + 1000 {
+		if tok, err = w.iss.sign(p.claims(fmt.Sprintf("mem-%d", i))); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + tok}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tokenHeap := heap() - before
+	entries, bytes := m.CacheStats()
+	if entries == 0 || entries > claimmapper.DefaultCacheSize || bytes > claimmapper.DefaultCacheBytes {
+		b.Fatalf("token cache holds %d entries, %d bytes: beyond its bounds", entries, bytes)
+	}
+	b.Run("token-cache", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = m.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + tok})
+		}
+		b.ReportMetric(float64(entries), "entries")
+		b.ReportMetric(float64(bytes)/(1<<20), "accounted-MiB")
+		b.ReportMetric(float64(tokenHeap)/(1<<20), "heap-MiB")
+	})
+	runtime.KeepAlive(az)
+}

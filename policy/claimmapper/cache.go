@@ -55,18 +55,25 @@ type tokenCache struct {
 
 type cacheShard struct {
 	mu    sync.Mutex
-	limit int
+	limit int // entries
+	bytes int // held
+	max   int // bytes
 	items map[[32]byte]*cacheNode
 	head  cacheNode // sentinel: head.next is the most recently used
 }
 
 type cacheNode struct {
 	key        [32]byte
+	size       int
 	v          *verified
 	prev, next *cacheNode
 }
 
-func newTokenCache(size int) *tokenCache {
+// nodeOverhead is what a cached token costs besides its claims: the node, the
+// map entry, the verified outcome and its roles.
+const nodeOverhead = 512
+
+func newTokenCache(size, bytes int) *tokenCache {
 	if size <= 0 {
 		return nil
 	}
@@ -75,6 +82,7 @@ func newTokenCache(size int) *tokenCache {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.limit = per
+		s.max = max(1, bytes/cacheShards)
 		s.items = make(map[[32]byte]*cacheNode)
 		s.head.next, s.head.prev = &s.head, &s.head
 	}
@@ -100,21 +108,29 @@ func (c *tokenCache) get(k *[32]byte, now time.Time, gen uint64) *verified {
 	return n.v
 }
 
-func (c *tokenCache) put(k *[32]byte, v *verified) {
+// put caches v, the outcome of a token of tokenLen bytes (its decoded claims
+// are counted as twice that).
+func (c *tokenCache) put(k *[32]byte, v *verified, tokenLen int) {
+	size := 2*tokenLen + nodeOverhead
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if size > s.max {
+		return
+	}
 	if n, ok := s.items[*k]; ok {
-		n.v = v
+		s.bytes += size - n.size
+		n.v, n.size = v, size
 		s.unlink(n)
 		s.pushFront(n)
 		return
 	}
-	for len(s.items) >= s.limit {
+	for len(s.items) >= s.limit || s.bytes+size > s.max {
 		s.remove(s.head.prev)
 	}
-	n := &cacheNode{key: *k, v: v}
+	n := &cacheNode{key: *k, v: v, size: size}
 	s.items[*k] = n
+	s.bytes += size
 	s.pushFront(n)
 }
 
@@ -123,23 +139,31 @@ func (c *tokenCache) clear() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		clear(s.items)
+		s.bytes = 0
 		s.head.next, s.head.prev = &s.head, &s.head
 		s.mu.Unlock()
 	}
 }
 
 func (c *tokenCache) len() int {
-	total := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		total += len(s.items)
-		s.mu.Unlock()
-	}
+	total, _ := c.stats()
 	return total
 }
 
+// stats returns the entries and bytes held.
+func (c *tokenCache) stats() (entries, bytes int) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		entries += len(s.items)
+		bytes += s.bytes
+		s.mu.Unlock()
+	}
+	return entries, bytes
+}
+
 func (s *cacheShard) remove(n *cacheNode) {
+	s.bytes -= n.size
 	s.unlink(n)
 	delete(s.items, n.key)
 }

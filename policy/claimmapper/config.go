@@ -31,6 +31,7 @@ const (
 	DefaultPermissionsClaim   = "permissions"
 	DefaultSubjectClaim       = "sub"
 	DefaultCacheSize          = 10000
+	DefaultCacheBytes         = 32 << 20
 )
 
 // DefaultAlgorithms is the default allow-list: every asymmetric JWS algorithm.
@@ -93,6 +94,9 @@ type Config struct {
 	SubjectClaim string `yaml:"subject_claim"`
 	// CacheSize bounds the verified-token cache (entries). Default 10000; -1 disables it.
 	CacheSize int `yaml:"cache_size"`
+	// CacheBytes bounds the verified-token cache's memory, each token counted
+	// as twice its length (its decoded claims) plus bookkeeping. Default 32 MiB.
+	CacheBytes int `yaml:"cache_bytes"`
 	// MaxExtensionBytes bounds the claims handed to policies in Claims.Extensions: a
 	// token whose payload is larger only exposes its registered claims (iss, sub, aud,
 	// exp, nbf, iat, jti, azp, client_id and the subject claim). Default 8192.
@@ -157,6 +161,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.SubjectClaim == "" {
 		c.SubjectClaim = DefaultSubjectClaim
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
 	}
 	if c.CacheSize == 0 {
 		c.CacheSize = DefaultCacheSize
@@ -246,6 +253,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkPath(c.SubjectClaim); err != nil {
 		bad("subject_claim", "%v", err)
+	}
+	if c.CacheBytes < 0 {
+		bad("cache_bytes", "want a size in bytes, 0 for the default %d, got %d", DefaultCacheBytes, c.CacheBytes)
 	}
 	if c.CacheSize < -1 {
 		bad("cache_size", "want a number of entries, 0 for the default %d or -1 to disable, got %d", DefaultCacheSize, c.CacheSize)

@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 		cfg:         cfg,
 		logger:      o.logger,
 		now:         o.now,
-		cache:       newTokenCache(cfg.CacheSize),
+		cache:       newTokenCache(cfg.CacheSize, cfg.CacheBytes),
 		requireExp:  *cfg.RequireExp,
 		system:      map[string]bool{SystemNamespace: true},
 		permPath:    strings.Split(cfg.PermissionsClaim, "."),
@@ -150,6 +150,15 @@ func (m *Mapper) Close() error {
 	return nil
 }
 
+// CacheStats returns the entries and the bytes (as counted against
+// Config.CacheBytes) the verified-token cache holds.
+func (m *Mapper) CacheStats() (entries, bytes int) {
+	if m.cache == nil {
+		return 0, 0
+	}
+	return m.cache.stats()
+}
+
 // AuthInfoRequired returns true: Temporal calls GetClaims only when a request carries
 // a token or a TLS client certificate.
 func (m *Mapper) AuthInfoRequired() bool { return true }
@@ -196,7 +205,7 @@ func (m *Mapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 		// Cache only tokens with exp, verified with the current key set, before exp
 		// (a token accepted within the leeway after exp is not cached).
 		if m.cache != nil && !v.expires.IsZero() && now.Before(v.expires) && m.keys.current.Load().gen == v.gen {
-			m.cache.put(&sum, v)
+			m.cache.put(&sum, v, len(raw))
 		}
 	}
 	// As Temporal: a blank audience requires nothing, any other must be in aud as is.

@@ -339,13 +339,53 @@ func TestCacheDroppedOnKeyChange(t *testing.T) {
 		t.Errorf("refetch of the same keys: gen %d -> %d, %d entries", gen, m.keys.current.Load().gen, m.cache.len())
 	}
 
-	c := newTokenCache(16)
+	c := newTokenCache(16, DefaultCacheBytes)
 	k := [32]byte{1}
-	c.put(&k, &verified{gen: 1, expires: clock.Now().Add(time.Hour)})
+	c.put(&k, &verified{gen: 1, expires: clock.Now().Add(time.Hour)}, 700)
 	if c.get(&k, clock.Now(), 2) != nil {
 		t.Error("entry of generation 1 used with generation 2")
 	}
 	if c.len() != 0 {
 		t.Error("stale entry not removed")
+	}
+}
+
+// TestTokenCacheBounds: the verified-token cache stays within its entries and
+// its bytes, evicting the least recently used tokens first.
+func TestTokenCacheBounds(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	tests := []struct {
+		name             string
+		entries, bytes   int
+		tokenLen, tokens int
+		wantMaxEntries   int
+	}{
+		{"entries bound", 32, DefaultCacheBytes, 700, 1000, 32},
+		{"bytes bound", 10000, 16 * (2*4000 + nodeOverhead) * 3, 4000, 1000, 16 * 3},
+		{"token larger than a shard's bytes is not cached", 10000, 16 * 1024, 4000, 10, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTokenCache(tc.entries, tc.bytes)
+			for i := range tc.tokens {
+				k := [32]byte{byte(i), byte(i >> 8), 7}
+				c.put(&k, &verified{gen: 1, expires: exp}, tc.tokenLen)
+			}
+			entries, bytes := c.stats()
+			if entries > tc.wantMaxEntries || bytes > tc.bytes || tc.wantMaxEntries > 0 && entries < tc.wantMaxEntries/2 {
+				t.Fatalf("%d entries, %d bytes; want at most %d entries and %d bytes", entries, bytes, tc.wantMaxEntries, tc.bytes)
+			}
+			if tc.wantMaxEntries == 0 {
+				return
+			}
+			// The most recent token is kept; the first one was evicted.
+			last := [32]byte{byte(tc.tokens - 1), byte((tc.tokens - 1) >> 8), 7}
+			if c.get(&last, time.Now(), 1) == nil {
+				t.Error("the most recently added token was evicted")
+			}
+			if first := ([32]byte{0, 0, 7}); c.get(&first, time.Now(), 1) != nil {
+				t.Error("the least recently used token is still cached")
+			}
+		})
 	}
 }

@@ -335,6 +335,9 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if len(erased) > 0 {
 		custom["erased"] = erased
 	}
+	if paths := e.RequestPaths(); len(paths) > 0 {
+		custom["request_paths"] = paths
+	}
 	m := timers{Metrics: metrics.New(), all: map[string]any{"timer_server_handler_ns": e.Duration.Nanoseconds()}}
 	if !e.Cached && e.EvalDuration > 0 {
 		m.all["timer_rego_query_eval_ns"] = e.EvalDuration.Nanoseconds()

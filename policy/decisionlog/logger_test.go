@@ -238,7 +238,8 @@ func TestSecretsErased(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keep payloads %v", keep), func(t *testing.T) {
 			var out syncBuffer
-			az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepPayloads: keep}, "../../bundles/workflow-type-acl")
+			// A policy that reads the request whole: input.request holds all of it.
+			az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepPayloads: keep}, wholeRequestBundle(t))
 			for _, tc := range []struct {
 				api string
 				req any
@@ -269,6 +270,62 @@ func TestSecretsErased(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wholeRequestBundle writes a bundle whose rule reads input.request whole.
+func wholeRequestBundle(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		".manifest":                  `{"roots": ["temporal/custom"]}`,
+		"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"huge\" if count(input.request) > 999\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestRequestFieldsAsRead: with a policy that reads request fields by path
+// (workflow-type-acl), an event's input.request holds only those fields, and
+// custom.request_paths names them, cached decisions included.
+func TestRequestFieldsAsRead(t *testing.T) {
+	var out syncBuffer
+	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepPayloads: true}, "../../bundles/workflow-type-acl")
+	start := &workflowservice.StartWorkflowExecutionRequest{
+		Namespace:    "default",
+		WorkflowId:   "wf-1",
+		WorkflowType: &commonpb.WorkflowType{Name: "payments.Charge"},
+		TaskQueue:    &taskqueuepb.TaskQueue{Name: "payroll"},
+		Input:        &commonpb.Payloads{Payloads: []*commonpb.Payload{{Data: []byte(secretMarker)}}},
+	}
+	for range 2 { // evaluated, then cached
+		_, _ = az.Authorize(context.Background(), writer("default"), &authorization.CallTarget{APIName: apiStart, Namespace: "default", Request: start})
+	}
+	closeLogger(t, dl)
+	evs := events(t, out.String())
+	if len(evs) != 2 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, ev := range evs {
+		req, _ := ev["input"].(map[string]any)["request"].(map[string]any)
+		if fmt.Sprint(req) != "map[workflow_type:map[name:payments.Charge]]" {
+			t.Errorf("event %d: input.request = %v, want only the workflow type", i, req)
+		}
+		paths := fmt.Sprint(ev["custom"].(map[string]any)["request_paths"])
+		if !strings.Contains(paths, "/input/request/workflow_type/name") || !strings.Contains(paths, "/input/request/commands/*/start_child_workflow_execution_command_attributes/namespace") {
+			t.Errorf("event %d: custom.request_paths = %s", i, paths)
+		}
+	}
+	if evs[1]["custom"].(map[string]any)["cached"] != true {
+		t.Errorf("second event not cached: %v", evs[1]["custom"])
 	}
 }
 

@@ -24,6 +24,10 @@ type Recorded struct {
 	// event: by the built-in erasure of payloads and task tokens, or by the
 	// operator's mask rules.
 	Erased []string
+	// RequestPaths lists the JSON pointers of the request fields the recorded
+	// input.request holds, when it holds only those the recording policy read
+	// ("*" for every key or element); empty when it holds the whole request.
+	RequestPaths []string
 }
 
 // ReadError is an event log that cannot be read.
@@ -115,6 +119,7 @@ func recorded(m map[string]any) (Recorded, bool) {
 	r.Erased = append(r.Erased, stringList(custom["erased"])...)
 	r.Erased = append(r.Erased, stringList(m["erased"])...)
 	r.Erased = append(r.Erased, stringList(m["masked"])...)
+	r.RequestPaths = stringList(custom["request_paths"])
 	if r.API == "" && r.Input != nil {
 		if t, ok := r.Input["target"].(map[string]any); ok {
 			r.API, _ = t["method"].(string)

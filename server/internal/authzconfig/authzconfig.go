@@ -234,6 +234,9 @@ func (f *File) validate(name string, root *yaml.Node) error {
 	if p.DecisionCacheSize < -1 {
 		errs = append(errs, f.fieldErr(name, root, "decision_cache_size", fmt.Sprintf("must be a number of entries, 0 for the default or -1 to disable; got %d", p.DecisionCacheSize)))
 	}
+	if p.DecisionCacheBytes < 0 {
+		errs = append(errs, f.fieldErr(name, root, "decision_cache_bytes", fmt.Sprintf("must be a size in bytes, 0 for the default (%d); got %d", policy.DefaultDecisionCacheBytes, p.DecisionCacheBytes)))
+	}
 	if p.DecisionPath != "" && !strings.HasPrefix(p.DecisionPath, "data.") {
 		errs = append(errs, f.fieldErr(name, root, "decision_path", fmt.Sprintf("must be a rule path such as data.temporal.authz.decision; got %q", p.DecisionPath)))
 	}

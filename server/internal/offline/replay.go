@@ -179,6 +179,11 @@ func unreplayable(az *policy.Authorizer, r decisionlog.Recorded, readsRequest bo
 	if _, ok := r.Input["request"]; !ok && readsRequest {
 		return "the candidate reads input.request, which was not recorded (the recording policy did not read it)"
 	}
+	if _, ok := r.Input["request"]; ok && len(r.RequestPaths) > 0 {
+		if p, ok := az.RequestReadsWithin(r.RequestPaths); !ok {
+			return "the candidate reads " + p + ", which was not recorded (the recording policy did not read it)"
+		}
+	}
 	for _, p := range r.Erased {
 		path, ok := decisionlog.InputPath(p)
 		if ok && az.ReadsInput(path...) {

@@ -15,9 +15,11 @@ import (
 )
 
 // recordedEvents are console events as the server writes them: a write-role
-// start (allowed, its workflow type erased from the request by a mask) and a
-// read-role list.
+// start (allowed, its workflow type erased from the request by a mask), a
+// start recorded by a policy that read only its workflow_id, and a read-role
+// list.
 const recordedEvents = `{"decision_id":"d1","input":{"claims":{"subject":"svc","auth_type":"jwt","system":[],"namespaces":{"default":["write"]},"jwt":{}},"target":{"api":"/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution","service":"temporal.api.workflowservice.v1.WorkflowService","method":"StartWorkflowExecution","namespace":"default","nexus_endpoint":"","scope":"namespace","access":"write","health_check":false},"request":{"namespace":"default"},"request_type":"temporal.api.workflowservice.v1.StartWorkflowExecutionRequest"},"result":{"allow":true,"reason":""},"custom":{"api":"StartWorkflowExecution","namespace":"default","subject":"svc","erased":["/input/request/workflow_type"]}}
+{"decision_id":"d3","input":{"claims":{"subject":"svc","auth_type":"jwt","system":[],"namespaces":{"default":["write"]},"jwt":{}},"target":{"api":"/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution","service":"temporal.api.workflowservice.v1.WorkflowService","method":"StartWorkflowExecution","namespace":"default","nexus_endpoint":"","scope":"namespace","access":"write","health_check":false},"request":{"workflow_id":"wf-7"},"request_type":"temporal.api.workflowservice.v1.StartWorkflowExecutionRequest"},"result":{"allow":true,"reason":""},"custom":{"api":"StartWorkflowExecution","namespace":"default","subject":"svc","request_paths":["/input/request/workflow_id"]}}
 {"decision_id":"d2","input":{"claims":{"subject":"ann","auth_type":"jwt","system":[],"namespaces":{"default":["read"]},"jwt":{}},"target":{"api":"/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions","service":"temporal.api.workflowservice.v1.WorkflowService","method":"ListWorkflowExecutions","namespace":"default","nexus_endpoint":"","scope":"namespace","access":"read","health_check":false}},"result":{"allow":true,"reason":""},"custom":{"api":"ListWorkflowExecutions","namespace":"default","subject":"ann"}}
 `
 
@@ -45,11 +47,15 @@ func TestReplay(t *testing.T) {
 		wantErr                         error
 		replayed, changed, unreplayable int
 	}{
-		{name: "default policy: nothing changes", replayed: 2},
+		{name: "default policy: nothing changes", replayed: 3},
 		{name: "deny list: one change", rules: "package temporal.custom\n\ndeny contains \"no lists\" if input.target.method == \"ListWorkflowExecutions\"\n",
-			wantErr: offline.Changed{}, replayed: 2, changed: 1},
+			wantErr: offline.Changed{}, replayed: 3, changed: 1},
+		{name: "reads a request field that was not recorded: not replayable", rules: "package temporal.custom\n\ndeny contains \"queue\" if input.request.task_queue.name == \"X\"\n",
+			replayed: 1, unreplayable: 2},
+		{name: "reads only recorded request fields", rules: "package temporal.custom\n\ndeny contains \"id\" if input.request.workflow_id == \"X\"\n",
+			replayed: 2, unreplayable: 1},
 		{name: "reads an erased field: not replayable", rules: "package temporal.custom\n\ndeny contains \"type\" if input.request.workflow_type.name == \"X\"\n",
-			replayed: 0, unreplayable: 2},
+			replayed: 0, unreplayable: 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +80,7 @@ func TestReplay(t *testing.T) {
 	// Why the start is not replayable: the field was erased. The list is, but
 	// its input has no request: not replayable either.
 	var out bytes.Buffer
-	pol := writeTree(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": cases[2].rules})
+	pol := writeTree(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": cases[4].rules})
 	_ = offline.Eval(context.Background(), cli.Eval{Replay: []string{events}, Policy: pol}, nil, &out)
 	for _, want := range []string{"StartWorkflowExecution: the candidate reads /input/request/workflow_type, which was erased", "ListWorkflowExecutions: the candidate reads input.request, which was not recorded"} {
 		if !strings.Contains(out.String(), want) {
