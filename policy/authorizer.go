@@ -15,7 +15,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -129,6 +128,8 @@ type generation struct {
 	id           uint64
 	query        rego.PreparedEvalQuery
 	txn          storage.Transaction // a read transaction on the query's store, shared by evaluations
+	store        storage.Store
+	decideBody   ast.Body // the compiled query `__decision__ = <decision path>`, evaluated with topdown
 	revisions    map[string]string
 	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
 	reads        inputReads                // what of the input the policy reads: the cache key, the input built
@@ -314,6 +315,12 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	if err != nil {
 		return nil, &ActivationError{Stage: "compile", Err: err}
 	}
+	// The decision query, compiled once and evaluated with topdown directly: no
+	// per-call evaluation context, and the decision is read as an OPA value.
+	decideBody, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar)), ast.NewTerm(a.decisionRef))))
+	if err != nil {
+		return nil, &ActivationError{Stage: "compile", Err: err}
+	}
 	if len(compiler.GetRules(a.decisionRef)) == 0 {
 		hint := ""
 		if replaced {
@@ -330,6 +337,8 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		id:          a.nextGen.Add(1),
 		query:       pq,
 		txn:         txn,
+		store:       store,
+		decideBody:  decideBody,
 		revisions:   revisions,
 		user:        user,
 		activatedAt: time.Now(),
@@ -520,9 +529,6 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	return o
 }
 
-// noMetrics spares evaluations OPA's per-evaluation metrics.
-var noMetrics = metrics.NoOp()
-
 // keyBufs hold cache keys while they are built and looked up.
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
@@ -605,12 +611,15 @@ func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(a.opts.EvalTimeout, func() { timedOut.Store(true); c.Cancel() })
 	stop := context.AfterFunc(ctx, c.Cancel)
-	rs, err := g.query.Eval(ctx,
-		rego.EvalParsedInput(input),
-		rego.EvalTransaction(g.txn),
-		rego.EvalMetrics(noMetrics),
-		rego.EvalExternalCancel(c),
-	)
+	q := topdown.NewQuery(g.decideBody).
+		WithCompiler(g.compiler).
+		WithStore(g.store).
+		WithTransaction(g.txn).
+		WithInput(ast.NewTerm(input)).
+		WithCancel(c).
+		WithEarlyExit(true).
+		WithIndexing(true)
+	rs, err := q.Run(ctx)
 	timer.Stop()
 	stop()
 	if err != nil {
@@ -622,13 +631,51 @@ func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (
 		}
 		return decided{}, &EvalError{Code: CodeEvalError, Err: err}
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if len(rs) == 0 || rs[0][decisionVar] == nil {
 		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", a.opts.DecisionPath)}
 	}
 	if len(rs) > 1 {
 		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", a.opts.DecisionPath, len(rs))}
 	}
-	return parseDecision(a.opts.DecisionPath, rs[0].Expressions[0].Value)
+	return decisionOf(a.opts.DecisionPath, rs[0][decisionVar].Value)
+}
+
+// decisionVar is the variable the decision query binds.
+const decisionVar = ast.Var("__decision__")
+
+var (
+	keyAllow  = ast.StringTerm("allow")
+	keyReason = ast.StringTerm("reason")
+)
+
+// decisionOf reads a decision from its OPA value, as parseDecision does from
+// its JSON form (which it falls back to for the error of a malformed one).
+func decisionOf(path string, v ast.Value) (decided, error) {
+	switch d := v.(type) {
+	case ast.Boolean:
+		return decided{allow: bool(d)}, nil
+	case ast.Object:
+		a := d.Get(keyAllow)
+		if a == nil {
+			break
+		}
+		allow, ok := a.Value.(ast.Boolean)
+		if !ok {
+			break
+		}
+		r := d.Get(keyReason)
+		if r == nil {
+			return decided{allow: bool(allow)}, nil
+		}
+		if reason, ok := r.Value.(ast.String); ok {
+			return decided{allow: bool(allow), reason: string(reason)}, nil
+		}
+	}
+	x, err := ast.JSON(v)
+	if err != nil {
+		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s: %w", path, err)}
+	}
+	return parseDecision(path, x)
 }
 
 // parseDecision accepts {"allow": bool, "reason": string} (reason optional) or a bool.

@@ -376,7 +376,9 @@ func BenchmarkEvalMiss(b *testing.B) {
 	b.ReportMetric(naiveNs/oursNs, "x_naive")
 }
 
-// naiveInput is the input document as a straightforward embedding builds it.
+// naiveInput is the input document as a straightforward embedding builds it:
+// the whole document the policy may read (see README, "The input document"),
+// the token's claims included, as Go maps.
 func naiveInput(c *authorization.Claims, t *authorization.CallTarget) map[string]any {
 	roles := func(r authorization.Role) []any {
 		var out []any
@@ -394,6 +396,11 @@ func naiveInput(c *authorization.Claims, t *authorization.CallTarget) map[string
 	for ns, r := range c.Namespaces {
 		nss[ns] = roles(r)
 	}
+	// The whole documented input: input.claims.jwt holds the verified token's claims.
+	jwt := map[string]any{}
+	if tc, ok := c.Extensions.(policy.TokenClaims); ok {
+		jwt = tc.TokenClaims()
+	}
 	md := api.GetMethodMetadata(t.APIName)
 	scope := map[api.Scope]string{api.ScopeNamespace: "namespace", api.ScopeCluster: "cluster"}[md.Scope]
 	if scope == "" {
@@ -404,7 +411,7 @@ func naiveInput(c *authorization.Claims, t *authorization.CallTarget) map[string
 		access = "unknown"
 	}
 	return map[string]any{
-		"claims": map[string]any{"subject": c.Subject, "auth_type": c.AuthType, "system": roles(c.System), "namespaces": nss, "jwt": map[string]any{}},
+		"claims": map[string]any{"subject": c.Subject, "auth_type": c.AuthType, "system": roles(c.System), "namespaces": nss, "jwt": jwt},
 		"target": map[string]any{
 			"api": t.APIName, "service": strings.Trim(api.ServiceName(t.APIName), "/"), "method": api.MethodName(t.APIName),
 			"namespace": t.Namespace, "nexus_endpoint": t.NexusEndpointName, "scope": scope, "access": access,
