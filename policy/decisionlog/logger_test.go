@@ -239,7 +239,7 @@ func TestSecretsErased(t *testing.T) {
 		t.Run(fmt.Sprintf("keep payloads %v", keep), func(t *testing.T) {
 			var out syncBuffer
 			// A policy that reads the request whole: input.request holds all of it.
-			az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepPayloads: keep}, wholeRequestBundle(t))
+			az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepPayloads: keep}, "testdata/whole-request")
 			for _, tc := range []struct {
 				api string
 				req any
@@ -271,26 +271,6 @@ func TestSecretsErased(t *testing.T) {
 			}
 		})
 	}
-}
-
-// wholeRequestBundle writes a bundle whose rule reads input.request whole.
-func wholeRequestBundle(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		".manifest":                  `{"roots": ["temporal/custom"]}`,
-		"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"huge\" if count(input.request) > 999\n",
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // TestRequestFieldsAsRead: with a policy that reads request fields by path
