@@ -11,7 +11,7 @@ ARGS      ?=
 # CGO_ENABLED=0 (a static binary; SQLite is pure Go). Only test-race needs cgo.
 export CGO_ENABLED := 0
 
-.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench fuzz clean browser-deps image deps
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps image deps
 
 all: build
 
@@ -77,6 +77,12 @@ lint:
 ## bench: our authorizer and claim mapper against Temporal's defaults, same inputs, same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./policy/...
+
+## bench-server: workflows per second of the in-process dev server under a pool of SDK clients, without authorization,
+## with Temporal's default mapper+authorizer, with temporal-opa's default policy and with the four example bundles
+## (about 5 minutes on an idle machine; TEMPORAL_OPA_BENCH_DURATION=20s TEMPORAL_OPA_BENCH_ROUNDS=3 TEMPORAL_OPA_BENCH_WARMUP=5s)
+bench-server:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkServerThroughput -benchtime 1x -timeout 60m ./server/internal/e2e/
 
 ## fuzz: fuzz the token parser (FUZZTIME=3m)
 FUZZTIME ?= 1m

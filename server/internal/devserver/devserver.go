@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -110,6 +111,55 @@ type Options struct {
 	AuthzFile string
 	// UI serves Temporal's Web UI when not nil.
 	UI *UIOptions
+	// Authorization chooses who authorizes the calls to the public frontend:
+	// temporal-opa (the zero value, what start-dev runs) or, to compare with
+	// it, nobody or Temporal's own default claim mapper and authorizer. Only
+	// the e2e package's BenchmarkServerThroughput sets it.
+	Authorization Authorization
+}
+
+// Authorization is who authorizes the calls to the public frontend. The
+// internal-frontend keeps Temporal's internal principal whatever it is.
+type Authorization string
+
+const (
+	// AuthorizationOPA is temporal-opa: its claim mapper verifies the dev
+	// key's tokens (and those of AuthzFile's issuer) and the OPA policy
+	// decides, as the other options configure them.
+	AuthorizationOPA Authorization = ""
+	// AuthorizationNone installs no claim mapper and no authorizer: Temporal's
+	// no-op ones, which allow every call whatever its token.
+	AuthorizationNone Authorization = "none"
+	// AuthorizationTemporalDefault installs Temporal's default JWT claim
+	// mapper (authorization.NewDefaultJWTClaimMapper, its keys fetched by
+	// authorization.NewDefaultTokenKeyProvider from the dev key's JWKS, so the
+	// dev key's tokens are accepted) and its default authorizer
+	// (authorization.NewDefaultAuthorizer).
+	AuthorizationTemporalDefault Authorization = "temporal-default"
+)
+
+// checkAuthorization refuses an unknown Authorization, and the options that
+// configure temporal-opa's policy or need it (the status endpoint, the Web UI's
+// dev identity) with any other than AuthorizationOPA.
+func checkAuthorization(o Options) error {
+	switch o.Authorization {
+	case AuthorizationOPA:
+		return nil
+	case AuthorizationNone, AuthorizationTemporalDefault:
+	default:
+		return fmt.Errorf("devserver: unknown Authorization %q (want %q, %q or %q)", o.Authorization,
+			AuthorizationOPA, AuthorizationNone, AuthorizationTemporalDefault)
+	}
+	for name, set := range map[string]bool{
+		"Policy": o.Policy != "", "OPAConfig": o.OPAConfig != "", "DecisionLog": o.DecisionLog != nil,
+		"DryRun": o.DryRun, "ShadowPolicy": o.ShadowPolicy != "", "StatusAddr": o.StatusAddr != "",
+		"AuthzFile": o.AuthzFile != "", "UI": o.UI != nil,
+	} {
+		if set {
+			return fmt.Errorf("devserver: Authorization %q cannot be combined with %s, which needs temporal-opa's authorization", o.Authorization, name)
+		}
+	}
+	return nil
 }
 
 // UIOptions configure the Web UI of a dev server (package webui).
@@ -135,6 +185,7 @@ type Server struct {
 	jwks       *devkey.Server
 	auth       *wiring.Auth
 	status     *wiring.StatusServer
+	keys       interface{ Close() } // Temporal's token key provider, with AuthorizationTemporalDefault
 	key        *devkey.Key
 	keyCreated bool
 	frontend   string
@@ -160,6 +211,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if o.Logger == nil {
 		o.Logger = log.NewNoopLogger()
+	}
+	if err := checkAuthorization(o); err != nil {
+		return nil, err
 	}
 	s := &Server{}
 	defer func() {
@@ -210,7 +264,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	// JWKS on loopback, then the claim mapper and the authorizer.
+	// JWKS on loopback, then the claim mapper and the authorizer. The settings
+	// are temporal-opa's; with another Authorization (checked above) they are
+	// the dev key's alone, and unused.
 	if s.jwks, err = devkey.Serve(net.JoinHostPort(loopback, "0"), s.key); err != nil {
 		return nil, err
 	}
@@ -251,40 +307,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 		s.mh = mh
 	}
-	if o.PolicyLogger == nil {
-		o.PolicyLogger = o.Logger
-	}
-	policyLog := log.NewSlogLogger(o.PolicyLogger)
-	if s.auth, err = wiring.NewAuth(ctx, settings, policyLog, mh); err != nil {
-		var pe *wiring.PolicyError
-		if errors.As(err, &pe) {
-			flag := "--policy " + o.Policy
-			switch {
-			case pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy:
-				flag = "--shadow-policy " + o.ShadowPolicy
-			case o.Policy == "":
-				flag = "--authz " + o.AuthzFile + ": policy.bundle " + pe.Path
-			}
-			return nil, &Error{Msg: fmt.Sprintf("%s: %s", flag, cli.OneLine(pe.Err.Error()))}
-		}
-		if o.AuthzFile != "" {
-			return nil, fmt.Errorf("--authz %s: %w", o.AuthzFile, err)
-		}
-		return nil, err
-	}
-	if ownIssuer {
-		// The file's jwt section verifies the identity provider's tokens; the
-		// dev key's keep their own mapper.
-		dev, err := claimmapper.New(ctx, devJWT, claimmapper.WithLogger(policyLog))
-		if err != nil {
+	var authOpts []temporal.ServerOption
+	switch o.Authorization {
+	case AuthorizationOPA:
+		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
 		}
-		s.auth.TrustIssuer(devkey.Issuer, dev)
-	}
-	if o.StatusAddr != "" {
-		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
-			return nil, &Error{Msg: fmt.Sprintf("--status-addr %s: %v: choose another with --status-addr HOST:PORT, or disable it with --status-addr -1", o.StatusAddr, err)}
-		}
+		authOpts = s.auth.ServerOptions()
+	case AuthorizationTemporalDefault:
+		authOpts = s.temporalDefaultAuth(o.Logger)
 	}
 
 	cfg, err := serverConfig(o, ports)
@@ -306,7 +337,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		temporal.WithLogger(o.Logger),
 		temporal.WithDynamicConfigClient(dc),
 		temporal.WithCustomMetricsHandler(mh),
-	}, s.auth.ServerOptions()...)
+	}, authOpts...)
 	srv, err := temporal.NewServer(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create Temporal server: %w", err)
@@ -339,6 +370,66 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	return s, nil
 }
 
+// startOPA builds temporal-opa's claim mapper and authorizer (s.auth) from
+// settings, and the status endpoint when asked.
+func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.File, ownIssuer bool, devJWT claimmapper.Config, mh metrics.Handler) error {
+	var err error
+	if o.PolicyLogger == nil {
+		o.PolicyLogger = o.Logger
+	}
+	policyLog := log.NewSlogLogger(o.PolicyLogger)
+	if s.auth, err = wiring.NewAuth(ctx, settings, policyLog, mh); err != nil {
+		var pe *wiring.PolicyError
+		if errors.As(err, &pe) {
+			flag := "--policy " + o.Policy
+			switch {
+			case pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy:
+				flag = "--shadow-policy " + o.ShadowPolicy
+			case o.Policy == "":
+				flag = "--authz " + o.AuthzFile + ": policy.bundle " + pe.Path
+			}
+			return &Error{Msg: fmt.Sprintf("%s: %s", flag, cli.OneLine(pe.Err.Error()))}
+		}
+		if o.AuthzFile != "" {
+			return fmt.Errorf("--authz %s: %w", o.AuthzFile, err)
+		}
+		return err
+	}
+	if ownIssuer {
+		// The file's jwt section verifies the identity provider's tokens; the
+		// dev key's keep their own mapper.
+		dev, err := claimmapper.New(ctx, devJWT, claimmapper.WithLogger(policyLog))
+		if err != nil {
+			return err
+		}
+		s.auth.TrustIssuer(devkey.Issuer, dev)
+	}
+	if o.StatusAddr != "" {
+		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
+			return &Error{Msg: fmt.Sprintf("--status-addr %s: %v: choose another with --status-addr HOST:PORT, or disable it with --status-addr -1", o.StatusAddr, err)}
+		}
+	}
+	return nil
+}
+
+// temporalDefaultAuth returns the server options that install Temporal's
+// default JWT claim mapper, verifying tokens with the keys of the dev key's
+// JWKS, and its default authorizer (AuthorizationTemporalDefault).
+func (s *Server) temporalDefaultAuth(logger log.Logger) []temporal.ServerOption {
+	cfg := &config.Authorization{JWTKeyProvider: config.JWTKeyProvider{
+		KeySourceURIs:   []string{s.jwks.URL()},
+		RefreshInterval: time.Minute,
+	}}
+	keys := authorization.NewDefaultTokenKeyProvider(cfg, logger)
+	s.keys = keys
+	return []temporal.ServerOption{
+		temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
+			return authorization.NewDefaultJWTClaimMapper(keys, cfg, logger)
+		}),
+	}
+}
+
 // MetricsURL is the Prometheus endpoint, or "" when metrics are off.
 func (s *Server) MetricsURL() string {
 	if s.metrics == "" {
@@ -350,8 +441,14 @@ func (s *Server) MetricsURL() string {
 // DecisionLogging reports whether decisions are logged.
 func (s *Server) DecisionLogging() bool { return s.auth != nil && s.auth.DecisionLog != nil }
 
-// Report is the status document of the server's policy (as GET /status serves it).
-func (s *Server) Report() wiring.StatusReport { return s.auth.Report() }
+// Report is the status document of the server's policy (as GET /status serves it);
+// empty unless temporal-opa authorizes (Options.Authorization).
+func (s *Server) Report() wiring.StatusReport {
+	if s.auth == nil {
+		return wiring.StatusReport{}
+	}
+	return s.auth.Report()
+}
 
 // prepareUI fills in the UI's defaults, reads its config file and checks its
 // port, so that a mistake stops start-up before the Temporal server starts.
@@ -481,8 +578,14 @@ func (s *Server) Key() *devkey.Key { return s.key }
 // JWKSURL is where the key set is served.
 func (s *Server) JWKSURL() string { return s.jwks.URL() }
 
-// Authorizer is the server's authorizer.
-func (s *Server) Authorizer() *policy.Authorizer { return s.auth.Authorizer }
+// Authorizer is the server's authorizer; nil unless temporal-opa authorizes
+// (Options.Authorization).
+func (s *Server) Authorizer() *policy.Authorizer {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.Authorizer
+}
 
 // StatusURL is the URL of the status document (GET), or "" when disabled.
 func (s *Server) StatusURL() string {
@@ -492,11 +595,11 @@ func (s *Server) StatusURL() string {
 	return "http://" + dialAddr(s.status.Addr()) + "/status"
 }
 
-// Status is what the status endpoint serves.
-func (s *Server) Status() wiring.StatusReport { return s.auth.Report() }
+// Status is what the status endpoint serves (see Report).
+func (s *Server) Status() wiring.StatusReport { return s.Report() }
 
 // Stop stops the Web UI, the Temporal server, the status endpoint, the policy's bundle
-// sources, the JWKS server and the claim mapper.
+// sources, the JWKS server and the claim mapper (or Temporal's token key provider).
 func (s *Server) Stop() error {
 	var err error
 	if s.ui != nil {
@@ -523,6 +626,10 @@ func (s *Server) closeAux() error {
 	if s.auth != nil {
 		errs = append(errs, s.auth.Close())
 		s.auth = nil
+	}
+	if s.keys != nil {
+		s.keys.Close()
+		s.keys = nil
 	}
 	if s.jwks != nil {
 		errs = append(errs, s.jwks.Close())

@@ -14,7 +14,7 @@ import (
 )
 
 // repoPath returns a path relative to the repository root.
-func repoPath(t *testing.T, rel string) string {
+func repoPath(t testing.TB, rel string) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {

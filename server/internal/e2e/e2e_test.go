@@ -5,11 +5,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,7 +42,8 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
 )
 
-// srv is the dev server every test of the package talks to.
+// srv is the dev server every test of the package talks to. It is not started
+// when -test.run selects no test (see testsSelected).
 var srv *devserver.Server
 
 func TestMain(m *testing.M) {
@@ -46,6 +54,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if !testsSelected() {
+		// Benchmarks alone (-run '^$' -bench ...): they start their own servers,
+		// and an idle shared one would only take start-up time and CPU from them.
+		fmt.Println("e2e: -test.run selects no test: the shared dev server is not started")
+		return m.Run()
+	}
 	key, err := devkey.Generate()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -76,6 +91,51 @@ func run(m *testing.M) int {
 	}
 	fmt.Printf("e2e: dev server stopped in %s\n", time.Since(stopStart).Round(time.Millisecond))
 	return code
+}
+
+// testsSelected reports whether the -test.run pattern may select a test of
+// this package: whether its first element (before any "/") matches the name of
+// a Test function declared in the package's _test.go files, which go test runs
+// from the package's directory. When it cannot tell, it answers true.
+func testsSelected() bool {
+	pattern := flag.Lookup("test.run").Value.String()
+	if pattern == "" {
+		return true
+	}
+	first, _, _ := strings.Cut(pattern, "/")
+	re, err := regexp.Compile(first)
+	if err != nil {
+		return true
+	}
+	names, err := testNames(".")
+	if err != nil || len(names) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(names, re.MatchString)
+}
+
+// testNames are the names of the Test functions (not TestMain) declared in
+// the _test.go files of dir.
+func testNames(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
+	if err != nil {
+		return nil, err
+	}
+	fset := token.NewFileSet()
+	var names []string
+	for _, file := range files {
+		f, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return nil, fmt.Errorf("list tests: %w", err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Test") && fn.Name.Name != "TestMain" {
+				names = append(names, fn.Name.Name)
+			}
+		}
+	}
+	return names, nil
 }
 
 // tokens is a HeadersProvider that mints a fresh token for every call, as the
