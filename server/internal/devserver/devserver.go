@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -796,7 +797,7 @@ func freePorts(ip string, n int) ([]int, error) {
 	}()
 	ports := make([]int, 0, n)
 	for range n {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		ln, err := listenLow(ip)
 		if err != nil {
 			return nil, fmt.Errorf("find a free port on %s: %w", ip, err)
 		}
@@ -804,6 +805,28 @@ func freePorts(ip string, n int) ([]int, error) {
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Free ports are chosen below the kernel's ephemeral range (32768 and up on
+// Linux): a port is closed again before Temporal binds it, and an ephemeral
+// port can meanwhile become the local port of any outgoing connection of the
+// machine. Ports below 32768 also fit the SMALLINT membership columns of SQL
+// persistence.
+const (
+	lowPortMin = 10000
+	lowPortMax = 32767
+)
+
+// listenLow listens on a random free port in [lowPortMin, lowPortMax], else on
+// any free port.
+func listenLow(ip string) (net.Listener, error) {
+	for range 200 {
+		port := lowPortMin + mrand.IntN(lowPortMax-lowPortMin+1)
+		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", net.JoinHostPort(ip, "0"))
 }
 
 // dialHost is the host clients dial for a listen IP (0.0.0.0 -> 127.0.0.1).
