@@ -12,7 +12,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -204,9 +203,11 @@ func wholeMessage(m protoreflect.Message, key []byte, build bool) ([]byte, ast.V
 	if err != nil {
 		return nil, nil, fmt.Errorf("request to JSON: %w", err)
 	}
-	key = appendString(append(key, tagJSON), string(b))
 	if !build {
-		return key, nil, nil
+		return appendString(append(key, tagJSON), string(b)), nil, nil
+	}
+	if key != nil { // building for a key too, not only the value
+		key = appendString(append(key, tagJSON), string(b))
 	}
 	var doc any
 	if err := util.UnmarshalJSON(b, &doc); err != nil {
@@ -356,5 +357,3 @@ func requestMessage(req any) proto.Message {
 	}
 	return msg
 }
-
-var _ = protojson.MarshalOptions{}

@@ -193,9 +193,6 @@ type inputReads struct {
 	withInput bool
 }
 
-// jwtWhole reports that the policy may read the token's claims as a whole.
-func (r *inputReads) jwtWhole() bool { return r.jwt != nil && r.jwt.whole }
-
 // usesRequest reports whether the policy reads input.request or input.request_type.
 func (r *inputReads) usesRequest() bool { return r.request != nil || r.requestType }
 

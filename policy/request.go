@@ -1,10 +1,7 @@
 package policy
 
 import (
-	"fmt"
-
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/util"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -15,12 +12,6 @@ var (
 
 	requestJSON = protojson.MarshalOptions{UseProtoNames: true}
 )
-
-// readsRequest reports whether the policy may read input.request or
-// input.request_type. Policies that do not pay nothing for the request body.
-func readsRequest(c *ast.Compiler) bool {
-	return readsInput(c, "request") || readsInput(c, "request_type")
-}
 
 // readsInput reports whether any module may read the input document at path: a
 // reference to it, below it, to one of its parents as a whole (input.claims, input),
@@ -60,24 +51,16 @@ func refMayReach(rest []*ast.Term, path []string) bool {
 	return true
 }
 
-// withRequest adds request and request_type to an input object when the call
-// carries a proto request.
+// withRequest adds request (the whole request) and request_type to an input
+// object when the call carries a proto request.
 func withRequest(in ast.Object, req any) error {
-	msg, ok := req.(proto.Message)
-	if !ok || msg == nil || !msg.ProtoReflect().IsValid() {
+	msg := requestMessage(req)
+	if msg == nil {
 		return nil
 	}
-	b, err := requestJSON.Marshal(msg)
+	_, v, err := wholeMessage(msg.ProtoReflect(), nil, true)
 	if err != nil {
-		return fmt.Errorf("request to JSON: %w", err)
-	}
-	var doc any
-	if err := util.UnmarshalJSON(b, &doc); err != nil {
-		return fmt.Errorf("request JSON: %w", err)
-	}
-	v, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		return fmt.Errorf("request value: %w", err)
+		return err
 	}
 	in.Insert(keyRequest, ast.NewTerm(v))
 	in.Insert(keyRequestType, ast.StringTerm(string(proto.MessageName(msg))))
