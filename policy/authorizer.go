@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/temporal-opa/temporal-opa/policy/internal/projection"
 	defaultrego "github.com/temporal-opa/temporal-opa/rego"
 )
 
@@ -132,7 +133,7 @@ type generation struct {
 	decideBody   ast.Body // the compiled query `__decision__ = <decision path>`, evaluated with topdown
 	revisions    map[string]string
 	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
-	reads        inputReads                // what of the input the policy reads: the cache key, the input built
+	reads        *projection.Reads         // what of the input the policy reads: the cache key, the input built
 	requestPaths []string                  // the JSON pointers of input.request it reads; nil when it reads it whole or not at all
 	activatedAt  time.Time
 	cache        *decisionCache // nil when decisions of this policy cannot be cached
@@ -262,9 +263,9 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	a.current.Store(g)
 	a.activations.Add(1)
 	if o, ok := a.opts.Recorder.(PolicyObserver); ok {
-		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.reads.usesRequest(), System: g.system})
+		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.reads.UsesRequest(), System: g.system})
 	}
-	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.reads.usesRequest(), "reads_jwt", g.reads.jwt != nil)
+	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.reads.UsesRequest(), "reads_jwt", g.reads.ReadsJWT())
 	return nil
 }
 
@@ -345,40 +346,15 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		compiler:    compiler,
 		system:      system,
 	}
-	g.reads = analyzeReads(compiler)
-	if r := g.reads.request; r != nil && !r.whole {
-		g.requestPaths = r.pointers("/input/request", nil)
-	}
-	// Decisions are cached by every value the policy reads (inputReads.cacheKey);
-	// one that depends on a non-deterministic built-in cannot be reused, nor one
+	g.reads = projection.Analyze(compiler)
+	g.requestPaths = g.reads.RequestPointers()
+	// Decisions are cached by every value the policy reads (Reads.Key); one
+	// that depends on a built-in whose results vary cannot be reused, nor one
 	// that reads the whole request (no two calls share it).
-	wholeRequest := g.reads.request != nil && g.reads.request.whole
-	if a.opts.DecisionCacheSize > 0 && !g.reads.withInput && !wholeRequest && deterministic(compiler) {
+	if a.opts.DecisionCacheSize > 0 && g.reads.Cacheable() {
 		g.cache = newDecisionCache(a.opts.DecisionCacheSize, a.opts.DecisionCacheBytes)
 	}
 	return g, nil
-}
-
-// deterministic reports whether no module calls a non-deterministic built-in
-// (http.send, time.now_ns, rand.intn...), whose results a decision cache would freeze.
-func deterministic(c *ast.Compiler) bool {
-	ok := true
-	for _, m := range c.Modules {
-		ast.WalkExprs(m, func(e *ast.Expr) bool {
-			if !e.IsCall() {
-				return false
-			}
-			name := e.Operator().String()
-			if b, found := ast.BuiltinMap[name]; found && b.Nondeterministic {
-				ok = false
-			}
-			return !ok
-		})
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // Status describes the active policy.
@@ -399,8 +375,8 @@ func (a *Authorizer) Status() Status {
 		ActivatedAt:  g.activatedAt,
 		Revisions:    maps.Clone(g.revisions),
 		Cacheable:    g.cache != nil,
-		UsesRequest:  g.reads.usesRequest(),
-		ReadsJWT:     g.reads.jwt != nil,
+		UsesRequest:  g.reads.UsesRequest(),
+		ReadsJWT:     g.reads.ReadsJWT(),
 		Activations:  a.activations.Load(),
 		Failures:     a.failures.Load(),
 		LastError:    lastErr,
@@ -464,7 +440,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		Revisions:    g.revisions,
 		Peer:         peerAddr(ctx),
 		input:        o.input,
-		request:      o.input != nil && g.reads.usesRequest(),
+		request:      o.input != nil && g.reads.UsesRequest(),
 		requestPaths: g.requestPaths,
 	}
 	if rr, ok := rec.(RequestRecorder); ok && rr.NeedsRequest() {
@@ -497,12 +473,12 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	if g.cache != nil {
 		bp := keyBufs.Get().(*[]byte)
 		defer func() { *bp = key[:0]; keyBufs.Put(bp) }()
-		if key, cacheable = g.reads.cacheKey(*bp, claims, target); cacheable {
+		if key, cacheable = g.reads.Key(*bp, claims, target); cacheable {
 			if d, hit := g.cache.get(key); hit {
 				o := outcome{d: d, cached: true}
-				if timed && g.reads.usesRequest() {
+				if timed && g.reads.UsesRequest() {
 					// The audit trail gets the request values the policy read.
-					o.input, _ = g.reads.evalInput(claims, target)
+					o.input, _ = g.reads.Input(claims, target)
 				}
 				return o
 			}
@@ -510,9 +486,9 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 			key = *bp
 		}
 	}
-	in, err := g.reads.evalInput(claims, target)
+	in, err := g.reads.Input(claims, target)
 	if err != nil {
-		return outcome{err: err}
+		return outcome{err: &EvalError{Code: CodeInvalidInput, Err: err}}
 	}
 	var evalStart time.Time
 	if timed {
@@ -548,12 +524,13 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		target = &authorization.CallTarget{}
 	}
 	g := a.current.Load()
-	in, err := inputValue(claims, target, true, true)
-	if err != nil {
-		return Decision{Reason: denyReason(err)}, err
+	in, err := projection.Whole(claims, target, true)
+	var doc map[string]any
+	if err == nil {
+		doc, err = projection.JSON(in)
 	}
-	doc, err := Input(claims, target)
 	if err != nil {
+		err = &EvalError{Code: CodeInvalidInput, Err: err}
 		return Decision{Reason: denyReason(err)}, err
 	}
 	d, err := a.eval(ctx, g, in)
@@ -569,7 +546,7 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 // replay decisions. It is not cached.
 func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Decision, error) {
 	g := a.current.Load()
-	v, err := jsonValue(input)
+	v, err := projection.JSONValue(input)
 	if err != nil {
 		err = &EvalError{Code: CodeInvalidInput, Err: err}
 		return Decision{Reason: denyReason(err)}, err
@@ -586,7 +563,7 @@ func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Dec
 // path (such as "request.input" for input.request.input): a reference to it,
 // below it, to one of its parents as a whole, or through a computed key counts.
 func (a *Authorizer) ReadsInput(path ...string) bool {
-	return readsInput(a.current.Load().compiler, path...)
+	return a.current.Load().reads.MayRead(path...)
 }
 
 // RequestReadsWithin reports whether every field of input.request the active
@@ -595,7 +572,7 @@ func (a *Authorizer) ReadsInput(path ...string) bool {
 // element). If not, it returns the first pointer the policy may read outside
 // them. Tools that replay recorded decisions use it.
 func (a *Authorizer) RequestReadsWithin(recorded []string) (outside string, ok bool) {
-	return a.current.Load().reads.request.within(treeOfPointers("/input/request", recorded), "/input/request")
+	return a.current.Load().reads.RequestWithin(recorded)
 }
 
 // decided is a decision as the policy made it.

@@ -4,13 +4,15 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/projection"
 )
 
 // Cache bounds: decisionCache.put refuses keys longer than maxKeyBytes (such a
 // call is decided without the cache), and counts every entry as its key, its
 // reason and entryOverhead bytes (map entry, slot, string headers).
 const (
-	maxKeyBytes   = 1024
+	maxKeyBytes   = projection.MaxKeyBytes
 	entryOverhead = 112
 	cacheShards   = 16
 )

@@ -57,7 +57,7 @@ func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, 
 		target = &authorization.CallTarget{}
 	}
 	g := a.current.Load()
-	in, ierr := g.reads.evalInput(claims, target)
+	in, ierr := g.reads.Input(claims, target)
 	if ierr != nil {
 		return ex, ierr
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"go.temporal.io/server/common/authorization"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/projection"
 )
 
 // A Recorder receives every decision of an [Authorizer] once it is made: the
@@ -165,14 +167,14 @@ func (e *Event) Input() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return inputJSON(v)
+	return projection.JSON(v)
 }
 
 // InputValue is Input as an OPA value. It must not be modified.
 func (e *Event) InputValue() (ast.Value, error) {
 	// The claims whole, whatever the policy read of them (never the token
 	// itself); the request values as the policy read them.
-	v, err := inputValue(e.Claims, &e.Target, true, false)
+	v, err := projection.Whole(e.Claims, &e.Target, false)
 	if err != nil {
 		return nil, err
 	}
@@ -233,3 +235,8 @@ func (ids *idSource) next() string {
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
 }
+
+var (
+	keyRequest     = ast.StringTerm("request")
+	keyRequestType = ast.StringTerm("request_type")
+)

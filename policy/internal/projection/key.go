@@ -1,4 +1,4 @@
-package policy
+package projection
 
 import (
 	"encoding/binary"
@@ -9,12 +9,17 @@ import (
 	"go.temporal.io/server/common/authorization"
 )
 
-// cacheKey writes the decision cache key of a call: every value of the input
-// document the policy reads (r), each tagged and length-prefixed so that two
-// calls share a key only when the policy reads the same values in both. ok is
-// false when the call cannot be cached (the policy reads the whole request, or
-// the key would be longer than maxKeyBytes).
-func (r *inputReads) cacheKey(buf []byte, c *authorization.Claims, t *authorization.CallTarget) (key []byte, ok bool) {
+// MaxKeyBytes bounds a decision cache key: a call whose key would be longer
+// is not cached.
+const MaxKeyBytes = 1024
+
+// Key writes the decision cache key of a call into buf: every value of the
+// input document the policy reads, each tagged and length-prefixed, so that
+// two calls share a key only when the policy reads the same values in both.
+// ok is false when the call cannot be cached (the policy reads the whole
+// request, or the key would be longer than MaxKeyBytes). Only a Cacheable
+// policy's keys may be used.
+func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTarget) (key []byte, ok bool) {
 	b := buf[:0]
 	b = appendString(b, t.APIName)
 	b = appendString(b, t.Namespace)
@@ -48,7 +53,7 @@ func (r *inputReads) cacheKey(buf []byte, c *authorization.Claims, t *authorizat
 			}
 		}
 	}
-	if r.usesRequest() {
+	if r.UsesRequest() {
 		msg := requestMessage(t.Request)
 		switch {
 		case msg == nil:
@@ -67,7 +72,7 @@ func (r *inputReads) cacheKey(buf []byte, c *authorization.Claims, t *authorizat
 			}
 		}
 	}
-	if len(b) > maxKeyBytes {
+	if len(b) > MaxKeyBytes {
 		return nil, false
 	}
 	return b, true
@@ -105,7 +110,7 @@ func appendJWTKey(b []byte, ext any, t *pathTree) ([]byte, error) {
 
 func tokenClaims(ext any) (claims map[string]any, key string) {
 	switch e := ext.(type) {
-	case TokenClaims:
+	case tokenClaimer:
 		return e.TokenClaims(), e.CacheKey()
 	case map[string]any:
 		return e, ""
@@ -113,26 +118,29 @@ func tokenClaims(ext any) (claims map[string]any, key string) {
 	return nil, ""
 }
 
-// evalInput builds the input document a policy with reads r evaluates: with
+// Input builds the input document the policy evaluates for a call: with
 // input.claims.jwt and input.request holding only the values it reads, and
 // input.claims.namespaces only the target namespace's roles when that is all it
 // reads. The policy sees the same value at every path it reads as in the whole
-// document (Input).
-func (r *inputReads) evalInput(c *authorization.Claims, t *authorization.CallTarget) (ast.Value, error) {
+// document (Whole).
+func (r *Reads) Input(c *authorization.Claims, t *authorization.CallTarget) (ast.Value, error) {
+	if t == nil {
+		t = &authorization.CallTarget{}
+	}
 	cv, err := r.claimsValue(c, t)
 	if err != nil {
-		return nil, &EvalError{Code: CodeInvalidInput, Err: err}
+		return nil, err
 	}
 	in := ast.NewObject(
 		[2]*ast.Term{keyClaims, ast.NewTerm(cv)},
 		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(t))},
 	)
-	if r.usesRequest() {
+	if r.UsesRequest() {
 		if msg := requestMessage(t.Request); msg != nil {
 			if r.request != nil {
 				_, v, err := projectMessage(msg.ProtoReflect(), r.request, nil, true)
 				if err != nil {
-					return nil, &EvalError{Code: CodeInvalidInput, Err: err}
+					return nil, err
 				}
 				in.Insert(keyRequest, ast.NewTerm(v))
 			}
@@ -142,7 +150,7 @@ func (r *inputReads) evalInput(c *authorization.Claims, t *authorization.CallTar
 	return in, nil
 }
 
-func (r *inputReads) claimsValue(c *authorization.Claims, t *authorization.CallTarget) (ast.Value, error) {
+func (r *Reads) claimsValue(c *authorization.Claims, t *authorization.CallTarget) (ast.Value, error) {
 	if c == nil {
 		return ast.Null{}, nil
 	}
@@ -164,14 +172,14 @@ func (r *inputReads) claimsValue(c *authorization.Claims, t *authorization.CallT
 	return r.claimsWith(c, nss)
 }
 
-func (r *inputReads) claimsWith(c *authorization.Claims, nss ast.Object) (ast.Value, error) {
+func (r *Reads) claimsWith(c *authorization.Claims, nss ast.Object) (ast.Value, error) {
 	var jwt ast.Value = ast.NewObject()
 	if r.jwt != nil {
 		claims, _ := tokenClaims(c.Extensions)
 		if claims != nil {
 			var err error
 			if r.jwt.whole {
-				jwt, err = jsonValue(claims)
+				jwt, err = JSONValue(claims)
 			} else {
 				_, jwt, err = projectJSON(claims, r.jwt, nil, true)
 			}

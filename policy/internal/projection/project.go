@@ -1,4 +1,4 @@
-package policy
+package projection
 
 import (
 	"encoding/base64"
@@ -45,7 +45,7 @@ func projectJSON(v any, t *pathTree, key []byte, build bool) ([]byte, ast.Value,
 		if !build {
 			return key, nil, nil
 		}
-		val, err := jsonValue(v)
+		val, err := JSONValue(v)
 		return key, val, err
 	}
 	switch x := v.(type) {
@@ -114,7 +114,7 @@ func projectJSON(v any, t *pathTree, key []byte, build bool) ([]byte, ast.Value,
 		if !build {
 			return key, nil, nil
 		}
-		val, err := jsonValue(v)
+		val, err := JSONValue(v)
 		return key, val, err
 	}
 }

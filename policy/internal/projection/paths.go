@@ -1,4 +1,4 @@
-package policy
+package projection
 
 import (
 	"maps"
@@ -170,91 +170,26 @@ func unescapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
 }
 
-// namespaceReads says which of input.claims.namespaces a policy may read.
-type namespaceReads uint8
 
-const (
-	nsNone   namespaceReads = iota // not at all
-	nsTarget                       // only the roles on input.target.namespace
-	nsAll                          // any of it
-)
-
-// inputReads is what of the input document the active policy may read, found
-// by static analysis of its compiled modules at activation. Decisions are cached
-// by exactly these values, and the input is built with only them.
-type inputReads struct {
-	subject, authType bool
-	jwt               *pathTree // nil: input.claims.jwt is not read
-	namespaces        namespaceReads
-	request           *pathTree // nil: input.request is not read
-	requestType       bool
-	// withInput: a `with input...` modifier replaces what the policy reads
-	// (reads then cannot be followed): everything counts as read.
-	withInput bool
-}
-
-// usesRequest reports whether the policy reads input.request or input.request_type.
-func (r *inputReads) usesRequest() bool { return r.request != nil || r.requestType }
-
-// analyzeReads finds what of the input the compiled modules may read. A
-// reference to a parent of a document (input.claims, input) reads all below it;
-// a variable or computed key reads every key. input.claims.namespaces[ns], where
-// ns is only ever bound to input.target.namespace, reads the target namespace's
-// roles alone.
-func analyzeReads(c *ast.Compiler) inputReads {
-	root := &pathTree{}
-	targetRoles := false
-	withInput := false
-	for _, m := range c.Modules {
-		bound := targetNamespaceVars(m)
-		isTargetNS := func(t *ast.Term) bool {
-			v, ok := t.Value.(ast.Var)
-			return ok && bound[v]
-		}
-		ast.WalkExprs(m, func(e *ast.Expr) bool {
-			for _, w := range e.With {
-				if r, ok := w.Target.Value.(ast.Ref); ok && r[0].Equal(ast.InputRootDocument) {
-					withInput = true
-				}
-			}
-			return false
-		})
-		ast.WalkRefs(m, func(r ast.Ref) bool {
-			if !r[0].Equal(ast.InputRootDocument) {
-				return false
-			}
-			// input.claims.namespaces[<target namespace>]...: the roles on the target namespace.
-			if len(r) >= 4 && r[1].Equal(keyClaims) && r[2].Equal(keyNamespaces) && isTargetNS(r[3]) {
-				targetRoles = true
-				return false
-			}
-			root.add(r[1:])
-			return false
-		})
-	}
-	if withInput {
-		root = &pathTree{whole: true}
-	}
-	root.normalize()
-	var reads inputReads
-	reads.withInput = withInput
-	claims := readsOf(root, "claims")
-	if claims != nil {
-		reads.subject = readsOf(claims, "subject") != nil
-		reads.authType = readsOf(claims, "auth_type") != nil
-		reads.jwt = readsOf(claims, "jwt")
+// mayReach reports whether a read recorded in t may denote path, something
+// below it or something above it (a parent read whole, or a computed key).
+func (t *pathTree) mayReach(path []string) bool {
+	n := t
+	for _, p := range path {
 		switch {
-		case readsOf(claims, "namespaces") != nil:
-			reads.namespaces = nsAll
-		case targetRoles:
-			reads.namespaces = nsTarget
+		case n.whole:
+			return true
+		case n.each != nil:
+			n = n.each
+		default:
+			c := n.fields[p]
+			if c == nil {
+				return false
+			}
+			n = c
 		}
-	} else if targetRoles {
-		reads.namespaces = nsTarget
 	}
-	reads.request = readsOf(root, "request")
-	reads.requestType = readsOf(root, "request_type") != nil
-	return reads
+	return true
 }
 
 // readsOf returns the reads below key of t: t itself when t is read whole or by
@@ -269,34 +204,4 @@ func readsOf(t *pathTree, key string) *pathTree {
 		return t.each
 	}
 	return t.fields[key]
-}
-
-// targetNamespaceVars finds the variables of m that are bound to
-// input.target.namespace by an equality (as the compiler rewrites
-// input.claims.namespaces[input.target.namespace] and ns := input.target.namespace).
-// Only the compiler's generated variables count: they are unique in a module, so
-// whatever else constrains them, a reference keyed by one reads the target's key.
-func targetNamespaceVars(m *ast.Module) map[ast.Var]bool {
-	targetNS := ast.Ref{ast.InputRootDocument, keyTarget, keyNamespace}
-	bound := map[ast.Var]bool{}
-	ast.WalkExprs(m, func(e *ast.Expr) bool {
-		if e.Negated || !e.IsEquality() && !e.IsAssignment() {
-			return false
-		}
-		ops := e.Operands()
-		if len(ops) != 2 {
-			return false
-		}
-		for i, o := range ops {
-			v, ok := o.Value.(ast.Var)
-			if !ok || !v.IsGenerated() && !strings.HasPrefix(string(v), "__local") {
-				continue
-			}
-			if r, ok := ops[1-i].Value.(ast.Ref); ok && r.Equal(targetNS) {
-				bound[v] = true
-			}
-		}
-		return false
-	})
-	return bound
 }
