@@ -88,14 +88,18 @@ type Status struct {
 	Cacheable   bool              `json:"decision_cache"`
 	// CacheEntries and CacheBytes are what the decision cache holds (bounded by
 	// Options.DecisionCacheSize and DecisionCacheBytes).
-	CacheEntries int       `json:"decision_cache_entries"`
-	CacheBytes   int       `json:"decision_cache_bytes"`
-	UsesRequest  bool      `json:"uses_request"` // the policy reads input.request
-	ReadsJWT     bool      `json:"reads_jwt"`    // the policy reads input.claims.jwt
-	Activations  uint64    `json:"activations"`  // successful activations, the first included
-	Failures     uint64    `json:"failures"`     // rejected bundles
-	LastError    string    `json:"last_error,omitempty"`
-	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	CacheEntries int  `json:"decision_cache_entries"`
+	CacheBytes   int  `json:"decision_cache_bytes"`
+	UsesRequest  bool `json:"uses_request"` // the policy reads input.request
+	ReadsJWT     bool `json:"reads_jwt"`    // the policy reads input.claims.jwt
+	// CacheNotes say where the policy defeats the decision cache ("file:line:
+	// message"): it reads the whole request, calls a built-in whose results
+	// vary, or replaces input with `with`.
+	CacheNotes  []string  `json:"cache_notes,omitempty"`
+	Activations uint64    `json:"activations"` // successful activations, the first included
+	Failures    uint64    `json:"failures"`    // rejected bundles
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // Authorizer decides Temporal API calls with a Rego policy. It implements
@@ -377,11 +381,20 @@ func (a *Authorizer) Status() Status {
 		Cacheable:    g.cache != nil,
 		UsesRequest:  g.reads.UsesRequest(),
 		ReadsJWT:     g.reads.ReadsJWT(),
+		CacheNotes:   cacheNotes(g.reads),
 		Activations:  a.activations.Load(),
 		Failures:     a.failures.Load(),
 		LastError:    lastErr,
 		LastErrorAt:  lastErrAt,
 	}
+}
+
+func cacheNotes(r *projection.Reads) []string {
+	var out []string
+	for _, n := range r.Notes() {
+		out = append(out, n.String())
+	}
+	return out
 }
 
 // Authorize implements authorization.Authorizer. A call the policy cannot decide

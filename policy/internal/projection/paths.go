@@ -170,7 +170,6 @@ func unescapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
 }
 
-
 // mayReach reports whether a read recorded in t may denote path, something
 // below it or something above it (a parent read whole, or a computed key).
 func (t *pathTree) mayReach(path []string) bool {

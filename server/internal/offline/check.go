@@ -23,9 +23,12 @@ type CheckResult struct {
 	Layered      bool            `json:"layered_on_default"` // false: a bundle replaces the embedded default
 	DecisionPath string          `json:"decision_path"`
 	// What the server would report of the activated policy.
-	DecisionCache bool         `json:"decision_cache"`
-	UsesRequest   bool         `json:"uses_request"`
-	Errors        []CheckError `json:"errors,omitempty"`
+	DecisionCache bool `json:"decision_cache"`
+	UsesRequest   bool `json:"uses_request"`
+	// Notes say where the policy defeats the decision cache, with file:line;
+	// they do not stop the server from activating it.
+	Notes  []string     `json:"notes,omitempty"`
+	Errors []CheckError `json:"errors,omitempty"`
 }
 
 // CheckedBundle is one bundle checked.
@@ -79,7 +82,7 @@ func PolicyCheck(ctx context.Context, o cli.PolicyCheck, w, errw io.Writer) erro
 	}
 	res.OK = true
 	_, res.Layered = st.Revisions[policy.DefaultBundleName]
-	res.DecisionCache, res.UsesRequest = st.Cacheable, st.UsesRequest
+	res.DecisionCache, res.UsesRequest, res.Notes = st.Cacheable, st.UsesRequest, st.CacheNotes
 	return reportCheck(w, errw, o.Format, res, nil)
 }
 
@@ -128,6 +131,9 @@ func reportCheck(w, errw io.Writer, format string, res CheckResult, err error) e
 			how = "replacing the embedded default policy"
 		}
 		fmt.Fprintf(w, "ok: the server activates bundle %s, %s, decision %s\n", strings.Join(names, "; bundle "), how, res.DecisionPath)
+		for _, n := range res.Notes {
+			fmt.Fprintf(w, "note: %s\n", n)
+		}
 	}
 	if err != nil {
 		return ExitError{Code: 1}

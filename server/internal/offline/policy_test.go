@@ -675,3 +675,50 @@ func TestPolicyCanI(t *testing.T) {
 func regexpLine(out, re string) bool {
 	return regexp.MustCompile("(?m)" + re).MatchString(out)
 }
+
+// policy check notes, with file:line, where a policy defeats the decision
+// cache: the bundle is still activated (status 0).
+func TestPolicyCheckNotesCacheDefeat(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules string
+		want  []string // notes, in order; none for a cacheable policy
+	}{
+		{name: "request fields by path", rules: "package temporal.custom\n\ndeny contains \"x\" if input.request.workflow_type.name == \"a\"\n"},
+		{name: "whole request and the clock", rules: "package temporal.custom\n\ndeny contains \"x\" if count(input.request) > 3\n\ndeny contains \"y\" if time.now_ns() < 0\n",
+			want: []string{
+				"/temporal/custom/rules.rego:3: input.request reads the whole request: decisions of this policy are not cached",
+				"/temporal/custom/rules.rego:5: time.now_ns gives results that vary between calls: decisions of this policy are not cached",
+			}},
+		{name: "with input", rules: "package temporal.custom\n\n_admin if \"admin\" in input.claims.system\n\ndeny contains \"x\" if _admin with input.claims.system as []\n",
+			want: []string{"/temporal/custom/rules.rego:5: `with input` replaces the input document"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeBundle(t, custom(tc.rules))
+			out, errOut, status := runCLI("", "policy", "check", dir)
+			if status != 0 {
+				t.Fatalf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
+			}
+			var notes []string
+			for _, l := range strings.Split(out, "\n") {
+				if n, ok := strings.CutPrefix(l, "note: "); ok {
+					notes = append(notes, n)
+				}
+			}
+			if len(notes) != len(tc.want) {
+				t.Fatalf("notes %q, want %d notes like %q", notes, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(notes[i], w) {
+					t.Errorf("note %d is %q, want it to start with %q", i, notes[i], w)
+				}
+			}
+			out, _, _ = runCLI("", "policy", "check", "--format", "json", dir)
+			var res CheckResult
+			if err := json.Unmarshal([]byte(out), &res); err != nil || !res.OK || len(res.Notes) != len(tc.want) || res.DecisionCache != (len(tc.want) == 0) {
+				t.Errorf("--format json: %v, %+v", err, res)
+			}
+		})
+	}
+}
