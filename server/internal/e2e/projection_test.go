@@ -1,0 +1,63 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+)
+
+// A deny rule (issue 17's, limited to namespace APIs so that the SDK's
+// GetSystemInfo goes through) that reads the namespace map through a variable it equates with
+// the target namespace only inside a comprehension fires in the running
+// server as it does in `temporal-opa eval`: a token holding A:write and
+// B:admin cannot start a workflow in A, the first time and again from the
+// decision cache (issue 17: the server allowed it and cached the allow).
+func TestNamespaceMapDenyRuleFiresInServer(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	dir := t.TempDir()
+	files := map[string]string{
+		".manifest": `{"roots": ["temporal/custom"], "revision": "own-namespace"}`,
+		"temporal/custom/own.rego": `package temporal.custom
+
+# A namespace admin may act only in the namespace it administers.
+deny contains "admins may act only in their own namespace" if {
+	input.target.scope == "namespace"
+	some ns
+	"admin" in input.claims.namespaces[ns]
+	count([1 | ns == input.target.namespace]) == 0
+}
+`,
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"ns-a", "ns-b"}, Key: srv.Key(), Policy: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+
+	mallory := dialAt(t, s.FrontendAddr(), "ns-a", newTokens(s.Key(), "ns-a:write", "ns-b:admin"))
+	for i := range 2 {
+		_, err := mallory.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("own"), TaskQueue: "q"}, Greet, "x")
+		wantDenied(t, "StartWorkflowExecution in ns-a with ns-a:write,ns-b:admin (call "+string(rune('1'+i))+")", err,
+			"admins may act only in their own namespace")
+	}
+	writer := dialAt(t, s.FrontendAddr(), "ns-a", newTokens(s.Key(), "ns-a:write"))
+	_, err = writer.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("own"), TaskQueue: "q"}, Greet, "x")
+	wantOK(t, "StartWorkflowExecution in ns-a with ns-a:write", err)
+	admin := dialAt(t, s.FrontendAddr(), "ns-b", newTokens(s.Key(), "ns-a:write", "ns-b:admin"))
+	_, err = admin.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("own"), TaskQueue: "q"}, Greet, "x")
+	wantOK(t, "StartWorkflowExecution in ns-b with ns-a:write,ns-b:admin", err)
+}
