@@ -84,10 +84,11 @@ bench:
 bench-server:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkServerThroughput -benchtime 1x -timeout 60m ./server/internal/e2e/
 
-## fuzz: fuzz the token parser (FUZZTIME=3m)
+## fuzz: fuzz the token parser, and the server's decision path against whole-input decisions on generated policies (FUZZTIME=3m each)
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzGetClaims -fuzztime $(FUZZTIME) ./policy/claimmapper/
+	$(GO) test -run '^$$' -fuzz FuzzProjection -fuzztime $(FUZZTIME) ./policy/
 
 ## image: the OCI image (FROM scratch, static ./temporal-opa, CA certificates, uid 1000) as IMAGE_ARCHIVE, built with buildah
 IMAGE         ?= temporal-opa:latest

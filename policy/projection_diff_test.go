@@ -127,6 +127,24 @@ func (g *policyGen) atom() condition {
 				fmt.Sprintf("%s != %s", v("ns"), v("t")),
 			}}
 		},
+		func() condition { // the whole input passed to a function
+			return condition{
+				lines: []string{fmt.Sprintf("data.temporal.custom.helpers.holds%d(input, %q)", n, role)},
+				help:  []string{fmt.Sprintf("holds%d(i, r) if r in i.claims.namespaces[i.target.namespace]", n)},
+			}
+		},
+		func() condition { // the map bound to a variable
+			return condition{lines: []string{
+				fmt.Sprintf("%s := input.claims.namespaces", v("m")),
+				fmt.Sprintf("%q in %s[input.target.namespace]", role, v("m")),
+			}}
+		},
+		func() condition { // the target namespace through a comprehension
+			return condition{lines: []string{
+				fmt.Sprintf("%s := [x | x := input.target.namespace][0]", v("ns")),
+				fmt.Sprintf("%q in input.claims.namespaces[%s]", role, v("ns")),
+			}}
+		},
 		// The token's claims.
 		func() condition {
 			return condition{lines: []string{fmt.Sprintf("%q in input.claims.jwt.groups", g.pick("platform", "ops", "payments-team"))}}
