@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/bundle"
 	"go.temporal.io/server/common/authorization"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -341,16 +338,12 @@ func differ(t testing.TB, a *policy.Authorizer, rng *rand.Rand, calls int) (stri
 	return "", false
 }
 
-func generatedAuthorizer(t testing.TB, custom, helpers string) (*policy.Authorizer, error) {
-	dir := t.TempDir()
-	b, err := bundleFromFiles(dir, map[string]string{
+func generatedAuthorizer(t *testing.T, custom, helpers string) (*policy.Authorizer, error) {
+	b := writeBundle(t, map[string]string{
 		".manifest":                          customManifest,
 		"temporal/custom/rules.rego":         custom,
 		"temporal/custom/helpers/rules.rego": helpers,
 	})
-	if err != nil {
-		return nil, err
-	}
 	return policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256}, b)
 }
 
@@ -504,22 +497,4 @@ deny contains "admin elsewhere" if {
 			}
 		})
 	}
-}
-
-// bundleFromFiles writes a bundle's files into dir and loads it from disk.
-func bundleFromFiles(dir string, files map[string]string) (*bundle.Bundle, error) {
-	for name, content := range files {
-		if err := writeFile(dir, name, content); err != nil {
-			return nil, err
-		}
-	}
-	return policy.LoadBundle(dir)
-}
-
-func writeFile(dir, name, content string) error {
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(p, []byte(content), 0o644)
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,8 +17,7 @@ import (
 // decision cache (issue 17: the server allowed it and cached the allow).
 func TestNamespaceMapDenyRuleFiresInServer(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	dir := t.TempDir()
-	files := map[string]string{
+	dir := writeFiles(t, map[string]string{
 		".manifest": `{"roots": ["temporal/custom"], "revision": "own-namespace"}`,
 		"temporal/custom/own.rego": `package temporal.custom
 
@@ -32,16 +29,7 @@ deny contains "admins may act only in their own namespace" if {
 	count([1 | ns == input.target.namespace]) == 0
 }
 `,
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"ns-a", "ns-b"}, Key: srv.Key(), Policy: dir})
 	if err != nil {
 		t.Fatal(err)
