@@ -334,7 +334,7 @@ func projectSingular(fd protoreflect.FieldDescriptor, v protoreflect.Value, t *p
 			if fd.Kind() == protoreflect.FloatKind {
 				bits = 32
 			}
-			tag, s = tagNumber, strconv.FormatFloat(f, 'g', -1, bits)
+			tag, s = tagNumber, formatFloat(f, bits)
 		}
 	default:
 		return nil, nil, fmt.Errorf("request field %s has unsupported kind %s", fd.FullName(), fd.Kind())
@@ -356,4 +356,22 @@ func requestMessage(req any) proto.Message {
 		return nil
 	}
 	return msg
+}
+
+// formatFloat writes a finite float as protojson does (after encoding/json):
+// 'f' notation but below 1e-6 and from 1e21 on, and exponents without a
+// leading zero (1e-07 is 1e-7). input.request holds the number as that text.
+func formatFloat(f float64, bits int) string {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b := strconv.AppendFloat(nil, f, format, -1, bits)
+	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		b[n-2] = b[n-1]
+		b = b[:n-1]
+	}
+	return string(b)
 }
