@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"go.temporal.io/server/common/authorization"
@@ -338,13 +339,24 @@ func differ(t testing.TB, a *policy.Authorizer, rng *rand.Rand, calls int) (stri
 	return "", false
 }
 
-func generatedAuthorizer(t *testing.T, custom, helpers string) (*policy.Authorizer, error) {
+// hitCounter counts the decisions that came from the decision cache.
+type hitCounter struct{ hits atomic.Int64 }
+
+func (h *hitCounter) Record(e *policy.Event) {
+	if e.Cached {
+		h.hits.Add(1)
+	}
+}
+
+func generatedAuthorizer(t *testing.T, custom, helpers string) (*policy.Authorizer, *hitCounter, error) {
 	b := writeBundle(t, map[string]string{
 		".manifest":                          customManifest,
 		"temporal/custom/rules.rego":         custom,
 		"temporal/custom/helpers/rules.rego": helpers,
 	})
-	return policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256}, b)
+	h := &hitCounter{}
+	a, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256, Recorder: h}, b)
+	return a, h, err
 }
 
 // TestProjectionDifferential generates policies and decides random calls with
@@ -355,25 +367,33 @@ func TestProjectionDifferential(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		policies = 60
 	}
-	pairs, cached, disagreements := 0, 0, 0
+	pairs, cached, hits, disagreements := 0, 0, int64(0), 0
 	for p := range policies {
 		rng := rand.New(rand.NewPCG(17, uint64(p)))
 		g := &policyGen{rng: rng}
 		custom, helpers := g.policy()
-		a, err := generatedAuthorizer(t, custom, helpers)
+		a, h, err := generatedAuthorizer(t, custom, helpers)
 		if err != nil {
 			t.Fatalf("generated policy %d does not activate: %v\n%s\n%s", p, err, custom, helpers)
 		}
-		if a.Status().Cacheable {
-			cached++
-		}
-		if diff, bad := differ(t, a, rng, calls); bad {
+		diff, bad := differ(t, a, rng, calls)
+		if bad {
 			disagreements++
 			t.Errorf("policy %d:\n%s\n%s\n%s", p, custom, helpers, diff)
 		}
+		if a.Status().Cacheable {
+			cached++
+			// Each call's second decision comes from the cache: the
+			// comparison covered cache hits, not only misses.
+			if !bad && h.hits.Load() < int64(calls) {
+				t.Errorf("policy %d has a decision cache but only %d of its %d repeated calls were cache hits\n%s", p, h.hits.Load(), calls, custom)
+			}
+		}
+		hits += h.hits.Load()
 		pairs += calls
 	}
-	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided twice each way, %d disagreements", policies, cached, pairs, disagreements)
+	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided twice each way (%d decisions from the cache), %d disagreements",
+		policies, cached, pairs, hits, disagreements)
 }
 
 // FuzzProjection is TestProjectionDifferential driven by the fuzzer's seeds:
@@ -386,7 +406,7 @@ func FuzzProjection(f *testing.F) {
 		rng := rand.New(rand.NewPCG(s1, s2))
 		g := &policyGen{rng: rng}
 		custom, helpers := g.policy()
-		a, err := generatedAuthorizer(t, custom, helpers)
+		a, _, err := generatedAuthorizer(t, custom, helpers)
 		if err != nil {
 			t.Fatalf("generated policy does not activate: %v\n%s\n%s", err, custom, helpers)
 		}
@@ -476,7 +496,7 @@ deny contains "admin elsewhere" if {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := generatedAuthorizer(t, tc.custom, "package temporal.custom.helpers\n")
+			a, _, err := generatedAuthorizer(t, tc.custom, "package temporal.custom.helpers\n")
 			if err != nil {
 				t.Fatal(err)
 			}
