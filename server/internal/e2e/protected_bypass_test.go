@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -41,7 +42,10 @@ func TestProtectedNamespacesBundleBlocksTerminatingStarts(t *testing.T) {
 		wantOK(t, "DescribeWorkflowExecution", err)
 		info := d.GetWorkflowExecutionInfo()
 		if got := info.GetStatus(); got != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.GetExecution().GetRunId() != run.GetRunID() {
-			t.Fatalf("workflow %s: status %s, run %s; want run %s still running", id, got, info.GetExecution().GetRunId(), run.GetRunID())
+			first, err := writer.DescribeWorkflowExecution(ctx, id, run.GetRunID())
+			wantOK(t, "DescribeWorkflowExecution of the first run", err)
+			t.Fatalf("workflow %s: first run %s is %s, latest run %s is %s; want the first still running",
+				id, run.GetRunID(), first.GetWorkflowExecutionInfo().GetStatus(), info.GetExecution().GetRunId(), got)
 		}
 	}
 
@@ -53,29 +57,29 @@ func TestProtectedNamespacesBundleBlocksTerminatingStarts(t *testing.T) {
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING}
 	for _, tc := range []struct {
 		name string
-		call func() error
+		call func(ctx context.Context) error
 		want string
 	}{
-		{"start with TERMINATE_EXISTING", func() error {
+		{"start with TERMINATE_EXISTING", func(ctx context.Context) error {
 			_, err := writer.ExecuteWorkflow(ctx, terminateExisting, workflowType)
 			return err
 		}, "StartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING " + sameID},
-		{"start with TERMINATE_IF_RUNNING", func() error {
+		{"start with TERMINATE_IF_RUNNING", func(ctx context.Context) error {
 			_, err := writer.ExecuteWorkflow(ctx, terminateIfRunning, workflowType)
 			return err
 		}, "StartWorkflowExecution with workflow_id_reuse_policy WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING " + sameID},
-		{"signal-with-start with TERMINATE_EXISTING", func() error {
+		{"signal-with-start with TERMINATE_EXISTING", func(ctx context.Context) error {
 			_, err := writer.SignalWithStartWorkflow(ctx, id, "poke", nil, terminateExisting, workflowType)
 			return err
 		}, "SignalWithStartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING " + sameID},
-		{"update-with-start with TERMINATE_EXISTING", func() error {
+		{"update-with-start with TERMINATE_EXISTING", func(ctx context.Context) error {
 			_, err := writer.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 				StartWorkflowOperation: writer.NewWithStartWorkflowOperation(terminateExisting, workflowType),
 				UpdateOptions:          client.UpdateWorkflowOptions{UpdateName: "approve", WaitForStage: client.WorkflowUpdateStageAccepted},
 			})
 			return err
 		}, "ExecuteMultiOperation with operations[0].start_workflow.workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING " + sameID},
-		{"schedule with TERMINATE_OTHER", func() error {
+		{"schedule with TERMINATE_OTHER", func(ctx context.Context) error {
 			_, err := writer.ScheduleClient().Create(ctx, client.ScheduleOptions{
 				ID:      randomName("nightly"),
 				Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}}},
@@ -87,7 +91,14 @@ func TestProtectedNamespacesBundleBlocksTerminatingStarts(t *testing.T) {
 		}, "CreateSchedule with schedule.policies.overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER (terminates the schedule's running workflow)"},
 	} {
 		t.Run("writer denied: "+tc.name, func(t *testing.T) {
-			wantDenied(t, tc.name, tc.call(), tc.want+" "+needsAdmin)
+			// Bounded: allowed, an update-with-start waits for a worker that never comes.
+			callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := tc.call(callCtx); err == nil {
+				t.Errorf("%s: succeeded, want PermissionDenied", tc.name)
+			} else {
+				wantDenied(t, tc.name, err, tc.want+" "+needsAdmin)
+			}
 			stillRunning(t)
 		})
 	}
