@@ -27,6 +27,10 @@ func TestProtectedNamespacesBundleBlocksTerminatingStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
+	// The bundle reads the request at fixed paths: its decisions are cached.
+	if st := s.Authorizer().Status(); !st.Cacheable || !st.UsesRequest {
+		t.Errorf("with the bundle: cacheable %v, uses the request %v; want both", st.Cacheable, st.UsesRequest)
+	}
 	writer := dialAt(t, s.FrontendAddr(), "production", newTokens(s.Key(), "production:write"))
 	admin := dialAt(t, s.FrontendAddr(), "production", newTokens(s.Key(), "production:admin"))
 
