@@ -93,9 +93,9 @@ func (k *Key) String() string { return "ES256 key " + k.kid }
 // there (the directory with mode 0700, the file with mode 0600) when the file does
 // not exist. created reports whether a new key was made. A file that exists but
 // cannot be read or parsed is an error, never silently replaced. A state
-// directory that group or others may access is refused, not changed: it may
-// be a directory the user shares on purpose, and whoever can write it can
-// replace the key (see checkStateDir).
+// directory that group or others may write is refused, not changed: whoever
+// can write it can replace the key (see checkStateDir), and a chmod would not
+// undo that.
 func LoadOrCreate(dir string) (k *Key, created bool, err error) {
 	if err := checkStateDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
@@ -151,14 +151,20 @@ func Load(path string) (*Key, error) {
 	return newKey(priv, path)
 }
 
-// openToOthersError is a key file or state directory that group or others may access.
+// openToOthersError is a key file that group or others may access, or a
+// state directory they may write.
 type openToOthersError struct {
 	what, path, fix string
 	mode            fs.FileMode
+	writable        bool
 }
 
 func (e *openToOthersError) Error() string {
-	return fmt.Sprintf("%s %s is accessible by group or others (mode %04o): %s", e.what, e.path, e.mode, e.fix)
+	how := "accessible"
+	if e.writable {
+		how = "writable"
+	}
+	return fmt.Sprintf("%s %s is %s by group or others (mode %04o): %s", e.what, e.path, how, e.mode, e.fix)
 }
 
 // readPrivate reads a key file, refusing one whose mode lets group or others
@@ -180,9 +186,11 @@ func readPrivate(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// checkStateDir refuses a state directory that group or others may access:
-// it holds the signing key, and whoever can write it can replace the key.
-// The error wraps fs.ErrNotExist when dir does not exist.
+// checkStateDir refuses a state directory that group or others may write:
+// whoever can write it can replace the signing key, or plant one before the
+// first start. One they may only list is used: the key file's own mode
+// (readPrivate) keeps the key from them. The error wraps fs.ErrNotExist when
+// dir does not exist.
 func checkStateDir(dir string) error {
 	info, err := os.Stat(dir)
 	if err != nil {
@@ -194,8 +202,8 @@ func checkStateDir(dir string) error {
 	if !info.IsDir() {
 		return fmt.Errorf("state directory %s is not a directory (choose another with --state-dir)", dir)
 	}
-	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return &openToOthersError{what: "state directory", path: dir, mode: info.Mode().Perm(),
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o022 != 0 {
+		return &openToOthersError{what: "state directory", path: dir, mode: info.Mode().Perm(), writable: true,
 			fix: fmt.Sprintf("it holds the dev signing key, which whoever can write the directory can replace; run chmod 700 %s, or choose another with --state-dir", dir)}
 	}
 	return nil

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// A key file or state directory that group or others may access is refused
-// with the path, the mode and the chmod that fixes it; private ones are used.
+// A key file that group or others may access, or a state directory they may
+// write, is refused with the path, the mode and the chmod that fixes it;
+// private ones are used.
 func TestRefusesKeysOpenToOthers(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix mode bits")
@@ -28,9 +29,10 @@ func TestRefusesKeysOpenToOthers(t *testing.T) {
 		{"key readable by others", 0o700, 0o604, "signing key %s is accessible by group or others (mode 0604): anyone who reads it can mint tokens this server accepts; run chmod 600 %s"},
 		{"key readable by group", 0o700, 0o640, "signing key %s is accessible by group or others (mode 0640)"},
 		{"key writable by group", 0o700, 0o620, "signing key %s is accessible by group or others (mode 0620)"},
-		{"world-readable dir", 0o755, 0o600, "state directory %s is accessible by group or others (mode 0755): it holds the dev signing key, which whoever can write the directory can replace; run chmod 700 %s, or choose another with --state-dir"},
-		{"group-writable dir", 0o770, 0o600, "state directory %s is accessible by group or others (mode 0770)"},
-		{"open dir without a key yet", 0o755, 0, "state directory %s is accessible by group or others (mode 0755)"},
+		{"dir others may list: the key's mode protects it", 0o755, 0o600, ""},
+		{"group-writable dir", 0o770, 0o600, "state directory %s is writable by group or others (mode 0770): it holds the dev signing key, which whoever can write the directory can replace; run chmod 700 %s, or choose another with --state-dir"},
+		{"world-writable dir", 0o757, 0o600, "state directory %s is writable by group or others (mode 0757)"},
+		{"world-writable dir without a key yet", 0o777, 0, "state directory %s is writable by group or others (mode 0777)"},
 		{"private dir without a key yet", 0o700, 0, ""},
 	}
 	for _, tc := range tests {

@@ -58,6 +58,27 @@ admin_only_apis := {
 	"DeleteNexusOperationExecution",
 }
 
+_is_admin if "admin" in input.claims.system
+
+_is_admin if "admin" in input.claims.namespaces[input.target.namespace]
+
+_rank := {"worker": 1, "read": 2, "write": 4, "admin": 8}
+
+_held_ranks contains _rank[role] if {
+	some role in input.claims.system
+}
+
+_held_ranks contains _rank[role] if {
+	some role in input.claims.namespaces[input.target.namespace]
+}
+
+_caller_text := "no credentials" if {
+	input.claims == null
+} else := role if {
+	some role, rank in _rank
+	rank == max(_held_ranks)
+} else := "no role"
+
 # METADATA
 # title: Deny request options that end executions to non-admins
 # description: |
@@ -192,24 +213,3 @@ _pn_effects := {
 _option(path, value) := sprintf("%s %v (%s)", [path, value, effect]) if {
 	effect := _pn_effects[value]
 } else := sprintf("%s %v (not a value known to keep running executions)", [path, value])
-
-_is_admin if "admin" in input.claims.system
-
-_is_admin if "admin" in input.claims.namespaces[input.target.namespace]
-
-_rank := {"worker": 1, "read": 2, "write": 4, "admin": 8}
-
-_held_ranks contains _rank[role] if {
-	some role in input.claims.system
-}
-
-_held_ranks contains _rank[role] if {
-	some role in input.claims.namespaces[input.target.namespace]
-}
-
-_caller_text := "no credentials" if {
-	input.claims == null
-} else := role if {
-	some role, rank in _rank
-	rank == max(_held_ranks)
-} else := "no role"
