@@ -164,14 +164,16 @@ admin_only_options contains _option(sprintf("initial_patch.backfill_request[%d].
 # workflows.
 admin_only_options contains _option("patch.trigger_immediately.overlap_policy", p) if {
 	input.request_type == "temporal.api.workflowservice.v1.PatchScheduleRequest"
-	p := _pn_overlap_or_unset(input.request.patch.trigger_immediately)
+	trigger := input.request.patch.trigger_immediately
+	p := object.get(trigger, "overlap_policy", _pn_unset)
 	not p in _pn_overlap_keeps_running
 }
 
 admin_only_options contains _option(sprintf("patch.backfill_request[%d].overlap_policy", [i]), p) if {
 	input.request_type == "temporal.api.workflowservice.v1.PatchScheduleRequest"
 	some i
-	p := _pn_overlap_or_unset(input.request.patch.backfill_request[i])
+	backfill := input.request.patch.backfill_request[i]
+	p := object.get(backfill, "overlap_policy", _pn_unset)
 	not p in _pn_overlap_keeps_running
 }
 
@@ -200,8 +202,6 @@ _pn_overlap_keeps_running := {
 }
 
 _pn_unset := "SCHEDULE_OVERLAP_POLICY_UNSPECIFIED"
-
-_pn_overlap_or_unset(request) := object.get(request, "overlap_policy", _pn_unset)
 
 _pn_effects := {
 	"WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING": "terminates the running workflow of the same id",
