@@ -118,12 +118,18 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 		}
 	}
 
+	for _, w := range cfg.Warnings() {
+		m.logger.Warn(w)
+	}
 	m.keys = newKeyStore(&m.cfg, o.client, m.logger, m.now, m.keysChanged)
 	m.keys.onFetch = o.onFetch
 	if cfg.Issuer != "" && !cfg.SkipDiscovery {
 		jwksURI, err := discover(ctx, o.client, cfg.Issuer, cfg.FetchTimeout)
 		if err != nil {
 			return nil, err
+		}
+		if w := plainHTTPWarning("issuer discovery's jwks_uri", "the token signing keys", jwksURI); w != "" {
+			m.logger.Warn(w)
 		}
 		m.keys.addURL(jwksURI)
 	}

@@ -129,11 +129,14 @@ func isHelp(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
 // working directory (for defaults), and where --help output goes.
 type Env struct {
 	Getenv func(string) string
-	Help   io.Writer
+	// Environ lists the variables as KEY=value; nil skips the check of
+	// unknown TEMPORAL_OPA_* variables (see checkEnv).
+	Environ func() []string
+	Help    io.Writer
 }
 
 // OSEnv is the environment of the running process.
-func OSEnv() Env { return Env{Getenv: os.Getenv, Help: os.Stdout} }
+func OSEnv() Env { return Env{Getenv: os.Getenv, Environ: os.Environ, Help: os.Stdout} }
 
 func (e Env) getenv(k string) string {
 	if e.Getenv == nil {
@@ -146,7 +149,7 @@ func (e Env) getenv(k string) string {
 // says otherwise: $TEMPORAL_OPA_STATE_DIR, else $XDG_STATE_HOME/temporal-opa, else
 // $HOME/.local/state/temporal-opa, else ./.temporal-opa.
 func DefaultStateDir(getenv func(string) string) string {
-	if d := getenv("TEMPORAL_OPA_STATE_DIR"); d != "" {
+	if d := getenv(EnvStateDir); d != "" {
 		return d
 	}
 	if d := getenv("XDG_STATE_HOME"); d != "" {

@@ -73,6 +73,9 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
 	if err := checkIP(f, "ip", o.IP); err != nil {
 		return o, err
 	}
@@ -249,6 +252,9 @@ func ParseStart(args []string, env Env) (Start, error) {
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if set["config-file"] && (set["config"] || set["env"] || set["zone"]) {
@@ -349,6 +355,9 @@ func ParseToken(args []string, env Env) (Token, error) {
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
 	if len(o.Permissions) == 0 {
 		return o, f.errorf("--permissions is required, e.g. --permissions default:read,default:write")
 	}
@@ -382,6 +391,9 @@ func ParseKeysGen(args []string, env Env) (KeysGen, error) {
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -401,6 +413,9 @@ func ParseKeysServe(args []string, env Env) (KeysServe, error) {
 	f.StringVar(&o.KeyFile, "key", "", "key `FILE` instead of the one in --state-dir")
 	f.StringVar(&o.Addr, "addr", "127.0.0.1:7280", "`HOST:PORT` to listen on (port 0 picks a free one)")
 	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if err := checkEnv(env); err != nil {
 		return o, err
 	}
 	if _, _, err := splitHostPort(o.Addr); err != nil {
@@ -440,6 +455,9 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
 	f.StringVar(&o.Format, "format", "text", "replay report format: text or json")
 	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if err := checkEnv(env); err != nil {
 		return o, err
 	}
 	if len(o.Replay) > 0 {

@@ -178,6 +178,9 @@ func ParsePolicyExplain(args []string, env Env) (PolicyExplain, error) {
 	if err != nil {
 		return o, err
 	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
 	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {
 		return o, err
 	}
@@ -217,6 +220,9 @@ func ParsePolicyCanI(args []string, env Env) (PolicyCanI, error) {
 	f.StringVar(&o.Format, "f", "pretty", "short for --format")
 	bundles, err := f.parseArgs(args)
 	if err != nil {
+		return o, err
+	}
+	if err := checkEnv(env); err != nil {
 		return o, err
 	}
 	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {

@@ -28,9 +28,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -90,8 +92,14 @@ func (k *Key) String() string { return "ES256 key " + k.kid }
 // LoadOrCreate loads the key from dir/KeyFileName, or generates one and saves it
 // there (the directory with mode 0700, the file with mode 0600) when the file does
 // not exist. created reports whether a new key was made. A file that exists but
-// cannot be read or parsed is an error, never silently replaced.
+// cannot be read or parsed is an error, never silently replaced. A state
+// directory that group or others may write is refused, not changed: whoever
+// can write it can replace the key (see checkStateDir), and a chmod would not
+// undo that.
 func LoadOrCreate(dir string) (k *Key, created bool, err error) {
+	if err := checkStateDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
 	path := filepath.Join(dir, KeyFileName)
 	k, err = Load(path)
 	if err == nil {
@@ -102,6 +110,9 @@ func LoadOrCreate(dir string) (k *Key, created bool, err error) {
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create state directory %s: %w (choose another with --state-dir)", dir, err)
+	}
+	if err := checkStateDir(dir); err != nil {
+		return nil, false, err
 	}
 	k, err = Generate()
 	if err != nil {
@@ -114,15 +125,22 @@ func LoadOrCreate(dir string) (k *Key, created bool, err error) {
 }
 
 // Load reads a PEM-encoded ECDSA P-256 private key (PKCS#8 "PRIVATE KEY" or SEC 1
-// "EC PRIVATE KEY"). The error wraps fs.ErrNotExist when the file is missing.
+// "EC PRIVATE KEY"). The error wraps fs.ErrNotExist when the file is missing. A
+// file that group or others may read or write is refused (whoever reads it
+// can mint tokens the server accepts): the error names the file, its mode
+// and the chmod that fixes it.
 func Load(path string) (*Key, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPrivate(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("signing key %s does not exist: %w", path, fs.ErrNotExist)
 		}
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("cannot read signing key %s: permission denied (fix its owner or mode, or delete it to generate a new key)", path)
+		}
+		var open *openToOthersError
+		if errors.As(err, &open) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("cannot read signing key %s: %w", path, err)
 	}
@@ -131,6 +149,64 @@ func Load(path string) (*Key, error) {
 		return nil, fmt.Errorf("signing key %s: %w (delete the file to generate a new key)", path, err)
 	}
 	return newKey(priv, path)
+}
+
+// openToOthersError is a key file that group or others may access, or a
+// state directory they may write.
+type openToOthersError struct {
+	what, path, fix string
+	mode            fs.FileMode
+	writable        bool
+}
+
+func (e *openToOthersError) Error() string {
+	how := "accessible"
+	if e.writable {
+		how = "writable"
+	}
+	return fmt.Sprintf("%s %s is %s by group or others (mode %04o): %s", e.what, e.path, how, e.mode, e.fix)
+}
+
+// readPrivate reads a key file, refusing one whose mode lets group or others
+// read or write it. Windows has no such mode bits: there the file is read as is.
+func readPrivate(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
+		return nil, &openToOthersError{what: "signing key", path: path, mode: info.Mode().Perm(),
+			fix: fmt.Sprintf("anyone who reads it can mint tokens this server accepts; run chmod 600 %s (or delete it to generate a new key)", path)}
+	}
+	return io.ReadAll(f)
+}
+
+// checkStateDir refuses a state directory that group or others may write:
+// whoever can write it can replace the signing key, or plant one before the
+// first start. One they may only list is used: the key file's own mode
+// (readPrivate) keeps the key from them. The error wraps fs.ErrNotExist when
+// dir does not exist.
+func checkStateDir(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("state directory %s is not a directory (choose another with --state-dir)", dir)
+	}
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o022 != 0 {
+		return &openToOthersError{what: "state directory", path: dir, mode: info.Mode().Perm(), writable: true,
+			fix: fmt.Sprintf("it holds the dev signing key, which whoever can write the directory can replace; run chmod 700 %s, or choose another with --state-dir", dir)}
+	}
+	return nil
 }
 
 func parsePEM(data []byte) (*ecdsa.PrivateKey, error) {

@@ -147,12 +147,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 				return nil, err
 			}
 		} else {
-			for _, st := range a.set.Status() {
-				if st.Activations == 0 {
-					logger.Info("bundle not activated yet; the server starts without it and activates it once downloaded (policy.require_bundle: true waits for it)",
-						"bundle", st.Name, "location", st.Location)
-				}
-			}
+			a.warnPending(logger)
 		}
 	}
 	if len(desc) == 0 {
@@ -284,6 +279,24 @@ func (a *Auth) waitSources(ctx context.Context, timeout time.Duration) error {
 	}
 	return fmt.Errorf("policy.require_bundle: not every bundle was activated within %s (policy.require_bundle_timeout): %s",
 		timeout, strings.Join(msgs, "; "))
+}
+
+// warnPending warns, once at start-up, about each bundle of policy.opa_config
+// not activated yet (policy.require_bundle: false): until it is, calls are
+// decided without its rules, which may be the ones that deny.
+func (a *Auth) warnPending(logger *slog.Logger) {
+	for _, st := range a.set.Status() {
+		if st.Activations > 0 {
+			continue
+		}
+		attrs := []any{"bundle", st.Name, "location", st.Location}
+		if st.LastError != "" {
+			attrs = append(attrs, "last_error", cli.OneLine(st.LastError))
+		}
+		logger.Warn(fmt.Sprintf("bundle %s not activated yet: the server starts without it, and calls are decided without its rules "+
+			"(by the embedded default and the bundles activated) until it is downloaded and activated; "+
+			"set policy.require_bundle: true to make start-up wait for it instead", st.Name), attrs...)
+	}
 }
 
 // withoutSourcePrefix drops the file source's "bundle policy[ from PATH]: "

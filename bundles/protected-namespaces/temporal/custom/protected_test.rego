@@ -163,3 +163,216 @@ test_no_protected_namespaces_protects_nothing if {
 		with data.temporal.custom.protected_namespaces as []
 	got == _by_default
 }
+
+# Calls whose request options end running executions: input.request as the
+# server builds it (protojson with proto field names, enums by name, unset
+# fields absent) and input.request_type.
+_call(method, namespace, claims, message, body) := {
+	"claims": claims,
+	"target": _target_any(method, namespace),
+	"request": body,
+	"request_type": concat("", ["temporal.api.workflowservice.v1.", message]),
+}
+
+_target_any(method, namespace) := {
+	"api": concat("", ["/", _wf, "/", method]),
+	"service": _wf,
+	"method": method,
+	"namespace": namespace,
+	"nexus_endpoint": "",
+	"scope": "namespace",
+	"access": "write",
+	"health_check": false,
+}
+
+_start(options) := object.union(
+	{"namespace": "production", "workflow_id": "order-42", "workflow_type": {"name": "Order"}, "task_queue": {"name": "orders"}},
+	options,
+)
+
+_terminate_existing := {"workflow_id_conflict_policy": "WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING"}
+
+_terminate_if_running := {"workflow_id_reuse_policy": "WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING"}
+
+_multi(starts) := {"namespace": "production", "operations": [op |
+	some s in starts
+	some op in [{"start_workflow": s}, {"update_workflow": {"namespace": "production", "request": {"input": {"name": "approve"}}}}]
+]}
+
+_schedule(overlap) := {
+	"namespace": "production",
+	"schedule_id": "nightly",
+	"schedule": {
+		"spec": {"cron_string": ["0 2 * * *"]},
+		"action": {"start_workflow": {"workflow_id": "nightly", "workflow_type": {"name": "Report"}, "task_queue": {"name": "reports"}}},
+		"policies": object.union({"catchup_window": "60s"}, overlap),
+	},
+}
+
+_overlap(p) := {"overlap_policy": p}
+
+_patch(patch) := {"namespace": "production", "schedule_id": "nightly", "patch": patch}
+
+_backfill(overlap) := object.union({"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-02T00:00:00Z"}, overlap)
+
+_needs_admin(what) := _denied(sprintf(
+	`%s in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`,
+	[what],
+))
+
+_ends_same_id := "(terminates the running workflow of the same id)"
+
+_ends_schedule_run := "(terminates the schedule's running workflow)"
+
+_unset_overlap := "SCHEDULE_OVERLAP_POLICY_UNSPECIFIED (unset: the schedule's own overlap policy applies, which may terminate its running workflow; give one other than SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER)"
+
+_writer := _claims([], {"production": ["write"], "staging": ["write"]})
+
+_option_cases := {
+	# Starts that terminate the running workflow of the same id.
+	"writer starts with TERMINATE_EXISTING": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start(_terminate_existing)),
+		"want": _needs_admin(concat(" ", ["StartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", _ends_same_id])),
+	},
+	"writer starts with TERMINATE_IF_RUNNING": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start(_terminate_if_running)),
+		"want": _needs_admin(concat(" ", ["StartWorkflowExecution with workflow_id_reuse_policy WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING", _ends_same_id])),
+	},
+	"writer signals-with-start with TERMINATE_EXISTING": {
+		"call": _call("SignalWithStartWorkflowExecution", "production", _writer, "SignalWithStartWorkflowExecutionRequest", object.union(_start(_terminate_existing), {"signal_name": "go"})),
+		"want": _needs_admin(concat(" ", ["SignalWithStartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", _ends_same_id])),
+	},
+	"writer signals-with-start with TERMINATE_IF_RUNNING": {
+		"call": _call("SignalWithStartWorkflowExecution", "production", _writer, "SignalWithStartWorkflowExecutionRequest", _start(_terminate_if_running)),
+		"want": _needs_admin(concat(" ", ["SignalWithStartWorkflowExecution with workflow_id_reuse_policy WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING", _ends_same_id])),
+	},
+	"writer's update-with-start with TERMINATE_EXISTING": {
+		"call": _call("ExecuteMultiOperation", "production", _writer, "ExecuteMultiOperationRequest", _multi([_start(_terminate_existing)])),
+		"want": _needs_admin(concat(" ", ["ExecuteMultiOperation with operations[0].start_workflow.workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", _ends_same_id])),
+	},
+	"writer's update-with-start with TERMINATE_IF_RUNNING in its second start": {
+		"call": _call("ExecuteMultiOperation", "production", _writer, "ExecuteMultiOperationRequest", _multi([_start({}), _start(_terminate_if_running)])),
+		"want": _needs_admin(concat(" ", ["ExecuteMultiOperation with operations[2].start_workflow.workflow_id_reuse_policy WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING", _ends_same_id])),
+	},
+	"a reuse policy that keeps running does not excuse TERMINATE_EXISTING": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start(object.union(_terminate_existing, {"workflow_id_reuse_policy": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE"}))),
+		"want": _needs_admin(concat(" ", ["StartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", _ends_same_id])),
+	},
+	"two options give two reasons": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start(object.union(_terminate_existing, _terminate_if_running))),
+		"want": _denied(concat("; ", [
+		sprintf(`StartWorkflowExecution with %s %s in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`, [option, _ends_same_id]) |
+			some option in ["workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", "workflow_id_reuse_policy WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING"]
+		])),
+	},
+	"a value added to the API later counts (fail closed)": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start({"workflow_id_conflict_policy": 7})),
+		"want": _needs_admin("StartWorkflowExecution with workflow_id_conflict_policy 7 (not a value known to keep running executions)"),
+	},
+	# Schedules whose overlap policy terminates their running workflow.
+	"writer creates a TERMINATE_OTHER schedule": {
+		"call": _call("CreateSchedule", "production", _writer, "CreateScheduleRequest", _schedule(_overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER"))),
+		"want": _needs_admin(concat(" ", ["CreateSchedule with schedule.policies.overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer updates a schedule to TERMINATE_OTHER": {
+		"call": _call("UpdateSchedule", "production", _writer, "UpdateScheduleRequest", _schedule(_overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER"))),
+		"want": _needs_admin(concat(" ", ["UpdateSchedule with schedule.policies.overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer creates a schedule triggered at once with TERMINATE_OTHER": {
+		"call": _call("CreateSchedule", "production", _writer, "CreateScheduleRequest", object.union(_schedule({}), {"initial_patch": {"trigger_immediately": _overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER")}})),
+		"want": _needs_admin(concat(" ", ["CreateSchedule with initial_patch.trigger_immediately.overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer creates a schedule backfilled with TERMINATE_OTHER": {
+		"call": _call("CreateSchedule", "production", _writer, "CreateScheduleRequest", object.union(_schedule({}), {"initial_patch": {"backfill_request": [_backfill({}), _backfill(_overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER"))]}})),
+		"want": _needs_admin(concat(" ", ["CreateSchedule with initial_patch.backfill_request[1].overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer triggers a schedule with TERMINATE_OTHER": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"trigger_immediately": _overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER")})),
+		"want": _needs_admin(concat(" ", ["PatchSchedule with patch.trigger_immediately.overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer triggers a schedule with its own overlap policy": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"trigger_immediately": {}})),
+		"want": _needs_admin(concat(" ", ["PatchSchedule with patch.trigger_immediately.overlap_policy", _unset_overlap])),
+	},
+	"writer backfills a schedule with TERMINATE_OTHER": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"backfill_request": [_backfill(_overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER"))]})),
+		"want": _needs_admin(concat(" ", ["PatchSchedule with patch.backfill_request[0].overlap_policy SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER", _ends_schedule_run])),
+	},
+	"writer backfills a schedule with its own overlap policy": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"backfill_request": [_backfill(_overlap("SCHEDULE_OVERLAP_POLICY_ALLOW_ALL")), _backfill({})]})),
+		"want": _needs_admin(concat(" ", ["PatchSchedule with patch.backfill_request[1].overlap_policy", _unset_overlap])),
+	},
+	# Admins may; so may the internal principal (the scheduler and batch worker).
+	"namespace admin starts with TERMINATE_EXISTING": {
+		"call": _call("StartWorkflowExecution", "production", _claims([], {"production": ["admin"]}), "StartWorkflowExecutionRequest", _start(_terminate_existing)),
+		"want": _by_default,
+	},
+	"system admin triggers with TERMINATE_OTHER": {
+		"call": _call("PatchSchedule", "production", _claims(["admin"], {}), "PatchScheduleRequest", _patch({"trigger_immediately": _overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER")})),
+		"want": _by_default,
+	},
+	"internal principal starts with TERMINATE_IF_RUNNING": {
+		"call": _call("StartWorkflowExecution", "production", _internal, "StartWorkflowExecutionRequest", _start(_terminate_if_running)),
+		"want": _by_default,
+	},
+	# Options that keep running executions stay with writers.
+	"writer starts with defaults": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start({})),
+		"want": _by_default,
+	},
+	"writer starts with FAIL and REJECT_DUPLICATE": {
+		"call": _call("StartWorkflowExecution", "production", _writer, "StartWorkflowExecutionRequest", _start({"workflow_id_conflict_policy": "WORKFLOW_ID_CONFLICT_POLICY_FAIL", "workflow_id_reuse_policy": "WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE"})),
+		"want": _by_default,
+	},
+	"writer signals-with-start with USE_EXISTING": {
+		"call": _call("SignalWithStartWorkflowExecution", "production", _writer, "SignalWithStartWorkflowExecutionRequest", _start({"workflow_id_conflict_policy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING"})),
+		"want": _by_default,
+	},
+	"writer's update-with-start with USE_EXISTING": {
+		"call": _call("ExecuteMultiOperation", "production", _writer, "ExecuteMultiOperationRequest", _multi([_start({"workflow_id_conflict_policy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING", "workflow_id_reuse_policy": "WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY"})])),
+		"want": _by_default,
+	},
+	"writer creates a schedule without an overlap policy, triggered and backfilled": {
+		"call": _call("CreateSchedule", "production", _writer, "CreateScheduleRequest", object.union(_schedule({}), {"initial_patch": {"trigger_immediately": {}, "backfill_request": [_backfill({})]}})),
+		"want": _by_default,
+	},
+	"writer updates a schedule to CANCEL_OTHER": {
+		"call": _call("UpdateSchedule", "production", _writer, "UpdateScheduleRequest", _schedule(_overlap("SCHEDULE_OVERLAP_POLICY_CANCEL_OTHER"))),
+		"want": _by_default,
+	},
+	"writer triggers and backfills with BUFFER_ONE and SKIP": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"trigger_immediately": _overlap("SCHEDULE_OVERLAP_POLICY_BUFFER_ONE"), "backfill_request": [_backfill(_overlap("SCHEDULE_OVERLAP_POLICY_SKIP"))]})),
+		"want": _by_default,
+	},
+	"writer pauses a schedule": {
+		"call": _call("PatchSchedule", "production", _writer, "PatchScheduleRequest", _patch({"pause": "maintenance"})),
+		"want": _by_default,
+	},
+	"writer's start without a request (offline eval)": {
+		"call": {"claims": _writer, "target": _target_any("StartWorkflowExecution", "production")},
+		"want": _by_default,
+	},
+	# Other namespaces are unaffected.
+	"writer starts with TERMINATE_EXISTING in staging": {
+		"call": _call("StartWorkflowExecution", "staging", _writer, "StartWorkflowExecutionRequest", _start(_terminate_existing)),
+		"want": _by_default,
+	},
+	"writer triggers with TERMINATE_OTHER in staging": {
+		"call": _call("PatchSchedule", "staging", _writer, "PatchScheduleRequest", _patch({"trigger_immediately": _overlap("SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER")})),
+		"want": _by_default,
+	},
+	# Roles still apply first: a reader is told about the option, and is denied anyway.
+	"reader starts with TERMINATE_EXISTING": {
+		"call": _call("StartWorkflowExecution", "production", _claims([], {"production": ["read"]}), "StartWorkflowExecutionRequest", _start(_terminate_existing)),
+		"want": _denied(concat(" ", [
+			"StartWorkflowExecution with workflow_id_conflict_policy WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING", _ends_same_id,
+			`in protected namespace "production" requires admin on "production" or on temporal-system; caller has read`,
+		])),
+	},
+}
+
+test_request_options[name] if {
+	some name, tc in _option_cases
+	got := authz.decision with input as tc.call
+	got == tc.want
+}
