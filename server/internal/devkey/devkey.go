@@ -186,6 +186,10 @@ func readPrivate(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// CheckStateDir is the check LoadOrCreate makes of an existing state
+// directory, for commands that create a key there themselves (keys gen).
+func CheckStateDir(dir string) error { return checkStateDir(dir) }
+
 // checkStateDir refuses a state directory that group or others may write:
 // whoever can write it can replace the signing key, or plant one before the
 // first start. One they may only list is used: the key file's own mode

@@ -69,6 +69,9 @@ func KeysGen(o cli.KeysGen, w io.Writer) error {
 		if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 			return fmt.Errorf("create state directory %s: %w", o.StateDir, err)
 		}
+		if err := devkey.CheckStateDir(o.StateDir); err != nil {
+			return err // start-dev would refuse the key it holds
+		}
 		path = filepath.Join(o.StateDir, devkey.KeyFileName)
 	}
 	if _, err := os.Stat(path); err == nil {

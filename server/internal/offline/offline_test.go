@@ -211,3 +211,23 @@ func TestEvalWithOPAConfig(t *testing.T) {
 		t.Errorf("got %+v, %v; want denied by the remote bundle at revision remote-1", res, err)
 	}
 }
+
+// keys gen refuses a state directory others may write, as start-dev refuses
+// the key in it: whoever writes the directory can replace the key.
+func TestKeysGenRefusesWritableStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := KeysGen(cli.KeysGen{StateDir: dir}, &out)
+	if err == nil || !strings.Contains(err.Error(), "chmod 700 "+dir) {
+		t.Fatalf("keys gen in a mode 0777 state directory: %v, want a refusal naming chmod 700", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, devkey.KeyFileName)); serr == nil {
+		t.Error("a key was written into the writable directory")
+	}
+}
