@@ -30,6 +30,7 @@ var secretFields = map[protoreflect.FullName]bool{
 	"temporal.api.nexus.v1.Failure.message":                       true,
 	"temporal.api.nexus.v1.Failure.stack_trace":                   true,
 	"temporal.api.nexus.v1.Failure.details":                       true,
+	"temporal.api.nexus.v1.Failure.metadata":                      true,
 	"temporal.api.nexus.v1.Request.header":                        true,
 	"temporal.api.nexus.v1.StartOperationRequest.callback_header": true,
 }
