@@ -75,7 +75,8 @@ const DefaultFlushTimeout = 10 * time.Second
 // DecisionLogs is the decision_logs section.
 type DecisionLogs struct {
 	// KeepPayloads keeps task tokens and payloads (workflow inputs, results,
-	// memos, headers...) in the events' input.request; by default they are erased.
+	// memos, headers...), Nexus headers and failure messages in the events'
+	// input.request; by default they are erased.
 	KeepPayloads bool `yaml:"keep_payloads"`
 	// KeepClaims keeps every claim of the caller's token in the events'
 	// input.claims.jwt; by default only the claims the policy reads.
