@@ -444,6 +444,10 @@ type Status struct {
 	QueueSize  int    `json:"queue_size"` // the queue's bound
 	BufferType string `json:"buffer_type,omitempty"`
 	Buffered   int64  `json:"buffered,omitempty"` // waiting for upload: events or bytes, by buffer type
+	// KeepPayloads and KeepClaims report what events keep that they erase by
+	// default: payloads and other user data of requests, every token claim.
+	KeepPayloads bool `json:"keep_payloads"`
+	KeepClaims   bool `json:"keep_claims"`
 }
 
 // Status reports the counters.
@@ -457,6 +461,9 @@ func (l *Logger) Status() Status {
 		Failed:    l.failed.Load(),
 		Queued:    len(l.queue),
 		QueueSize: cap(l.queue),
+
+		KeepPayloads: l.opts.KeepPayloads,
+		KeepClaims:   l.opts.KeepClaims,
 	}
 	if s.Service != "" {
 		s.BufferType, s.Buffered = l.plugin.BufferSize()

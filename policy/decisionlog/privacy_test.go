@@ -296,6 +296,9 @@ func TestClaimsKeptAsRead(t *testing.T) {
 				_, _ = az.Authorize(context.Background(), claims(), &authorization.CallTarget{APIName: apiStart, Namespace: "default", Request: start})
 			}
 			closeLogger(t, dl)
+			if st := dl.Status(); st.KeepClaims != tc.keepClaims || st.KeepPayloads {
+				t.Errorf("status keep_claims %v keep_payloads %v", st.KeepClaims, st.KeepPayloads)
+			}
 			evs := events(t, out.String())
 			if len(evs) != 2 {
 				t.Fatalf("%d events", len(evs))
