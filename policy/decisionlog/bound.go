@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/temporal-opa/temporal-opa/policy"
 )
 
@@ -17,25 +19,58 @@ const MaxValueBytes = 4096
 // jwtPrefix is the JSON pointer of the token's claims in an event.
 const jwtPrefix = "/input/claims/jwt"
 
-// keepClaimsRead removes from input.claims.jwt every claim outside read, the
-// JSON pointers of the claims the deciding policy reads (policy.Event.JWTPaths;
-// nil: none), and returns the pointers it removed. A claim the policy cannot
-// read as it is (a string where the policy reads a key below it) is removed too.
-func keepClaimsRead(input map[string]any, read []string) []string {
-	claims, _ := input["claims"].(map[string]any)
-	if claims == nil {
-		return nil
-	}
-	jwt, ok := claims["jwt"]
+var (
+	keyClaims = ast.StringTerm("claims")
+	keyJWT    = ast.StringTerm("jwt")
+)
+
+// keepClaimsRead returns the input document (an OPA object) with
+// input.claims.jwt holding only the claims in read, the JSON pointers of the
+// claims the deciding policy reads (policy.Event.JWTPaths; nil: none), and the
+// pointers of the claims it left out. A claim the policy cannot read as it is
+// (a string where the policy reads a key below it) is left out too. input is
+// not modified; what it shares with the result is not copied.
+func keepClaimsRead(input ast.Value, read []string) (ast.Value, []string) {
+	in, ok := input.(ast.Object)
 	if !ok {
-		return nil
+		return input, nil
+	}
+	claims := in.Get(keyClaims)
+	if claims == nil {
+		return input, nil
+	}
+	co, ok := claims.Value.(ast.Object)
+	if !ok {
+		return input, nil
+	}
+	jwt := co.Get(keyJWT)
+	if jwt == nil {
+		return input, nil
 	}
 	var erased []string
-	if !prune(jwt, claimTree(read), jwtPrefix, &erased) {
-		delete(claims, "jwt")
+	kept, keep := prune(jwt.Value, claimTree(read), jwtPrefix, &erased)
+	if len(erased) == 0 && keep {
+		return input, nil
+	}
+	newClaims := ast.NewObject()
+	co.Foreach(func(k, v *ast.Term) {
+		if !k.Equal(keyJWT) {
+			newClaims.Insert(k, v)
+		} else if keep {
+			newClaims.Insert(k, ast.NewTerm(kept))
+		}
+	})
+	if !keep {
 		erased = append(erased, jwtPrefix)
 	}
-	return erased
+	out := ast.NewObject()
+	in.Foreach(func(k, v *ast.Term) {
+		if k.Equal(keyClaims) {
+			v = ast.NewTerm(newClaims)
+		}
+		out.Insert(k, v)
+	})
+	return out, erased
 }
 
 // readTree is what of a value is read: all of it, some keys, or every key or
@@ -80,40 +115,55 @@ func claimTree(ptrs []string) *readTree {
 	return t
 }
 
-// prune removes from v what t does not read, recording the pointers removed;
-// it reports false when v must go as a whole.
-func prune(v any, t *readTree, ptr string, erased *[]string) bool {
+// prune returns v without what t does not read, recording the pointers left
+// out; keep is false when v must go as a whole.
+func prune(v ast.Value, t *readTree, ptr string, erased *[]string) (out ast.Value, keep bool) {
 	if t.whole {
-		return true
+		return v, true
 	}
 	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			c := t.fields[k]
+	case ast.Object:
+		o := ast.NewObject()
+		x.Foreach(func(k, val *ast.Term) {
+			name, ok := k.Value.(ast.String)
+			var c *readTree
+			if ok {
+				c = t.fields[string(name)]
+			}
 			if c == nil {
 				c = t.each
 			}
-			p := ptr + "/" + escapePointer(k)
-			if c == nil || !prune(val, c, p, erased) {
-				delete(x, k)
-				*erased = append(*erased, p)
+			p := ptr + "/" + escapePointer(strings.Trim(k.String(), `"`))
+			if ok {
+				p = ptr + "/" + escapePointer(string(name))
 			}
-		}
-		return true
-	case []any:
+			if c != nil {
+				if kept, keep := prune(val.Value, c, p, erased); keep {
+					o.Insert(k, ast.NewTerm(kept))
+					return
+				}
+			}
+			*erased = append(*erased, p)
+		})
+		return o, true
+	case *ast.Array:
 		if t.each == nil {
-			return false // only named keys are read: an array has none
+			return nil, false // only named keys are read: an array has none
 		}
-		for i, val := range x {
+		elems := make([]*ast.Term, x.Len())
+		for i := range x.Len() {
 			p := ptr + "/" + strconv.Itoa(i)
-			if !prune(val, t.each, p, erased) {
-				x[i] = nil
+			kept, keep := prune(x.Elem(i).Value, t.each, p, erased)
+			if !keep {
+				elems[i] = ast.NullTerm()
 				*erased = append(*erased, p)
+				continue
 			}
+			elems[i] = ast.NewTerm(kept)
 		}
-		return true
+		return ast.NewArray(elems...), true
 	}
-	return false // a scalar read only below itself: undefined for the policy
+	return nil, false // a scalar read only below itself: undefined for the policy
 }
 
 // truncateStrings cuts every string value of v longer than MaxValueBytes,

@@ -307,20 +307,23 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
+	var erased, truncated []string
+	if !l.opts.KeepClaims {
+		// On the OPA value: no second conversion when nothing else is erased.
+		inputAST, erased = keepClaimsRead(inputAST, e.JWTPaths)
+	}
 	doc, err := ast.JSON(inputAST)
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
 	input, _ := doc.(map[string]any)
-	var erased, truncated []string
+	var erasedReq []string
 	if !l.opts.KeepPayloads {
-		erased = eraseSecrets(input)
-	}
-	if !l.opts.KeepClaims {
-		erased = append(erased, keepClaimsRead(input, e.JWTPaths)...)
+		erasedReq = eraseSecrets(input)
 	}
 	truncateStrings(input, "/input", &truncated)
-	if len(erased) > 0 || len(truncated) > 0 {
+	erased = append(erasedReq, erased...)
+	if len(erasedReq) > 0 || len(truncated) > 0 {
 		// The value the drop and mask rules see must be the erased document.
 		if inputAST, err = ast.InterfaceToValue(input); err != nil {
 			return nil, fmt.Errorf("input: %w", err)
