@@ -139,6 +139,7 @@ type generation struct {
 	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
 	reads        *projection.Reads         // what of the input the policy reads: the cache key, the input built
 	requestPaths []string                  // the JSON pointers of input.request it reads; nil when it reads it whole or not at all
+	jwtPaths     []string                  // the JSON pointers of input.claims.jwt it reads; nil when it reads none
 	activatedAt  time.Time
 	cache        *decisionCache // nil when decisions of this policy cannot be cached
 	compiler     *ast.Compiler
@@ -352,6 +353,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	}
 	g.reads = projection.Analyze(compiler)
 	g.requestPaths = g.reads.RequestPointers()
+	g.jwtPaths = g.reads.JWTPointers()
 	// Decisions are cached by every value the policy reads (Reads.Key); one
 	// that depends on a built-in whose results vary cannot be reused, nor one
 	// that reads the whole request (no two calls share it).
@@ -438,6 +440,10 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		res = a.result(o.d, claims, target, "")
 		reason = res.Reason
 	}
+	if o.err == nil && o.d.allow {
+		// Temporal's allow carries no reason; the audit trail keeps the policy's.
+		reason = o.d.reason
+	}
 	e := &Event{
 		ID:           id,
 		Time:         start,
@@ -455,6 +461,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		input:        o.input,
 		request:      o.input != nil && g.reads.UsesRequest(),
 		requestPaths: g.requestPaths,
+		JWTPaths:     g.jwtPaths,
 	}
 	if rr, ok := rec.(RequestRecorder); ok && rr.NeedsRequest() {
 		if m, ok := target.Request.(proto.Message); ok && m != nil && m.ProtoReflect().IsValid() {
@@ -627,7 +634,8 @@ func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (
 	if len(rs) > 1 {
 		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", a.opts.DecisionPath, len(rs))}
 	}
-	return decisionOf(a.opts.DecisionPath, rs[0][decisionVar].Value)
+	d, err := decisionOf(a.opts.DecisionPath, rs[0][decisionVar].Value)
+	return capReason(d), err // cached and returned bounded
 }
 
 // decisionVar is the variable the decision query binds.

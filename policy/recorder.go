@@ -132,9 +132,10 @@ type Event struct {
 	Claims *authorization.Claims
 	Target authorization.CallTarget
 
-	// Allow is the policy's decision; Reason what the caller is told (for a
-	// deny, ending with the decision id). In dry-run mode the call was allowed
-	// whatever Allow says.
+	// Allow is the policy's decision; Reason what the caller is told for a
+	// deny (ending with the decision id), the policy's own reason for an allow
+	// (the caller is told none). At most MaxReasonBytes come from the policy.
+	// In dry-run mode the call was allowed whatever Allow says.
 	Allow  bool
 	Reason string
 	// Mode is the Authorizer's mode: ModeEnforce or ModeDryRun.
@@ -152,6 +153,13 @@ type Event struct {
 
 	// Peer is the caller's network address, when the call carried one.
 	Peer net.Addr
+
+	// JWTPaths lists the token claims the deciding policy reads, as JSON
+	// pointers below /input/claims/jwt ("*" for every key or element;
+	// "/input/claims/jwt" itself when it reads them whole); nil when it reads
+	// none. The decision logger keeps only these claims (decision_logs.keep_claims
+	// keeps them all). Shared by the events of a policy generation: do not modify.
+	JWTPaths []string
 
 	input        ast.Value // the document evaluated (for a cached decision, only when it carries the request); else nil
 	request      bool      // input carries input.request (the policy reads it)

@@ -36,13 +36,20 @@ func BenchmarkRecord(b *testing.B) {
 // dropped and counted, never waited for.
 func BenchmarkLogEvent(b *testing.B) {
 	svc := newBenchService(b)
+	withToken := writer("default")
+	withToken.Extensions = map[string]any{ // a typical OIDC token's claims, none read by the default policy
+		"iss": "https://idp.example", "sub": "bob", "aud": "temporal", "exp": 1795443985, "iat": 1795440385,
+		"email": "bob@example.com", "name": "Bob Smith", "groups": []any{"payments-team", "ops"},
+	}
 	for _, sink := range []struct {
-		name string
-		cfg  string
-		opts decisionlog.Options
+		name   string
+		cfg    string
+		opts   decisionlog.Options
+		claims *authorization.Claims
 	}{
-		{"console", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}},
-		{"service", "services: {audit: {url: '" + svc.URL + "'}}\ndecision_logs: {service: audit, reporting: {min_delay_seconds: 1, max_delay_seconds: 1}}", decisionlog.Options{}},
+		{"console", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}, writer("default")},
+		{"console-token-claims", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}, withToken},
+		{"service", "services: {audit: {url: '" + svc.URL + "'}}\ndecision_logs: {service: audit, reporting: {min_delay_seconds: 1, max_delay_seconds: 1}}", decisionlog.Options{}, writer("default")},
 	} {
 		b.Run(sink.name, func(b *testing.B) {
 			sink.opts.QueueSize = b.N + 1
@@ -54,7 +61,7 @@ func BenchmarkLogEvent(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			claims := writer("default")
+			claims := sink.claims
 			target := &authorization.CallTarget{APIName: apiStart, Namespace: "default"}
 			b.ReportAllocs()
 			b.ResetTimer()

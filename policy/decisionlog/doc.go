@@ -27,20 +27,25 @@
 // # What an event holds
 //
 // decision_id (also at the end of a denied call's reason), path, input (the input
-// document: claims with the verified token's claims, never the token; target;
-// input.request only when the policy reads it), result {allow, reason}, error
+// document: claims with those of the verified token's claims the policy reads,
+// never the token; target; input.request only when the policy reads it), result
+// {allow, reason} (for an allow, the policy's reason: which rule allowed), error
 // {code, message} when the policy could not decide, bundles with their revisions,
 // timestamp, requested_by (the caller's address), metrics (timer_rego_query_eval_ns,
 // timer_server_handler_ns), labels, and custom: {cached, api, namespace, subject,
-// mode}.
+// mode, erased, truncated, request_paths}. String values longer than
+// MaxValueBytes are cut and listed in custom.truncated.
 //
 // # Secrets
 //
 // Before an event leaves temporal-opa the fields of input.request that carry
 // secrets or user data are erased: every task token and every payload (any field
-// whose message type is temporal.api.common.v1.Payload or Payloads, or an Any),
-// found through the request's proto descriptors; custom.erased lists them as JSON
-// pointers. Options.KeepPayloads turns this off. The operator's own
+// whose message type is temporal.api.common.v1.Payload, Payloads or DataBlob, or
+// an Any), Nexus headers, internal callback data, namespace security tokens and
+// failure messages and stack traces, found through the request's proto
+// descriptors; custom.erased lists them as JSON pointers. Options.KeepPayloads
+// turns this off. The token claims the policy does not read are erased too
+// (listed the same way); Options.KeepClaims keeps them. The operator's own
 // system.log.mask and system.log.drop rules (in any activated bundle) then run as
 // in OPA; an event whose mask fails is dropped, never logged unmasked.
 //

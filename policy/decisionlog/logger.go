@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/server/common/api"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/source"
 )
 
 // DefaultQueueSize is the number of events waiting to be logged before new
@@ -47,9 +48,13 @@ type Options struct {
 	ForceConsole bool
 	// QueueSize bounds the events waiting to be logged; 0 means DefaultQueueSize.
 	QueueSize int
-	// KeepPayloads keeps task tokens and payloads in input.request. Only for
-	// deployments whose audit trail may hold workflow data.
+	// KeepPayloads keeps task tokens, payloads, Nexus headers, callback data
+	// and failure messages in input.request. Only for deployments whose audit
+	// trail may hold workflow data.
 	KeepPayloads bool
+	// KeepClaims keeps every claim of the caller's token in input.claims.jwt;
+	// by default only those the deciding policy reads (policy.Event.JWTPaths).
+	KeepClaims bool
 	// DecisionPath is the authorizer's decision rule (event path); empty means
 	// policy.DefaultDecisionPath.
 	DecisionPath string
@@ -142,7 +147,8 @@ func New(ctx context.Context, opaConfig []byte, opts Options) (*Logger, error) {
 		console.SetOutput(os.Stdout)
 	}
 	mgr, err := plugins.New(raw, opts.ID, inmem.New(),
-		plugins.Logger(logging.NewLoggerFromSlogHandler(slogger.Handler(), level)),
+		// Upload errors and OPA's debug logs name the service URL: redacted.
+		plugins.Logger(logging.NewLoggerFromSlogHandler(source.RedactLogs(slogger.Handler()), level)),
 		plugins.ConsoleLogger(console))
 	if err != nil {
 		return nil, &ConfigError{Err: err}
@@ -280,7 +286,7 @@ func (l *Logger) log(ctx context.Context, it item) {
 		info.Custom["mode"] = "shadow"
 		info.Custom["shadow"] = map[string]any{
 			"enforced_decision_id": it.enforced.ID,
-			"enforced_result":      map[string]any{"allow": it.enforced.Allow, "reason": it.enforced.Reason},
+			"enforced_result":      map[string]any{"allow": it.enforced.Allow, "reason": bounded(it.enforced.Reason)},
 			"enforced_mode":        cmp.Or(it.enforced.Mode, policy.ModeEnforce),
 		}
 	}
@@ -301,23 +307,30 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
+	var erased, truncated []string
+	if !l.opts.KeepClaims {
+		// On the OPA value: no second conversion when nothing else is erased.
+		inputAST, erased = keepClaimsRead(inputAST, e.JWTPaths)
+	}
 	doc, err := ast.JSON(inputAST)
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
 	input, _ := doc.(map[string]any)
-	var erased []string
+	var erasedReq []string
 	if !l.opts.KeepPayloads {
-		erased = eraseSecrets(input)
+		erasedReq = eraseSecrets(input)
 	}
-	if len(erased) > 0 {
+	truncateStrings(input, "/input", &truncated)
+	erased = append(erasedReq, erased...)
+	if len(erasedReq) > 0 || len(truncated) > 0 {
 		// The value the drop and mask rules see must be the erased document.
 		if inputAST, err = ast.InterfaceToValue(input); err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
 	}
 	var in any = input
-	var result any = map[string]any{"allow": e.Allow, "reason": e.Reason}
+	var result any = map[string]any{"allow": e.Allow, "reason": bounded(e.Reason)}
 	bundles := make(map[string]server.BundleInfo, len(e.Revisions))
 	for name, rev := range e.Revisions {
 		bundles[name] = server.BundleInfo{Revision: rev}
@@ -325,15 +338,18 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	custom := map[string]any{
 		"cached":    e.Cached,
 		"mode":      cmp.Or(e.Mode, policy.ModeEnforce),
-		"api":       api.MethodName(e.Target.APIName),
-		"namespace": e.Target.Namespace,
+		"api":       bounded(api.MethodName(e.Target.APIName)),
+		"namespace": bounded(e.Target.Namespace),
 		"subject":   "",
 	}
 	if e.Claims != nil {
-		custom["subject"] = e.Claims.Subject
+		custom["subject"] = bounded(e.Claims.Subject)
 	}
 	if len(erased) > 0 {
 		custom["erased"] = erased
+	}
+	if len(truncated) > 0 {
+		custom["truncated"] = truncated
 	}
 	if paths := e.RequestPaths(); len(paths) > 0 {
 		custom["request_paths"] = paths
@@ -361,7 +377,7 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		info.Error = ee
 		// OPA's console output writes an event's error as a string: custom.error
 		// keeps {code, message} in every sink.
-		custom["error"] = map[string]any{"code": ee.Code, "message": ee.Message}
+		custom["error"] = map[string]any{"code": ee.Code, "message": bounded(ee.Message)}
 	}
 	return info, nil
 }
@@ -385,9 +401,9 @@ func (e *EventError) Error() string { return e.Code + ": " + e.Message }
 func eventError(err error) *EventError {
 	var ee *policy.EvalError
 	if errors.As(err, &ee) {
-		return &EventError{Code: ee.Code, Message: ee.Err.Error()}
+		return &EventError{Code: ee.Code, Message: bounded(ee.Err.Error())}
 	}
-	return &EventError{Code: "error", Message: err.Error()}
+	return &EventError{Code: "error", Message: bounded(err.Error())}
 }
 
 // PolicyActivated loads the activated policy's modules under data.system (the
@@ -431,6 +447,10 @@ type Status struct {
 	QueueSize  int    `json:"queue_size"` // the queue's bound
 	BufferType string `json:"buffer_type,omitempty"`
 	Buffered   int64  `json:"buffered,omitempty"` // waiting for upload: events or bytes, by buffer type
+	// KeepPayloads and KeepClaims report what events keep that they erase by
+	// default: payloads and other user data of requests, every token claim.
+	KeepPayloads bool `json:"keep_payloads"`
+	KeepClaims   bool `json:"keep_claims"`
 }
 
 // Status reports the counters.
@@ -444,6 +464,9 @@ func (l *Logger) Status() Status {
 		Failed:    l.failed.Load(),
 		Queued:    len(l.queue),
 		QueueSize: cap(l.queue),
+
+		KeepPayloads: l.opts.KeepPayloads,
+		KeepClaims:   l.opts.KeepClaims,
 	}
 	if s.Service != "" {
 		s.BufferType, s.Buffered = l.plugin.BufferSize()

@@ -313,7 +313,8 @@ func TestRequestFieldsAsRead(t *testing.T) {
 // events as in OPA; a bundle whose rules do not compile is rejected.
 func TestOperatorMaskAndDrop(t *testing.T) {
 	var out syncBuffer
-	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out}, "testdata/masks")
+	// Every claim kept (the default policy reads none): the mask erases the email.
+	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out, KeepClaims: true}, "testdata/masks")
 	claims := &authorization.Claims{Subject: "carol", Namespaces: map[string]authorization.Role{"default": authorization.RoleReader},
 		Extensions: map[string]any{"email": "carol@example.com", "sub": "carol"}}
 	for _, api := range []string{apiList, apiHealth} {

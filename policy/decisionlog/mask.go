@@ -8,17 +8,46 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// Message types whose values are user data: erased from input.request.
+// Message types whose values are user data: erased from input.request wherever
+// a field of one of these types appears.
 const (
 	payloadType  protoreflect.FullName = "temporal.api.common.v1.Payload"
 	payloadsType protoreflect.FullName = "temporal.api.common.v1.Payloads"
 	anyType      protoreflect.FullName = "google.protobuf.Any"
+	dataBlobType protoreflect.FullName = "temporal.api.common.v1.DataBlob" // encoded history events, with their payloads
 )
 
+// secretFields are fields, by full name (message.field), whose values are user
+// data or credentials, in whatever request the message appears: Nexus headers
+// (often credentials), the opaque data of an internal callback, and the
+// free-text message and stack trace of a failure (user data, often personal;
+// a failure's encoded attributes and details are payloads, erased as such).
+var secretFields = map[protoreflect.FullName]bool{
+	"temporal.api.common.v1.Callback.Nexus.header":                true,
+	"temporal.api.common.v1.Callback.Internal.data":               true,
+	"temporal.api.failure.v1.Failure.message":                     true,
+	"temporal.api.failure.v1.Failure.stack_trace":                 true,
+	"temporal.api.nexus.v1.Failure.message":                       true,
+	"temporal.api.nexus.v1.Failure.stack_trace":                   true,
+	"temporal.api.nexus.v1.Failure.details":                       true,
+	"temporal.api.nexus.v1.Failure.metadata":                      true,
+	"temporal.api.nexus.v1.Request.header":                        true,
+	"temporal.api.nexus.v1.StartOperationRequest.callback_header": true,
+}
+
+// secretNames are field names whose values are erased in any message: Nexus
+// operation headers and callback headers, namespace security tokens.
+var secretNames = map[protoreflect.Name]bool{
+	"nexus_header":    true,
+	"callback_header": true,
+	"security_token":  true,
+}
+
 // eraseSecrets removes from input.request (the JSON form of a Temporal request,
-// with proto field names) every task token and every payload, walking the
-// request's proto descriptor, and returns the erased JSON pointers. A request
-// whose type is unknown is erased whole: what cannot be checked is not logged.
+// with proto field names) every task token, payload, Nexus header, callback
+// data and failure text, walking the request's proto descriptor, and returns
+// the erased JSON pointers. A request whose type is unknown is erased whole:
+// what cannot be checked is not logged.
 func eraseSecrets(input map[string]any) []string {
 	req, ok := input["request"].(map[string]any)
 	if !ok {
@@ -35,9 +64,13 @@ func eraseSecrets(input map[string]any) []string {
 	return erased
 }
 
-// secret reports whether a field holds a task token or user data.
+// secret reports whether a field holds a task token, a credential or user
+// data: by its message type, its full name or its name.
 func secret(fd protoreflect.FieldDescriptor) bool {
 	if fd.Kind() == protoreflect.BytesKind && strings.HasSuffix(string(fd.Name()), "task_token") {
+		return true
+	}
+	if secretNames[fd.Name()] || secretFields[fd.FullName()] {
 		return true
 	}
 	md := fd.Message()
@@ -48,7 +81,7 @@ func secret(fd protoreflect.FieldDescriptor) bool {
 		return false
 	}
 	switch md.FullName() {
-	case payloadType, payloadsType, anyType:
+	case payloadType, payloadsType, anyType, dataBlobType:
 		return true
 	}
 	return false

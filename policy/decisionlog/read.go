@@ -20,9 +20,11 @@ type Recorded struct {
 	API        string // method name, e.g. StartWorkflowExecution
 	Namespace  string
 	Subject    string
-	// Erased lists the JSON pointers (/input/...) removed or masked from the
-	// event: by the built-in erasure of payloads and task tokens, or by the
-	// operator's mask rules.
+	// Erased lists the JSON pointers (/input/...) removed, masked or cut from
+	// the event: by the built-in erasure of payloads, task tokens and the token
+	// claims the policy does not read, by the operator's mask rules, or by the
+	// bound on string values (custom.truncated): the recorded value is not the
+	// one decided on.
 	Erased []string
 	// RequestPaths lists the JSON pointers of the request fields the recorded
 	// input.request holds, when it holds only those the recording policy read
@@ -119,6 +121,7 @@ func recorded(m map[string]any) (Recorded, bool) {
 	r.Erased = append(r.Erased, stringList(custom["erased"])...)
 	r.Erased = append(r.Erased, stringList(m["erased"])...)
 	r.Erased = append(r.Erased, stringList(m["masked"])...)
+	r.Erased = append(r.Erased, stringList(custom["truncated"])...)
 	r.RequestPaths = stringList(custom["request_paths"])
 	if r.API == "" && r.Input != nil {
 		if t, ok := r.Input["target"].(map[string]any); ok {

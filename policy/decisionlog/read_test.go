@@ -13,7 +13,7 @@ import (
 
 const (
 	consoleLine = `{"decision_id":"a","input":{"target":{"method":"ListWorkflowExecutions","namespace":"default"}},"result":{"allow":true,"reason":""},"custom":{"api":"ListWorkflowExecutions","namespace":"default","subject":"alice"},"level":"info","msg":"Decision Log"}`
-	deniedLine  = `{"decision_id":"b","input":{"target":{}},"result":{"allow":false,"reason":"no"},"erased":["/input/claims/jwt/email"],"custom":{"api":"StartWorkflowExecution","subject":"bob","erased":["/input/request/input"],"error":{"code":"eval_error","message":"x"}}}`
+	deniedLine  = `{"decision_id":"b","input":{"target":{}},"result":{"allow":false,"reason":"no"},"erased":["/input/claims/jwt/email"],"custom":{"api":"StartWorkflowExecution","subject":"bob","erased":["/input/request/input"],"truncated":["/input/request/workflow_type/name"],"error":{"code":"eval_error","message":"x"}}}`
 )
 
 func TestRead(t *testing.T) {
@@ -63,7 +63,7 @@ func TestRead(t *testing.T) {
 	_, _ = decisionlog.Read(strings.NewReader(deniedLine), "events", func(r decisionlog.Recorded) error { got = append(got, r); return nil })
 	r := got[0]
 	if r.Allow || r.Reason != "no" || r.API != "StartWorkflowExecution" || r.Subject != "bob" || r.Error != "eval_error" ||
-		!slices.Equal(r.Erased, []string{"/input/request/input", "/input/claims/jwt/email"}) {
+		!slices.Equal(r.Erased, []string{"/input/request/input", "/input/claims/jwt/email", "/input/request/workflow_type/name"}) {
 		t.Fatalf("recorded %+v", r)
 	}
 }

@@ -191,7 +191,7 @@ func parseServices(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		}
 		u, err := url.Parse(sc.URL)
 		if sc.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, configErr("services."+name+".url", "want an http or https URL such as https://bundles.example.com; got %q", sc.URL)
+			return nil, configErr("services."+name+".url", "want an http or https URL such as https://bundles.example.com; got %q", RedactURL(sc.URL))
 		}
 		if sc.Credentials.Plugin != nil {
 			return nil, configErr("services."+name+".credentials.plugin", "custom OPA auth plugins are not available in temporal-opa; use bearer, oauth2, client_tls, s3_signing, gcp_metadata or azure_managed_identity")
@@ -280,7 +280,8 @@ func Open(ctx context.Context, sink Sink, cfg *Config, opts Options) (*Set, erro
 	if log.Enabled(ctx, slog.LevelDebug) {
 		level = logging.Debug
 	}
-	opaLog := logging.NewLoggerFromSlogHandler(log.Handler(), level)
+	// OPA's REST client logs request URLs (at debug level): redacted.
+	opaLog := logging.NewLoggerFromSlogHandler(redactingHandler{log.Handler()}, level)
 	s := &Set{}
 	var remotes []*Remote
 	for _, name := range cfg.Bundles() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -38,12 +37,9 @@ var _ Source = (*Remote)(nil)
 
 // newRemote prepares a downloader for src; start starts it.
 func newRemote(sink Sink, name string, src *bundleplugin.Source, client rest.Client, log *slog.Logger) *Remote {
-	base := client.Config().URL
-	if u, err := url.Parse(base); err == nil && u.User != nil {
-		u.User = nil // never show credentials in status or logs
-		base = u.String()
-	}
-	location := strings.TrimRight(base, "/") + "/" + strings.TrimLeft(src.Resource, "/")
+	// Never show credentials in status or logs: user:password, and a query
+	// (presigned URLs, SAS tokens) in the service URL or the resource.
+	location := RedactURL(strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"))
 	r := &Remote{name: name, sink: sink, t: newTracker(log, name, KindHTTP, location)}
 	r.d = download.New(src.Config, client, src.Resource).
 		WithCallback(r.update).

@@ -169,6 +169,7 @@ func (t *tracker) activated(b *bundle.Bundle, etag string) {
 // repeats set (a poller that meets the same failure again and again), a failure
 // identical to the one last logged is counted but not logged again.
 func (t *tracker) failed(msg string, err error, repeats bool) {
+	err = redactErr(err) // a download error names the URL, query included
 	now := time.Now()
 	t.mu.Lock()
 	t.st.OK = false

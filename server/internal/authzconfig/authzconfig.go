@@ -75,8 +75,12 @@ const DefaultFlushTimeout = 10 * time.Second
 // DecisionLogs is the decision_logs section.
 type DecisionLogs struct {
 	// KeepPayloads keeps task tokens and payloads (workflow inputs, results,
-	// memos, headers...) in the events' input.request; by default they are erased.
+	// memos, headers...), Nexus headers and failure messages in the events'
+	// input.request; by default they are erased.
 	KeepPayloads bool `yaml:"keep_payloads"`
+	// KeepClaims keeps every claim of the caller's token in the events'
+	// input.claims.jwt; by default only the claims the policy reads.
+	KeepClaims bool `yaml:"keep_claims"`
 	// QueueSize bounds the events waiting to be logged (0: 10000); when full,
 	// events are dropped and counted in /status.
 	QueueSize int `yaml:"queue_size"`

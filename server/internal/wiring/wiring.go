@@ -230,6 +230,7 @@ func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog
 		ForceConsole: d.ForceConsole,
 		QueueSize:    d.QueueSize,
 		KeepPayloads: d.KeepPayloads,
+		KeepClaims:   d.KeepClaims,
 		DecisionPath: settings.Policy.DecisionPath,
 		Logger:       logger.With("component", "decision-logs"),
 		OnDrop:       onDrop(m),
@@ -242,6 +243,9 @@ func newDecisionLog(ctx context.Context, settings authzconfig.File, logger *slog
 	}
 	if d.KeepPayloads {
 		logger.Warn("decision_logs.keep_payloads is on: decision-log events carry task tokens and workflow payloads")
+	}
+	if d.KeepClaims {
+		logger.Warn("decision_logs.keep_claims is on: decision-log events carry every claim of the callers' tokens")
 	}
 	return dl, nil
 }
