@@ -38,7 +38,7 @@ func withRequest(in ast.Object, req any) error {
 	if msg == nil {
 		return nil
 	}
-	_, v, err := wholeMessage(msg.ProtoReflect(), nil, true)
+	v, err := wholeMessage(msg.ProtoReflect())
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTa
 			}
 			if r.request != nil {
 				var err error
-				if b, _, err = projectMessage(msg.ProtoReflect(), r.request, b, false); err != nil {
+				if b, err = keyMessage(b, msg.ProtoReflect(), r.request); err != nil {
 					return nil, false
 				}
 			}
@@ -104,8 +104,7 @@ func appendJWTKey(b []byte, ext any, t *pathTree) ([]byte, error) {
 	if t.whole && tokenKey != "" {
 		return appendString(append(b, tagString), tokenKey), nil
 	}
-	b, _, err := projectJSON(claims, t, b, false)
-	return b, err
+	return keyJSON(b, claims, t), nil
 }
 
 func tokenClaims(ext any) (claims map[string]any, key string) {
@@ -138,7 +137,7 @@ func (r *Reads) Input(c *authorization.Claims, t *authorization.CallTarget) (ast
 	if r.UsesRequest() {
 		if msg := requestMessage(t.Request); msg != nil {
 			if r.request != nil {
-				_, v, err := projectMessage(msg.ProtoReflect(), r.request, nil, true)
+				v, err := valueMessage(msg.ProtoReflect(), r.request)
 				if err != nil {
 					return nil, err
 				}
@@ -181,7 +180,7 @@ func (r *Reads) claimsWith(c *authorization.Claims, nss ast.Object) (ast.Value, 
 			if r.jwt.whole {
 				jwt, err = JSONValue(claims)
 			} else {
-				_, jwt, err = projectJSON(claims, r.jwt, nil, true)
+				jwt, err = valueJSON(claims, r.jwt)
 			}
 			if err != nil {
 				return nil, err
