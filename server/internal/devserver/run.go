@@ -68,6 +68,7 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		OPAConfig:    o.OPAConfig,
 		DecisionLog:  decisionLog,
 		MetricsPort:  o.MetricsPort,
+		MetricsIP:    o.MetricsIP,
 		DryRun:       o.DryRun,
 		ShadowPolicy: o.ShadowPolicy,
 		StatusAddr:   o.StatusAddr,
@@ -101,7 +102,8 @@ func uiOptions(o cli.StartDev) *UIOptions {
 	if o.Headless {
 		return nil
 	}
-	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions}
+	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions,
+		DevIdentityOnNetwork: o.UIDevIdentityOnNetwork}
 }
 
 func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
