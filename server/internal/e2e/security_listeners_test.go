@@ -126,6 +126,25 @@ func TestStartDevListeners(t *testing.T) {
 		t.Errorf("%s listen beyond loopback: only the frontend's gRPC, HTTP and membership ports may", public)
 	}
 
+	// The servers' own names still work.
+	for _, own := range []struct {
+		port int
+		path string
+	}{{uiPort, "/"}, {statusPort, "/status"}, {metricsPort, "/metrics"}} {
+		for _, host := range []string{"127.0.0.1", "localhost"} {
+			url := "http://" + net.JoinHostPort(host, strconv.Itoa(own.port)) + own.path
+			resp, err := http.Get(url)
+			if err != nil {
+				t.Errorf("GET %s: %v", url, err)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s: %s, want 200", url, resp.Status)
+			}
+		}
+	}
+
 	var ids []string
 	for _, s := range socks {
 		id := fmt.Sprintf("evil-%d", s.port)
