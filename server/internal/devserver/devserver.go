@@ -204,6 +204,7 @@ type Server struct {
 	metrics    string          // host:port of /metrics, "" when off
 	mh         metrics.Handler // stopped by the Temporal server, or by closeAux before it runs
 	internal   string
+	internalHT string // the internal-frontend's HTTP host:port (for Nexus: see serverConfig)
 	ui         *webui.Server
 	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
 	uiProvider string          // the OIDC provider's URL, when it does
@@ -325,7 +326,8 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
 		}
-		authOpts = s.auth.ServerOptions()
+		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
 	case AuthorizationTemporalDefault:
 		authOpts = s.temporalDefaultAuth(o.Logger)
 	}
@@ -372,6 +374,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
 	}
 	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
+	s.internalHT = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.HTTPPort))
 
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -582,6 +585,10 @@ func (s *Server) HTTPAddr() string { return s.http }
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
 // reaches it is system admin.
 func (s *Server) InternalFrontendAddr() string { return s.internal }
+
+// InternalFrontendHTTPAddr is the internal-frontend's HTTP host:port, on
+// loopback: Temporal's history service sends Nexus requests there.
+func (s *Server) InternalFrontendHTTPAddr() string { return s.internalHT }
 
 // UIURL is the Web UI's address, or "" without a UI.
 func (s *Server) UIURL() string {

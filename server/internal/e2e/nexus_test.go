@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +70,30 @@ func TestNexusOperationThroughWorkerEndpoint(t *testing.T) {
 	wantOK(t, "workflow result", run.Get(ctx, &got))
 	if got != "echo: hi" {
 		t.Errorf("result %q, want %q", got, "echo: hi")
+	}
+
+	// What a web page can send (fetch no-cors, text/plain) to run that
+	// operation by namespace and task queue, without a token: refused on the
+	// internal-frontend's HTTP port (whose callers are all system admin; see
+	// devserver.internalGuard) and on the public HTTP API.
+	for _, addr := range []string{srv.InternalFrontendHTTPAddr(), srv.HTTPAddr()} {
+		url := "http://" + addr + "/namespaces/default/task-queues/" + handlerQueue + "/nexus-services/e2e/echo"
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`"from a web page"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		resp.Body.Close()
+		// Refused before the worker: a request that reached it (its answer,
+		// or its failure with "source":"GoSDK") ran the worker's handler.
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(body), "GoSDK") {
+			t.Errorf("POST %s without a token: %s %q, want 403 before the worker", url, resp.Status, body)
+		}
 	}
 }
