@@ -191,11 +191,19 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	// Only requests that name this server reach the UI: a page of another
 	// site whose name was made to resolve to this address (DNS rebinding)
 	// would otherwise be same-origin with the UI and act as its identity.
-	h, err := hostcheck.Wrap(e, ln.Addr().String())
+	// With OIDC login, the host of the provider's callback URL is the UI's
+	// name too (users are sent back there).
+	hosts, err := hostcheck.Hosts(ln.Addr().String())
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
+	if c.Auth.Enabled && len(c.Auth.Providers) > 0 {
+		if u, err := url.Parse(c.Auth.Providers[0].CallbackURL); err == nil && u.Host != "" {
+			hosts = append(hosts, strings.ToLower(u.Host))
+		}
+	}
+	h := hostcheck.Handler(e, hosts)
 	s := &Server{
 		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
 		url:  "http://" + net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port)),
