@@ -705,9 +705,12 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 	// Whoever calls it is the internal principal (system admin), so its
 	// HTTP API (/api/v1) answers no browser: frontend.httpAllowedHosts
 	// (httpAllowedHosts) names only the public HTTP API's host:port, which a
-	// page loaded from any origin cannot send to this port. Like its gRPC
-	// port it stays open to local processes, which are trusted (README,
-	// "Security model").
+	// page loaded from any origin cannot send to this port. Its Nexus routes
+	// answer any Host: dispatch by endpoint needs the endpoint's id, a
+	// completion its callback token (a header no no-cors request carries),
+	// and dispatch by namespace and task queue is denied to the internal
+	// principal (internalGuard). Like its gRPC port it stays open to local
+	// processes, which are trusted (README, "Security model").
 	cfg := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
