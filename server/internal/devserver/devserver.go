@@ -205,6 +205,7 @@ type Server struct {
 	mh         metrics.Handler // stopped by the Temporal server, or by closeAux before it runs
 	internal   string
 	internalHT string // the internal-frontend's HTTP host:port (for Nexus: see serverConfig)
+	membership string // the frontend's membership (ringpop) host:port, on the frontend's IP
 	ui         *webui.Server
 	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
 	uiProvider string          // the OIDC provider's URL, when it does
@@ -370,6 +371,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.temporal = srv
 	s.mh = nil // the Temporal server stops it
 	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+	s.membership = net.JoinHostPort(o.IP, strconv.Itoa(cfg.Services["frontend"].RPC.MembershipPort))
 	if o.HTTPPort > 0 {
 		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
 	}
