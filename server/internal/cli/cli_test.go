@@ -102,6 +102,10 @@ func TestFlagErrors(t *testing.T) {
 		{"no room for the UI", startDev, []string{"--port", "65000", "--status-addr", "-1"}, "start-dev: --port 65000 leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI"},
 		{"headless with UI flag", startDev, []string{"--headless", "--ui-port", "9000"}, "start-dev: --ui-port has no effect with --headless: drop one of them"},
 		{"bad ui ip", startDev, []string{"--ui-ip", "::1:x"}, `start-dev: --ui-ip "::1:x": must be an IP address such as 127.0.0.1 or 0.0.0.0`},
+		{"dev identity on all addresses", startDev, []string{"--ip", "0.0.0.0", "--ui-ip", "0.0.0.0"}, "start-dev: --ui-ip 0.0.0.0 is not a loopback address, and the Web UI acts as its dev identity (temporal-system:admin) for whoever reaches it: keep it on loopback (drop --ui-ip), log users in with OIDC (--ui-config FILE with auth.enabled: true), or, to give everyone who reaches the port those permissions, add --ui-insecure-dev-identity-on-network"},
+		{"dev identity on a lan address", startDev, []string{"--ui-ip", "192.0.2.10", "--ui-permissions", "default:read"}, "start-dev: --ui-ip 192.0.2.10 is not a loopback address, and the Web UI acts as its dev identity (default:read) for whoever reaches it: keep it on loopback (drop --ui-ip), log users in with OIDC (--ui-config FILE with auth.enabled: true), or, to give everyone who reaches the port those permissions, add --ui-insecure-dev-identity-on-network"},
+		{"insecure flag with headless", startDev, []string{"--headless", "--ui-insecure-dev-identity-on-network"}, "start-dev: --ui-insecure-dev-identity-on-network has no effect with --headless: drop one of them"},
+		{"bad metrics ip", startDev, []string{"--metrics-ip", "127.0.0.1:9090"}, `start-dev: --metrics-ip "127.0.0.1:9090": must be an IP address such as 127.0.0.1 or 0.0.0.0`},
 		{"bad ui port", startDev, []string{"--ui-port", "70000"}, "start-dev: --ui-port 70000: must be a TCP port between 1 and 65535"},
 		{"bad ui permission", startDev, []string{"--ui-permissions", "admin"}, `start-dev: --ui-permissions "admin": each entry must be <namespace>:<permission>, e.g. default:read or temporal-system:admin`},
 		{"missing ui config", startDev, []string{"--ui-config", filepath.Join(dir, "ui.yaml")}, "start-dev: --ui-config " + filepath.Join(dir, "ui.yaml") + ": no such file or directory"},
@@ -164,8 +168,8 @@ func TestParseStartDevDefaults(t *testing.T) {
 	want := StartDev{
 		IP: "127.0.0.1", Port: 7233, Namespaces: []string{"default", "payments", "orders"},
 		StateDir: "/home/u/.local/state/temporal-opa", LogLevel: "warn", LogFormat: "console", TokenTTL: 24 * time.Hour,
-		StatusAddr: "127.0.0.1:7253",
-		UIIP:       "127.0.0.1", UIPort: 8233, UIPermissions: []string{"temporal-system:admin"},
+		StatusAddr: "127.0.0.1:7253", MetricsIP: "127.0.0.1",
+		UIIP: "127.0.0.1", UIPort: 8233, UIPermissions: []string{"temporal-system:admin"},
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got  %+v\nwant %+v", o, want)
@@ -259,7 +263,9 @@ func TestParseStartDevWebUI(t *testing.T) {
 		wantPerms []string
 		headless  bool
 	}{
-		{"defaults follow the frontend", []string{"--ip", "0.0.0.0", "--port", "9000"}, "0.0.0.0", 10000, []string{"temporal-system:admin"}, false},
+		{"port follows the frontend, ip stays on loopback", []string{"--ip", "0.0.0.0", "--port", "9000"}, "127.0.0.1", 10000, []string{"temporal-system:admin"}, false},
+		{"dev identity on the network, asked for", []string{"--ui-ip", "0.0.0.0", "--ui-insecure-dev-identity-on-network"}, "0.0.0.0", 8233, []string{"temporal-system:admin"}, false},
+		{"ipv6 loopback", []string{"--ui-ip", "::1"}, "::1", 8233, []string{"temporal-system:admin"}, false},
 		{"own ip and port", []string{"--ui-ip", "127.0.0.2", "--ui-port", "8080"}, "127.0.0.2", 8080, []string{"temporal-system:admin"}, false},
 		{"permissions", []string{"--ui-permissions", "default:read,orders:write"}, "127.0.0.1", 8233, []string{"default:read", "orders:write"}, false},
 		{"headless", []string{"--headless"}, "", 0, nil, true},
@@ -274,6 +280,40 @@ func TestParseStartDevWebUI(t *testing.T) {
 					o.UIIP, o.UIPort, o.Headless, o.UIPermissions, tc.wantIP, tc.wantPort, tc.headless, tc.wantPerms)
 			}
 		})
+	}
+}
+
+// --ip exposes the frontend only: the UI and the metrics port stay on loopback
+// unless their own flags say otherwise.
+func TestParseStartDevListeners(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		args                []string
+		wantUIIP, wantMetIP string
+	}{
+		{"defaults", nil, "127.0.0.1", "127.0.0.1"},
+		{"frontend on all addresses", []string{"--ip", "0.0.0.0", "--metrics-port", "9090"}, "127.0.0.1", "127.0.0.1"},
+		{"frontend on a lan address", []string{"--ip", "192.0.2.10"}, "127.0.0.1", "127.0.0.1"},
+		{"metrics on the network, asked for", []string{"--ip", "0.0.0.0", "--metrics-ip", "0.0.0.0", "--metrics-port", "9090"}, "127.0.0.1", "0.0.0.0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := ParseStartDev(tc.args, testEnv(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.UIIP != tc.wantUIIP || o.MetricsIP != tc.wantMetIP {
+				t.Errorf("ui-ip %q metrics-ip %q, want %q %q", o.UIIP, o.MetricsIP, tc.wantUIIP, tc.wantMetIP)
+			}
+		})
+	}
+	// With --ui-config the file decides (OIDC login injects nothing): start-dev
+	// checks it once read, so the command line passes.
+	ui := filepath.Join(t.TempDir(), "ui.yaml")
+	if err := os.WriteFile(ui, []byte("auth:\n  enabled: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseStartDev([]string{"--ui-ip", "0.0.0.0", "--ui-config", ui}, testEnv(t)); err != nil {
+		t.Errorf("--ui-ip 0.0.0.0 --ui-config: %v", err)
 	}
 }
 

@@ -23,6 +23,7 @@ type StartDev struct {
 	OPAConfig    string        // OPA configuration file: remote bundles, decision logs
 	DecisionLog  string        // console decision-log events to this file; "-" = stdout; "" = off
 	MetricsPort  int           // Prometheus /metrics port; 0 = off
+	MetricsIP    string        // IP of the /metrics port (default 127.0.0.1, whatever IP)
 	DryRun       bool          // evaluate and record every call, then allow it
 	ShadowPolicy string        // bundle decided beside the enforced policy; "" = none
 	StatusAddr   string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
@@ -32,11 +33,12 @@ type StartDev struct {
 	AuthzFile    string        // authz settings as start takes them (jwt, policy; not status); the dev key stays trusted
 
 	// The Web UI.
-	Headless      bool     // no Web UI
-	UIIP          string   // default IP
-	UIPort        int      // default Port+1000
-	UIConfig      string   // ui-server YAML config (OIDC login, codec, ...); "" = dev identity
-	UIPermissions []string // the dev identity's permissions when the UI has no OIDC login
+	Headless               bool     // no Web UI
+	UIIP                   string   // default 127.0.0.1, whatever IP
+	UIPort                 int      // default Port+1000
+	UIConfig               string   // ui-server YAML config (OIDC login, codec, ...); "" = dev identity
+	UIPermissions          []string // the dev identity's permissions when the UI has no OIDC login
+	UIDevIdentityOnNetwork bool     // allow a non-loopback UIIP without OIDC login: everyone who reaches it acts with UIPermissions
 }
 
 // DefaultUIPermissions are the dev UI identity's permissions.
@@ -57,7 +59,8 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated without a restart")
 	f.StringVar(&o.OPAConfig, "opa-config", "", "standard OPA configuration `FILE`: remote bundles (services, bundles, keys) and decision logs (decision_logs)")
 	f.StringVar(&o.DecisionLog, "decision-log", "", "write a decision-log event (JSON line) for every call to `PATH`, or - for stdout")
-	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve Prometheus metrics (Temporal's and the policy's) at http://IP:`PORT`/metrics (default: off)")
+	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve Prometheus metrics (Temporal's and the policy's) at http://<--metrics-ip>:`PORT`/metrics (default: off)")
+	f.StringVar(&o.MetricsIP, "metrics-ip", "127.0.0.1", "IP address the metrics port listens on")
 	f.BoolVar(&o.DryRun, "dry-run", false, "evaluate and record every call, then allow it whatever the policy decides: NOTHING IS ENFORCED (bad tokens are still refused)")
 	f.StringVar(&o.ShadowPolicy, "shadow-policy", "", "bundle `PATH` decided beside the enforced policy on every call, never changing a result; disagreements are counted and logged; watched")
 	f.StringVar(&o.StatusAddr, "status-addr", "", "`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + 20>; -1 disables it)")
@@ -66,7 +69,8 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
 	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as start takes them (its jwt and policy sections; the status\nendpoint is --status-addr), e.g. to trust an identity provider's tokens (jwt.issuer); tokens of\nthe dev signing key stay trusted")
 	f.BoolVar(&o.Headless, "headless", false, "do not serve the Temporal Web UI")
-	f.StringVar(&o.UIIP, "ui-ip", "", "IP address the Web UI listens on (default --ip)")
+	f.StringVar(&o.UIIP, "ui-ip", "127.0.0.1", "IP address the Web UI listens on (not --ip: without OIDC login the UI acts as its dev identity\nfor whoever reaches it; a non-loopback address needs --ui-config with auth enabled or\n--"+UIDevIdentityOnNetworkFlag+")")
+	f.BoolVar(&o.UIDevIdentityOnNetwork, UIDevIdentityOnNetworkFlag, false, "INSECURE: serve the Web UI's dev identity (--ui-permissions, by default system admin) on a\nnon-loopback --ui-ip: EVERYONE WHO REACHES THE PORT ACTS WITH IT")
 	f.IntVar(&o.UIPort, "ui-port", 0, "Web UI port (default --port + 1000)")
 	f.StringVar(&o.UIConfig, "ui-config", "", "Temporal UI server config `FILE` (YAML: auth.enabled, auth.providers, codec, ...):\nwith auth enabled users log in with the identity provider and act with their own tokens")
 	f.list(&o.UIPermissions, "ui-permissions", DefaultUIPermissions, "`LIST` of <namespace>:<permission> the Web UI acts with when it has no OIDC login\n(anyone who reaches the UI port acts with them)")
@@ -106,6 +110,9 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 		if err := checkPort(f, "metrics-port", o.MetricsPort); err != nil {
 			return o, err
 		}
+	}
+	if err := checkIP(f, "metrics-ip", o.MetricsIP); err != nil {
+		return o, err
 	}
 	if err := o.statusAddr(f); err != nil {
 		return o, err
@@ -159,17 +166,15 @@ func (o *StartDev) webUI(f *flagSet) error {
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if o.Headless {
-		for _, name := range []string{"ui-ip", "ui-port", "ui-config", "ui-permissions"} {
+		for _, name := range []string{"ui-ip", "ui-port", "ui-config", "ui-permissions", UIDevIdentityOnNetworkFlag} {
 			if set[name] {
 				return f.errorf("--%s has no effect with --headless: drop one of them", name)
 			}
 		}
-		o.UIPermissions = nil
+		o.UIIP, o.UIPermissions = "", nil
 		return nil
 	}
-	if o.UIIP == "" {
-		o.UIIP = o.IP
-	} else if err := checkIP(f, "ui-ip", o.UIIP); err != nil {
+	if err := checkIP(f, "ui-ip", o.UIIP); err != nil {
 		return err
 	}
 	if o.UIPort == 0 {
@@ -186,7 +191,34 @@ func (o *StartDev) webUI(f *flagSet) error {
 	if len(o.UIPermissions) == 0 {
 		return f.errorf("--ui-permissions is empty: give e.g. default:read, or --headless to run without the UI")
 	}
-	return checkPermissions(f, "ui-permissions", o.UIPermissions)
+	if err := checkPermissions(f, "ui-permissions", o.UIPermissions); err != nil {
+		return err
+	}
+	// With --ui-config, whether users log in with OIDC is known once the file
+	// is read: start-dev checks it then (devserver.CheckUIExposure).
+	if o.UIConfig == "" && !o.UIDevIdentityOnNetwork && !IsLoopback(o.UIIP) {
+		return f.errorf("%s", UIExposureMessage(o.UIIP, o.UIPermissions))
+	}
+	return nil
+}
+
+// UIDevIdentityOnNetworkFlag is the flag that serves the Web UI's dev identity
+// on a non-loopback address.
+const UIDevIdentityOnNetworkFlag = "ui-insecure-dev-identity-on-network"
+
+// UIExposureMessage is the error for a Web UI that would serve its dev
+// identity (perms) on the non-loopback ip.
+func UIExposureMessage(ip string, perms []string) string {
+	return fmt.Sprintf("--ui-ip %s is not a loopback address, and the Web UI acts as its dev identity (%s) for whoever reaches it: "+
+		"keep it on loopback (drop --ui-ip), log users in with OIDC (--ui-config FILE with auth.enabled: true), "+
+		"or, to give everyone who reaches the port those permissions, add --%s",
+		ip, strings.Join(perms, ","), UIDevIdentityOnNetworkFlag)
+}
+
+// IsLoopback reports whether ip is a loopback address (or "localhost").
+func IsLoopback(ip string) bool {
+	parsed := net.ParseIP(ip)
+	return ip == "localhost" || (parsed != nil && parsed.IsLoopback())
 }
 
 func checkLog(f *flagSet, level, format string) error {

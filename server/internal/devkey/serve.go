@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
 )
 
 const cryptoSHA256 = crypto.SHA256
@@ -45,8 +47,16 @@ type Server struct {
 }
 
 // Serve listens on addr (e.g. "127.0.0.1:0" for a free loopback port) and serves
-// the key's JWKS in the background.
-func Serve(addr string, k *Key) (*Server, error) {
+// the key's JWKS in the background, whatever the request's Host (a remote
+// server may fetch it by any name).
+func Serve(addr string, k *Key) (*Server, error) { return serve(addr, k, false) }
+
+// ServeOwnHosts is Serve answering only requests whose Host is one of the
+// listener's own addresses (package hostcheck: no DNS rebinding), as start-dev
+// serves its JWKS to its own claim mapper.
+func ServeOwnHosts(addr string, k *Key) (*Server, error) { return serve(addr, k, true) }
+
+func serve(addr string, k *Key, ownHosts bool) (*Server, error) {
 	h, err := Handler(k)
 	if err != nil {
 		return nil, err
@@ -54,6 +64,12 @@ func Serve(addr string, k *Key) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serve JWKS: %w", err)
+	}
+	if ownHosts {
+		if h, err = hostcheck.Wrap(h, ln.Addr().String()); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
 	}
 	s := &Server{
 		ln:   ln,

@@ -51,6 +51,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
 	"github.com/temporal-opa/temporal-opa/server/internal/webui"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -86,8 +87,10 @@ type Options struct {
 	// for every call.
 	DecisionLog io.Writer
 	// MetricsPort serves Prometheus metrics (Temporal's and the policy's) at
-	// http://IP:MetricsPort/metrics; 0: no metrics.
+	// http://MetricsIP:MetricsPort/metrics; 0: no metrics. MetricsIP defaults
+	// to loopback, whatever IP is.
 	MetricsPort int
+	MetricsIP   string
 	// DryRun evaluates and records every call, then allows it.
 	DryRun bool
 	// ShadowPolicy is a bundle decided beside the enforced policy without
@@ -165,9 +168,16 @@ func checkAuthorization(o Options) error {
 
 // UIOptions configure the Web UI of a dev server (package webui).
 type UIOptions struct {
-	// IP defaults to the frontend's; Port 0 picks a free port.
+	// IP defaults to loopback, whatever the frontend's; Port 0 picks a free
+	// port. Without OIDC login (ConfigFile with auth enabled) the UI acts as
+	// the dev identity for whoever reaches it, so a non-loopback IP is refused
+	// unless DevIdentityOnNetwork is set.
 	IP   string
 	Port int
+	// DevIdentityOnNetwork allows serving the dev identity on a non-loopback
+	// IP (--ui-insecure-dev-identity-on-network): everyone who reaches the
+	// port then acts with Permissions.
+	DevIdentityOnNetwork bool
 	// ConfigFile is a ui-server YAML config (--ui-config). With auth enabled
 	// in it, users log in with OIDC; otherwise the UI acts as the dev identity.
 	ConfigFile string
@@ -194,6 +204,8 @@ type Server struct {
 	metrics    string          // host:port of /metrics, "" when off
 	mh         metrics.Handler // stopped by the Temporal server, or by closeAux before it runs
 	internal   string
+	internalHT string // the internal-frontend's HTTP host:port (for Nexus: see serverConfig)
+	membership string // the frontend's membership (ringpop) host:port, on the frontend's IP
 	ui         *webui.Server
 	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
 	uiProvider string          // the OIDC provider's URL, when it does
@@ -268,7 +280,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	// JWKS on loopback, then the claim mapper and the authorizer. The settings
 	// are temporal-opa's; with another Authorization (checked above) they are
 	// the dev key's alone, and unused.
-	if s.jwks, err = devkey.Serve(net.JoinHostPort(loopback, "0"), s.key); err != nil {
+	if s.jwks, err = devkey.ServeOwnHosts(net.JoinHostPort(loopback, "0"), s.key); err != nil {
 		return nil, err
 	}
 	devJWT := claimmapper.Config{
@@ -297,13 +309,14 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	mh := metrics.NoopMetricsHandler
 	if o.MetricsPort != 0 {
-		if err := checkFree(o.IP, o.MetricsPort, "--metrics-port"); err != nil {
+		if o.MetricsIP == "" {
+			o.MetricsIP = loopback
+		}
+		if err := checkFree(o.MetricsIP, o.MetricsPort, "--metrics-port"); err != nil {
 			return nil, err
 		}
-		s.metrics = net.JoinHostPort(o.IP, strconv.Itoa(o.MetricsPort))
-		mh, err = metrics.MetricsHandlerFromConfig(o.Logger, &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-			Framework: metrics.FrameworkOpentelemetry, ListenAddress: s.metrics, HandlerPath: "/metrics"}})
-		if err != nil {
+		s.metrics = net.JoinHostPort(o.MetricsIP, strconv.Itoa(o.MetricsPort))
+		if mh, err = serveMetrics(o.Logger, s.metrics); err != nil {
 			return nil, fmt.Errorf("--metrics-port %d: %w", o.MetricsPort, err)
 		}
 		s.mh = mh
@@ -314,7 +327,8 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
 		}
-		authOpts = s.auth.ServerOptions()
+		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
 	case AuthorizationTemporalDefault:
 		authOpts = s.temporalDefaultAuth(o.Logger)
 	}
@@ -326,10 +340,18 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := setupDB(o, cfg); err != nil {
 		return nil, err
 	}
+	allowedHosts, err := httpAllowedHosts(o)
+	if err != nil {
+		return nil, err
+	}
 	dc := dynamicconfig.StaticClient{
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		dynamicconfig.FrontendHTTPAllowedHosts.Key():                []dynamicconfig.ConstrainedValue{{Value: allowedHosts}},
 	}
 	for k, v := range o.DynamicConfig {
+		if k == dynamicconfig.FrontendHTTPAllowedHosts.Key() {
+			return nil, errors.New("devserver: DynamicConfig cannot set frontend.httpAllowedHosts: start-dev sets it to its own addresses")
+		}
 		dc[k] = v
 	}
 	opts := append([]temporal.ServerOption{
@@ -349,10 +371,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.temporal = srv
 	s.mh = nil // the Temporal server stops it
 	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
+	s.membership = net.JoinHostPort(o.IP, strconv.Itoa(cfg.Services["frontend"].RPC.MembershipPort))
 	if o.HTTPPort > 0 {
 		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
 	}
 	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
+	s.internalHT = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.HTTPPort))
 
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -406,7 +430,7 @@ func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.F
 		s.auth.TrustIssuer(devkey.Issuer, dev)
 	}
 	if o.StatusAddr != "" {
-		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth); err != nil {
+		if s.status, err = wiring.ServeStatus(o.StatusAddr, s.auth, true); err != nil {
 			return &Error{Msg: fmt.Sprintf("--status-addr %s: %v: choose another with --status-addr HOST:PORT, or disable it with --status-addr -1", o.StatusAddr, err)}
 		}
 	}
@@ -460,7 +484,7 @@ func prepareUI(ctx context.Context, o *Options) (*webui.Config, error) {
 	u := *o.UI
 	o.UI = &u
 	if u.IP == "" {
-		u.IP = o.IP
+		u.IP = loopback
 	}
 	if len(u.Permissions) == 0 {
 		u.Permissions = cli.DefaultUIPermissions
@@ -477,6 +501,9 @@ func prepareUI(ctx context.Context, o *Options) (*webui.Config, error) {
 		if err := webui.CheckConfig(ctx, cfg, u.ConfigFile, nil); err != nil {
 			return nil, err
 		}
+	}
+	if err := CheckUIExposure(u.IP, u.Permissions, webui.AuthEnabled(cfg), u.DevIdentityOnNetwork); err != nil {
+		return nil, err
 	}
 	if u.Port == 0 {
 		p, err := freePort(u.IP)
@@ -560,6 +587,10 @@ func (s *Server) HTTPAddr() string { return s.http }
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
 // reaches it is system admin.
 func (s *Server) InternalFrontendAddr() string { return s.internal }
+
+// InternalFrontendHTTPAddr is the internal-frontend's HTTP host:port, on
+// loopback: Temporal's history service sends Nexus requests there.
+func (s *Server) InternalFrontendHTTPAddr() string { return s.internalHT }
 
 // UIURL is the Web UI's address, or "" without a UI.
 func (s *Server) UIURL() string {
@@ -665,6 +696,23 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 	if o.HTTPPort > 0 {
 		httpAddr = net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.HTTPPort))
 	}
+	// The internal-frontend (ports[9]) has an HTTP port, not for clients: Temporal's
+	// history service sends Nexus requests through it (the worker-target
+	// endpoints' operations, dispatched with rpc.CreateLocalFrontendHTTPClient,
+	// and the completion callbacks of Nexus operations, "temporal://system"),
+	// and with an internal-frontend in the cluster that client calls the
+	// internal-frontend's httpPort, not the frontend's (resource.
+	// getFrontendConnectionDetails, v1.32.1). Without it Nexus fails; through
+	// the public frontend the service's calls carry no token and are denied.
+	// Whoever calls it is the internal principal (system admin), so its
+	// HTTP API (/api/v1) answers no browser: frontend.httpAllowedHosts
+	// (httpAllowedHosts) names only the public HTTP API's host:port, which a
+	// page loaded from any origin cannot send to this port. Its Nexus routes
+	// answer any Host: dispatch by endpoint needs the endpoint's id, a
+	// completion its callback token (a header no no-cors request carries),
+	// and dispatch by namespace and task queue is denied to the internal
+	// principal (internalGuard). Like its gRPC port it stays open to local
+	// processes, which are trusted (README, "Security model").
 	cfg := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
@@ -704,6 +752,29 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 		// (the system worker) go through it and carry the internal principal.
 	}
 	return cfg, nil
+}
+
+// httpAllowedHosts is frontend.httpAllowedHosts: the Host values the HTTP API
+// answers, those of the public frontend's HTTP port (package hostcheck: no DNS
+// rebinding). The setting is global: the internal-frontend's HTTP API, on
+// another port, answers none of them, so no browser reaches it (see
+// serverConfig). With the HTTP API off it names a host no request can reach
+// this server under (.invalid never resolves).
+func httpAllowedHosts(o Options) ([]string, error) {
+	if o.HTTPPort <= 0 {
+		return []string{"http-api-disabled.invalid"}, nil
+	}
+	return hostcheck.Hosts(net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort)))
+}
+
+// CheckUIExposure refuses to serve the dev identity on a non-loopback IP
+// unless allowed: without OIDC login (authEnabled) the UI acts with its
+// identity's permissions for whoever reaches it.
+func CheckUIExposure(ip string, perms []string, authEnabled, allowed bool) error {
+	if authEnabled || allowed || isLoopback(ip) {
+		return nil
+	}
+	return &Error{Msg: cli.UIExposureMessage(ip, perms)}
 }
 
 // setupDB creates the schema of a new SQLite file and the namespaces.

@@ -68,6 +68,7 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		OPAConfig:    o.OPAConfig,
 		DecisionLog:  decisionLog,
 		MetricsPort:  o.MetricsPort,
+		MetricsIP:    o.MetricsIP,
 		DryRun:       o.DryRun,
 		ShadowPolicy: o.ShadowPolicy,
 		StatusAddr:   o.StatusAddr,
@@ -101,7 +102,8 @@ func uiOptions(o cli.StartDev) *UIOptions {
 	if o.Headless {
 		return nil
 	}
-	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions}
+	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions,
+		DevIdentityOnNetwork: o.UIDevIdentityOnNetwork}
 }
 
 func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
@@ -122,7 +124,8 @@ Temporal server with OPA authorization is ready.{{if .DryRun}}
   *** DRY RUN: NOTHING IS ENFORCED. Every call is evaluated and recorded, then allowed
   *** whatever the policy decides (bad tokens are still refused). Drop --dry-run to enforce.{{end}}
 
-  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network){{end}}{{if .UI}}
+  Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network)
+  Membership:   {{.Membership}}   (Temporal binds the frontend's cluster-membership port with it: firewall it){{end}}{{if .UI}}
   Web UI:       {{.UI}}{{if .UIProvider}}   (users log in with {{.UIProvider}} and act with their own tokens){{else}}
                 acts as {{.UISub}} with {{.UIPerms}}: anyone who reaches this port does{{if .UIPublic}}, and it listens on {{.UIListen}} (reachable from the network){{else}} (loopback only){{end}}{{end}}{{end}}{{if .HTTP}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
@@ -200,6 +203,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	return bannerTmpl.Execute(w, map[string]any{
 		"Addr":         dialAddr(s.FrontendAddr()),
 		"Listen":       s.FrontendAddr(),
+		"Membership":   s.membership,
 		"UI":           s.UIURL(),
 		"UIProvider":   s.uiProvider,
 		"UISub":        uiSub(s),

@@ -47,8 +47,11 @@ import (
 var srv *devserver.Server
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "start" { // a service process of TestCluster
+	switch os.Getenv(childEnv) {
+	case "start": // a service process of TestCluster
 		os.Exit(runStartChild(os.Args[1:]))
+	case "start-dev": // the start-dev process of TestStartDevListeners
+		os.Exit(runStartDevChild(os.Args[1:]))
 	}
 	os.Exit(run(m))
 }

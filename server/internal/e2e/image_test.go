@@ -228,6 +228,7 @@ func TestHelmValues(t *testing.T) {
 	if server, _ := p.raw["server"].(map[string]any); server["internalFrontend"] != nil {
 		t.Error("server.internalFrontend: chart 1.6 fails the render on this old key; use server.internal-frontend")
 	}
+	checkInternalFrontendPolicy(t, p.values.ExtraObjects)
 	for _, e := range s.AdditionalEnv {
 		for _, n := range chartEnvNames {
 			if e.Name == n {

@@ -16,9 +16,10 @@
 //     ui-server's own YAML format), users log in with the identity provider and
 //     the UI sends their own access token; nothing is injected.
 //
-// [Start] checks everything that would make ui-server exit the process (a port
-// in use, a provider that cannot be discovered, an incomplete provider), then
-// starts it and returns once it answers.
+// [Start] checks everything that would make ui-server fail (a port in use, a
+// provider that cannot be discovered, an incomplete provider), then starts it
+// and returns once it answers. The UI answers only requests whose Host is one
+// of its own addresses (package hostcheck: no DNS rebinding).
 package webui
 
 import (
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,16 +42,21 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/labstack/echo/v4"
-	uiserver "github.com/temporalio/ui-server/v2/server"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/temporalio/ui-server/v2/server/api"
+	"github.com/temporalio/ui-server/v2/server/auth"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	"github.com/temporalio/ui-server/v2/server/cors"
+	"github.com/temporalio/ui-server/v2/server/csrf"
 	"github.com/temporalio/ui-server/v2/server/headers"
-	"github.com/temporalio/ui-server/v2/server/server_options"
+	"github.com/temporalio/ui-server/v2/server/route"
 	"github.com/temporalio/ui-server/v2/server/version"
+	uiassets "github.com/temporalio/ui-server/v2/ui"
 	"google.golang.org/grpc/metadata"
 	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
 )
 
 // Version is the version of the embedded UI.
@@ -90,7 +97,7 @@ type Options struct {
 
 // Server is a running UI server.
 type Server struct {
-	ui   *uiserver.Server
+	srv  *http.Server
 	url  string
 	auth bool
 	done chan struct{}
@@ -162,7 +169,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := CheckConfig(ctx, &c, o.ConfigFile, o.HTTPClient); err != nil {
 		return nil, err
 	}
-	// ui-server exits the process when it cannot listen: check first.
 	if err := CheckPort(o.IP, o.Port); err != nil {
 		return nil, err
 	}
@@ -174,25 +180,105 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if !c.Auth.Enabled && o.Identity != nil {
 		mws = append(mws, inject(o.Identity))
 	}
-	ui := uiserver.NewServer(
-		server_options.WithConfigProvider(&c),
-		server_options.WithAPIMiddleware(mws),
-	)
+	e, err := newEcho(&c, mws)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(o.Port)))
+	if err != nil {
+		return nil, &Error{Msg: fmt.Sprintf("cannot listen on %s for the Web UI: %v (--ui-ip, --ui-port)", net.JoinHostPort(o.IP, strconv.Itoa(o.Port)), err)}
+	}
+	// Only requests that name this server reach the UI: a page of another
+	// site whose name was made to resolve to this address (DNS rebinding)
+	// would otherwise be same-origin with the UI and act as its identity.
+	// With OIDC login, the host of the provider's callback URL is the UI's
+	// name too (users are sent back there).
+	hosts, err := hostcheck.Hosts(ln.Addr().String())
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	if c.Auth.Enabled && len(c.Auth.Providers) > 0 {
+		if u, err := url.Parse(c.Auth.Providers[0].CallbackURL); err == nil && u.Host != "" {
+			hosts = append(hosts, strings.ToLower(u.Host))
+		}
+	}
+	h := hostcheck.Handler(e, hosts)
 	s := &Server{
-		ui:   ui,
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
 		url:  "http://" + net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port)),
 		auth: c.Auth.Enabled,
 		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(s.done)
-		_ = ui.Start() // returns when stopped; exits the process on a listen error (checked above)
+		_ = s.srv.Serve(ln) // returns when stopped
 	}()
 	if err := waitHealthy(ctx, s.url+"/healthz", s.done); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("Web UI did not start on %s: %w", s.url, err)
 	}
 	return s, nil
+}
+
+// newEcho builds ui-server's HTTP handler as its server.NewServer does
+// (ui-server v2.55.0: the same middleware, routes and embedded assets, and the
+// same API middleware it adds itself), so that start-dev owns the listener
+// and the handler in front of it, which ui-server's own Start does not allow.
+func newEcho(c *Config, mws []api.Middleware) (*echo.Echo, error) {
+	mws = append(mws, headers.WithForwardHeaders([]string{auth.AuthorizationExtrasHeader, "Caller-Type"}))
+	cfgProvider, err := uiconfig.NewConfigProviderWithRefresh(c)
+	if err != nil {
+		return nil, fmt.Errorf("Web UI config: %w", err)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	if !c.HideLogs {
+		e.Use(middleware.Logger())
+	}
+	e.Use(middleware.Recover())
+	e.Use(middleware.Gzip())
+	e.Use(cors.CORSMiddleware(cors.CORSConfig{
+		AllowHeaders: []string{
+			echo.HeaderOrigin, echo.HeaderContentType, echo.HeaderAccept,
+			echo.HeaderXCSRFToken, echo.HeaderAuthorization, auth.AuthorizationExtrasHeader,
+			"Caller-Type",
+		},
+		AllowCredentials: true,
+		ConfigProvider:   cfgProvider,
+	}))
+	e.Use(middleware.Secure())
+	csrfCookieSecure := !c.CORS.CookieInsecure
+	e.Use(csrf.EnsureTokenCookie(csrfCookieSecure))
+	e.Use(middleware.CSRFWithConfig(csrf.MiddlewareConfig(cfgProvider, csrfCookieSecure)))
+	e.Pre(route.PublicPath(c.PublicPath))
+	route.SetHealthRoute(e)
+	if err := route.SetAPIRoutes(e, cfgProvider, mws); err != nil {
+		return nil, fmt.Errorf("Web UI: %w", err)
+	}
+	route.SetAuthRoutes(e, cfgProvider)
+	if c.EnableUI {
+		var assets fs.FS
+		if c.UIAssetPath != "" {
+			assets = os.DirFS(c.UIAssetPath)
+		} else {
+			if assets, err = uiassets.Assets(); err != nil {
+				return nil, fmt.Errorf("Web UI assets: %w", err)
+			}
+			dir := "local"
+			if c.CloudUI {
+				dir = "cloud"
+			}
+			if assets, err = fs.Sub(assets, dir); err != nil {
+				return nil, fmt.Errorf("Web UI assets: %w", err)
+			}
+		}
+		if err := route.SetUIRoutes(e, c.PublicPath, assets, cfgProvider); err != nil {
+			return nil, fmt.Errorf("Web UI: %w", err)
+		}
+		route.SetRenderRoute(e, "/")
+	}
+	return e, nil
 }
 
 // URL is the UI's address, e.g. http://127.0.0.1:8233.
@@ -204,7 +290,7 @@ func (s *Server) AuthEnabled() bool { return s.auth }
 // Stop stops the UI server and waits until it has stopped listening.
 func (s *Server) Stop() {
 	s.once.Do(func() {
-		s.ui.Stop()
+		_ = s.srv.Close()
 		select {
 		case <-s.done:
 		case <-time.After(5 * time.Second):

@@ -264,3 +264,62 @@ func TestStartChecks(t *testing.T) {
 		})
 	}
 }
+
+// The UI answers only requests that name it: a page whose own name was made
+// to resolve to the UI's address (DNS rebinding) is same-origin with it and
+// would act as the dev identity.
+func TestStartRefusesForeignHost(t *testing.T) {
+	key, err := devkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, addr := startFrontend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	port := freePort(t)
+	s, err := Start(ctx, Options{IP: "127.0.0.1", Port: port, Frontend: addr,
+		Identity: NewIdentity(key, "dev-ui", []string{"temporal-system:admin"}, 0, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	p := strconv.Itoa(port)
+	for _, tc := range []struct {
+		name     string
+		host     string
+		wantCode int
+	}{
+		{"own address", "127.0.0.1:" + p, http.StatusOK},
+		{"localhost", "localhost:" + p, http.StatusOK},
+		{"rebinding name", "evil.example:" + p, http.StatusMisdirectedRequest},
+		{"rebinding name, no port", "evil.example", http.StatusMisdirectedRequest},
+		{"another port", "127.0.0.1:1", http.StatusMisdirectedRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.mu.Lock()
+			before := len(f.auth)
+			f.mu.Unlock()
+			req, err := http.NewRequest(http.MethodGet, s.URL()+"/api/v1/cluster-info", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = tc.host
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantCode {
+				t.Fatalf("Host %s: %d %s, want %d", tc.host, resp.StatusCode, body, tc.wantCode)
+			}
+			f.mu.Lock()
+			calls := len(f.auth) - before
+			f.mu.Unlock()
+			if tc.wantCode != http.StatusOK && calls != 0 {
+				t.Errorf("Host %s: the frontend was called %d times with the UI's identity", tc.host, calls)
+			}
+		})
+	}
+}

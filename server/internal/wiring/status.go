@@ -13,6 +13,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
 	"github.com/temporal-opa/temporal-opa/policy/shadow"
 	"github.com/temporal-opa/temporal-opa/policy/source"
+	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
 )
 
 // StatusReport is the document GET /status serves.
@@ -77,7 +78,10 @@ type StatusServer struct {
 
 // ServeStatus listens on addr (host:port; port 0 picks one) and serves a's
 // status until Close. Its errors do not repeat addr.
-func ServeStatus(addr string, a *Auth) (*StatusServer, error) {
+//
+// With ownHostsOnly (start-dev) it answers only requests whose Host is one of
+// the listener's own addresses (package hostcheck: no DNS rebinding).
+func ServeStatus(addr string, a *Auth, ownHostsOnly ...bool) (*StatusServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -97,8 +101,15 @@ func ServeStatus(addr string, a *Auth) (*StatusServer, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	var h http.Handler = mux
+	if len(ownHostsOnly) > 0 && ownHostsOnly[0] {
+		if h, err = hostcheck.Wrap(mux, ln.Addr().String()); err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+	}
 	s := &StatusServer{
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 		addr: ln.Addr().String(),
 		done: make(chan struct{}),
 	}
