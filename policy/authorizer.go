@@ -116,8 +116,7 @@ type Authorizer struct {
 	current atomic.Pointer[generation]
 	nextGen atomic.Uint64
 
-	activateMu sync.Mutex // serializes activations
-	setMu      sync.Mutex // serializes Activate and SetBundle's read-modify-activate
+	setMu sync.Mutex // serializes activations (SetBundle's read-modify-activate included)
 
 	activations atomic.Uint64
 	failures    atomic.Uint64
@@ -215,7 +214,7 @@ func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) er
 	named := make(map[string]*bundle.Bundle, len(bundles))
 	for i, b := range bundles {
 		if b == nil {
-			return &ActivationError{Stage: "load", Err: errNoBundle}
+			return &ActivationError{Stage: StageLoad, Err: errNoBundle}
 		}
 		name := bundleName(b, fmt.Sprintf("bundle-%d", i+1))
 		if _, dup := named[name]; dup {
@@ -234,7 +233,7 @@ func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) er
 // is unchanged and the error is an *ActivationError.
 func (a *Authorizer) SetBundle(ctx context.Context, name string, b *bundle.Bundle) error {
 	if name == "" {
-		return &ActivationError{Stage: "load", Err: errors.New("bundle name is empty")}
+		return &ActivationError{Stage: StageLoad, Err: errors.New("bundle name is empty")}
 	}
 	a.setMu.Lock()
 	defer a.setMu.Unlock()
@@ -252,9 +251,8 @@ func (a *Authorizer) SetBundle(ctx context.Context, name string, b *bundle.Bundl
 
 // activate builds a generation from the user bundles (name to bundle) and, unless
 // one of them covers its roots, the default policy; then swaps it in.
+// The caller holds a.setMu.
 func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundle) error {
-	a.activateMu.Lock()
-	defer a.activateMu.Unlock()
 	g, err := a.build(ctx, user)
 	if err != nil {
 		a.failures.Add(1)
@@ -289,7 +287,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		}
 	}
 	if err := compileSystem(system); err != nil {
-		return nil, &ActivationError{Stage: "compile", Err: fmt.Errorf("decision-log rules under data.system: %w", err)}
+		return nil, &ActivationError{Stage: StageCompile, Err: fmt.Errorf("decision-log rules under data.system: %w", err)}
 	}
 
 	compiler := newCompiler(a.schemas)
@@ -304,35 +302,35 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	store := inmem.New()
 	wtxn, err := store.NewTransaction(ctx, storage.WriteParams)
 	if err != nil {
-		return nil, &ActivationError{Stage: "compile", Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	opts = append(opts, rego.Store(store), rego.Transaction(wtxn))
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		store.Abort(ctx, wtxn)
-		return nil, &ActivationError{Stage: "compile", Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	if err := store.Commit(ctx, wtxn); err != nil {
-		return nil, &ActivationError{Stage: "compile", Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	// One read transaction for every evaluation of the generation: its store is
 	// written only while it is prepared.
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
-		return nil, &ActivationError{Stage: "compile", Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	// The decision query, compiled once and evaluated with topdown directly: no
 	// per-call evaluation context, and the decision is read as an OPA value.
 	decideBody, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar)), ast.NewTerm(a.decisionRef))))
 	if err != nil {
-		return nil, &ActivationError{Stage: "compile", Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	if len(compiler.GetRules(a.decisionRef)) == 0 {
 		hint := ""
 		if replaced {
 			hint = fmt.Sprintf(" (a bundle's roots cover the default policy's %v, so it replaces it: give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest)", defRoots)
 		}
-		return nil, &ActivationError{Stage: "entrypoint", Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
+		return nil, &ActivationError{Stage: StageEntrypoint, Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
 	}
 
 	revisions := make(map[string]string, len(all))
@@ -749,7 +747,7 @@ func (a *Authorizer) deny(err error, target *authorization.CallTarget) (authoriz
 func denyReason(err error) string {
 	var ee *EvalError
 	if errors.As(err, &ee) {
-		return "policy could not decide (" + ee.Code + "); the call is denied"
+		return "policy could not decide (" + string(ee.Code) + "); the call is denied"
 	}
 	return "policy could not decide; the call is denied"
 }

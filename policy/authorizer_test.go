@@ -130,7 +130,7 @@ func TestAuthorizeFailsClosed(t *testing.T) {
 		name    string
 		rule    string
 		timeout time.Duration
-		code    string
+		code    policy.ErrorCode
 	}{
 		{name: "evaluation error", code: policy.CodeEvalError,
 			rule: "decision := {\"allow\": true} if input.target.method != \"\"\ndecision := {\"allow\": false} if input.target.namespace != \"\""},
@@ -154,7 +154,7 @@ func TestAuthorizeFailsClosed(t *testing.T) {
 			if !errors.As(err, &ee) || ee.Code != tc.code {
 				t.Fatalf("error %v, want an *EvalError with code %s", err, tc.code)
 			}
-			if !strings.Contains(got.Reason, tc.code) {
+			if !strings.Contains(got.Reason, string(tc.code)) {
 				t.Errorf("reason %q does not name %s", got.Reason, tc.code)
 			}
 			if st, ok := status.FromError(err); !ok || st.Code() != codes.PermissionDenied {
@@ -279,7 +279,7 @@ func TestBadBundleKeepsPreviousPolicy(t *testing.T) {
 	tests := []struct {
 		name  string
 		files map[string]string
-		stage string
+		stage policy.Stage
 		want  string
 	}{
 		{name: "syntax error", stage: "load", want: "rules.rego:4",

@@ -58,10 +58,10 @@ func (a *Authorizer) SetBundles(ctx context.Context, bundles map[string]*bundle.
 	named := make(map[string]*bundle.Bundle, len(bundles))
 	for name, b := range bundles {
 		if b == nil {
-			return &ActivationError{Stage: "load", Err: errNoBundle}
+			return &ActivationError{Stage: StageLoad, Err: errNoBundle}
 		}
 		if name == "" {
-			return &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name is empty")}
+			return &ActivationError{Stage: StageLoad, Err: fmt.Errorf("bundle name is empty")}
 		}
 		named[name] = b
 	}
@@ -115,7 +115,7 @@ func layer(def *bundle.Bundle, user map[string]*bundle.Bundle) (all map[string]*
 	defRoots := rootsOf(def)
 	for name, b := range user {
 		if name == defaultBundleName {
-			return nil, false, &ActivationError{Stage: "load", Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
+			return nil, false, &ActivationError{Stage: StageLoad, Err: fmt.Errorf("bundle name %q is reserved for the embedded default policy", name)}
 		}
 		all[name] = b
 		if overlaps(rootsOf(b), defRoots) {
@@ -127,7 +127,7 @@ func layer(def *bundle.Bundle, user map[string]*bundle.Bundle) (all map[string]*
 	}
 	for _, name := range sortedNames(user) {
 		if err := checkCustomRules(name, user[name]); err != nil {
-			return nil, false, &ActivationError{Stage: "compile", Err: err}
+			return nil, false, &ActivationError{Stage: StageCompile, Err: err}
 		}
 	}
 	all[defaultBundleName] = def

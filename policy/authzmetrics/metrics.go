@@ -144,7 +144,7 @@ func (m *Metrics) BundleActivated(bundle string, err error) {
 	stage := "load"
 	var ae *policy.ActivationError
 	if errors.As(err, &ae) {
-		stage = ae.Stage
+		stage = string(ae.Stage)
 	}
 	m.failed.Record(1, metrics.StringTag("bundle", bundle), metrics.StringTag("stage", stage))
 }

@@ -401,7 +401,7 @@ func (e *EventError) Error() string { return e.Code + ": " + e.Message }
 func eventError(err error) *EventError {
 	var ee *policy.EvalError
 	if errors.As(err, &ee) {
-		return &EventError{Code: ee.Code, Message: bounded(ee.Err.Error())}
+		return &EventError{Code: string(ee.Code), Message: bounded(ee.Err.Error())}
 	}
 	return &EventError{Code: "error", Message: bounded(err.Error())}
 }

@@ -209,7 +209,7 @@ func TestErrorEvent(t *testing.T) {
 	if !ok || e["code"] != policy.CodeEvalError || !strings.Contains(e["message"].(string), "conflict") {
 		t.Fatalf("custom.error = %v", evs[0]["custom"])
 	}
-	if s, _ := evs[0]["error"].(string); !strings.HasPrefix(s, policy.CodeEvalError+": ") {
+	if s, _ := evs[0]["error"].(string); !strings.HasPrefix(s, string(policy.CodeEvalError)+": ") {
 		t.Fatalf("error = %v (OPA's console writes the error as a string)", evs[0]["error"])
 	}
 	if !strings.HasSuffix(res.Reason, "(decision "+evs[0]["decision_id"].(string)+")") {

@@ -176,7 +176,7 @@ func TestNewFileReturnsFirstError(t *testing.T) {
 		name  string
 		setup func(t *testing.T) string
 		want  string
-		stage string // of the *policy.ActivationError, if one is expected
+		stage policy.Stage // of the *policy.ActivationError, if one is expected
 	}{
 		{name: "missing path", want: "no such file",
 			setup: func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.tar.gz") }},

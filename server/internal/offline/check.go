@@ -92,7 +92,7 @@ func checkErrors(err error) []CheckError {
 	stage := ""
 	var ae *policy.ActivationError
 	if errors.As(err, &ae) {
-		stage = ae.Stage
+		stage = string(ae.Stage)
 	}
 	var errs ast.Errors
 	if !errors.As(err, &errs) || len(errs) == 0 {
