@@ -127,13 +127,18 @@ type Authorizer struct {
 
 var _ authorization.Authorizer = (*Authorizer)(nil)
 
-// generation is one activated policy: prepared once, read by every request.
+// generation is one activated policy version: compiled and prepared once,
+// never modified, read by every request. It evaluates (eval, decideWhole),
+// explains (explain) and says what of the input it reads (reads); the
+// Authorizer swaps generations, caches their decisions and records them.
 type generation struct {
 	id           uint64
-	query        rego.PreparedEvalQuery
+	path         string              // the decision path, for errors
+	timeout      time.Duration       // bounds one evaluation
 	txn          storage.Transaction // a read transaction on the query's store, shared by evaluations
 	store        storage.Store
-	decideBody   ast.Body // the compiled query `__decision__ = <decision path>`, evaluated with topdown
+	decideBody   ast.Body // the compiled query `<decision path> = _`, evaluated with topdown
+	decisionVar  ast.Var  // the variable of decideBody that binds the decision
 	revisions    map[string]string
 	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
 	reads        *projection.Reads         // what of the input the policy reads: the cache key, the input built
@@ -305,7 +310,9 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	opts = append(opts, rego.Store(store), rego.Transaction(wtxn))
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	// Preparing compiles the modules and writes the bundles' data into the
+	// store; evaluations then run the compiled decision query with topdown.
+	_, err = rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		store.Abort(ctx, wtxn)
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
@@ -321,9 +328,25 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	}
 	// The decision query, compiled once and evaluated with topdown directly: no
 	// per-call evaluation context, and the decision is read as an OPA value.
-	decideBody, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar)), ast.NewTerm(a.decisionRef))))
+	// Written as `opa eval` writes a query for a value (<path> = _), so that
+	// explain's trace reads as OPA's; the wildcard binds the decision.
+	query, err := ast.ParseBodyWithOpts(a.opts.DecisionPath+" = _", ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
+	}
+	decideBody, err := compiler.QueryCompiler().Compile(query)
+	if err != nil {
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
+	}
+	var decisionVar ast.Var
+	ast.WalkVars(decideBody, func(v ast.Var) bool {
+		if v.IsWildcard() {
+			decisionVar = v
+		}
+		return false
+	})
+	if decisionVar == "" {
+		return nil, &ActivationError{Stage: StageCompile, Err: fmt.Errorf("decision query %s has no result variable", decideBody)}
 	}
 	if len(compiler.GetRules(a.decisionRef)) == 0 {
 		hint := ""
@@ -339,7 +362,9 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	}
 	g := &generation{
 		id:          a.nextGen.Add(1),
-		query:       pq,
+		path:        a.opts.DecisionPath,
+		decisionVar: decisionVar,
+		timeout:     a.opts.EvalTimeout,
 		txn:         txn,
 		store:       store,
 		decideBody:  decideBody,
@@ -398,7 +423,9 @@ func cacheNotes(r *projection.Reads) []string {
 }
 
 // Authorize implements authorization.Authorizer. A call the policy cannot decide
-// is denied, with an *EvalError.
+// is denied, with an *EvalError. It decides the call (from the cache when it
+// can), builds Temporal's result once, records the decision, and then, in dry
+// run, lets the call through whatever was decided.
 func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (authorization.Result, error) {
 	if target == nil {
 		target = &authorization.CallTarget{}
@@ -410,37 +437,28 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	}
 	g := a.current.Load()
 	o := a.decide(ctx, g, claims, target, rec != nil)
-	dryRun := a.opts.Mode == ModeDryRun
-	if rec == nil {
-		switch {
-		case dryRun:
-			return a.result(decided{allow: true}, claims, target, ""), nil
-		case o.err != nil:
-			return a.deny(o.err, target)
-		}
-		return a.result(o.d, claims, target, ""), nil
+	var id string
+	if rec != nil {
+		id = a.ids.next()
 	}
+	res := a.result(o, claims, target, id)
+	if rec != nil {
+		a.record(ctx, rec, g, o, res, id, start, claims, target)
+	}
+	if a.opts.Mode == ModeDryRun {
+		// Decided and recorded as the policy decided; the call goes through.
+		return a.result(outcome{d: decided{allow: true}}, claims, target, ""), nil
+	}
+	return res, o.err
+}
 
-	id := a.ids.next()
-	var res authorization.Result
-	var reason string // the policy's reason, as the caller is (or would be) told
-	switch {
-	case o.err != nil:
-		res, _ = a.deny(o.err, target)
-		if a.idInReason {
-			res.Reason += decisionSuffix(id)
-		}
-		reason = res.Reason
-	case a.idInReason:
-		res = a.result(o.d, claims, target, id)
-		reason = res.Reason
-	default:
-		res = a.result(o.d, claims, target, "")
-		reason = res.Reason
-	}
-	if o.err == nil && o.d.allow {
-		// Temporal's allow carries no reason; the audit trail keeps the policy's.
-		reason = o.d.reason
+// record hands the decision of one call to the recorder.
+func (a *Authorizer) record(ctx context.Context, rec Recorder, g *generation, o outcome, res authorization.Result, id string, start time.Time,
+	claims *authorization.Claims, target *authorization.CallTarget) {
+	allow := o.err == nil && o.d.allow
+	reason := res.Reason // a deny's reason, as the caller is (or would be) told
+	if allow {
+		reason = o.d.reason // Temporal's allow carries no reason; the audit trail keeps the policy's
 	}
 	e := &Event{
 		ID:           id,
@@ -448,7 +466,7 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		EvalDuration: o.evalTime,
 		Claims:       claims,
 		Target:       authorization.CallTarget{APIName: target.APIName, Namespace: target.Namespace, NexusEndpointName: target.NexusEndpointName},
-		Allow:        o.err == nil && o.d.allow,
+		Allow:        allow,
 		Reason:       reason,
 		Err:          o.err,
 		Cached:       o.cached,
@@ -466,13 +484,8 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 			e.Request = proto.Clone(m) // the handler goes on with the original
 		}
 	}
-	if dryRun {
-		// Recorded as the policy decided; the call goes through.
-		res, o.err = a.result(decided{allow: true}, claims, target, ""), nil
-	}
 	e.Duration = time.Since(start)
 	rec.Record(e)
-	return res, o.err
 }
 
 // outcome is what deciding one call gave.
@@ -512,7 +525,7 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	if timed {
 		evalStart = time.Now()
 	}
-	d, err := a.eval(ctx, g, in)
+	d, err := g.eval(ctx, in, nil)
 	o := outcome{d: d, err: err, input: in}
 	if timed {
 		o.evalTime = time.Since(evalStart)
@@ -538,10 +551,15 @@ func decisionSuffix(id string) string { return " (decision " + id + ")" }
 // Decide evaluates one call like Authorize and returns the decision with its input
 // document, for tools such as `temporal-opa eval`. It is not cached.
 func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Decision, error) {
+	return a.current.Load().decideWhole(ctx, claims, target, nil)
+}
+
+// decideWhole decides a call on its whole input document, with no cache, and
+// traces the evaluation into tracer when there is one.
+func (g *generation) decideWhole(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget, tracer topdown.QueryTracer) (Decision, error) {
 	if target == nil {
 		target = &authorization.CallTarget{}
 	}
-	g := a.current.Load()
 	in, err := projection.Whole(claims, target, true)
 	var doc map[string]any
 	if err == nil {
@@ -551,7 +569,7 @@ func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, t
 		err = &EvalError{Code: CodeInvalidInput, Err: err}
 		return Decision{Reason: denyReason(err)}, err
 	}
-	d, err := a.eval(ctx, g, in)
+	d, err := g.eval(ctx, in, tracer)
 	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, Revisions: maps.Clone(g.revisions)}
 	if err != nil {
 		out.Allow, out.Reason = false, denyReason(err)
@@ -569,7 +587,7 @@ func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Dec
 		err = &EvalError{Code: CodeInvalidInput, Err: err}
 		return Decision{Reason: denyReason(err)}, err
 	}
-	d, err := a.eval(ctx, g, v)
+	d, err := g.eval(ctx, v, nil)
 	out := Decision{Allow: d.allow, Reason: d.reason, Input: input, Revisions: maps.Clone(g.revisions)}
 	if err != nil {
 		out.Allow, out.Reason = false, denyReason(err)
@@ -599,12 +617,13 @@ type decided struct {
 	reason string
 }
 
-func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (decided, error) {
+// eval evaluates the decision on input, traced into tracer when there is one.
+func (g *generation) eval(ctx context.Context, input ast.Value, tracer topdown.QueryTracer) (decided, error) {
 	// Cancelled by a timer and by the caller's context, without the goroutine
 	// and context OPA would start for each evaluation.
 	c := topdown.NewCancel()
 	var timedOut atomic.Bool
-	timer := time.AfterFunc(a.opts.EvalTimeout, func() { timedOut.Store(true); c.Cancel() })
+	timer := time.AfterFunc(g.timeout, func() { timedOut.Store(true); c.Cancel() })
 	stop := context.AfterFunc(ctx, c.Cancel)
 	q := topdown.NewQuery(g.decideBody).
 		WithCompiler(g.compiler).
@@ -614,30 +633,30 @@ func (a *Authorizer) eval(ctx context.Context, g *generation, input ast.Value) (
 		WithCancel(c).
 		WithEarlyExit(true).
 		WithIndexing(true)
+	if tracer != nil {
+		q = q.WithQueryTracer(tracer)
+	}
 	rs, err := q.Run(ctx)
 	timer.Stop()
 	stop()
 	if err != nil {
 		if timedOut.Load() {
-			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", a.opts.EvalTimeout, context.DeadlineExceeded)}
+			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", g.timeout, context.DeadlineExceeded)}
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped: %w", ctxErr)}
 		}
 		return decided{}, &EvalError{Code: CodeEvalError, Err: err}
 	}
-	if len(rs) == 0 || rs[0][decisionVar] == nil {
-		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", a.opts.DecisionPath)}
+	if len(rs) == 0 || rs[0][g.decisionVar] == nil {
+		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", g.path)}
 	}
 	if len(rs) > 1 {
-		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", a.opts.DecisionPath, len(rs))}
+		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", g.path, len(rs))}
 	}
-	d, err := decisionOf(a.opts.DecisionPath, rs[0][decisionVar].Value)
+	d, err := decisionOf(g.path, rs[0][g.decisionVar].Value)
 	return capReason(d), err // cached and returned bounded
 }
-
-// decisionVar is the variable the decision query binds.
-const decisionVar = ast.Var("__decision__")
 
 var (
 	keyAllow  = ast.StringTerm("allow")
@@ -715,16 +734,24 @@ func typeName(v any) string {
 	}
 }
 
-// result turns a decision into Temporal's Result; Principal is set as Temporal's
-// default authorizer sets it: on allowed calls with claims, except health checks.
-// A deny's reason ends with the decision id, when there is one.
-func (a *Authorizer) result(d decided, claims *authorization.Claims, target *authorization.CallTarget, id string) authorization.Result {
-	if !d.allow {
-		reason := d.reason
-		if reason == "" {
+// result turns an outcome into Temporal's Result. Principal is set as
+// Temporal's default authorizer sets it: on allowed calls with claims, except
+// health checks. A deny's reason ends with the decision id when decisions are
+// logged (id is given and the recorder logs them).
+func (a *Authorizer) result(o outcome, claims *authorization.Claims, target *authorization.CallTarget, id string) authorization.Result {
+	if o.err != nil || !o.d.allow {
+		reason := o.d.reason
+		switch {
+		case o.err != nil:
+			// Temporal's interceptor logs the returned error for every call
+			// ("Authorization error"); logging it here too would double a
+			// flood from a policy that fails on every call.
+			a.log.Debug("policy could not decide; call denied", "api", target.APIName, "namespace", target.Namespace, "error", o.err)
+			reason = denyReason(o.err)
+		case reason == "":
 			reason = "denied by policy"
 		}
-		if id != "" {
+		if id != "" && a.idInReason {
 			reason += decisionSuffix(id)
 		}
 		return authorization.Result{Decision: authorization.DecisionDeny, Reason: reason}
@@ -734,14 +761,6 @@ func (a *Authorizer) result(d decided, claims *authorization.Claims, target *aut
 		r.Principal = &commonpb.Principal{Type: claims.AuthType, Name: claims.Subject}
 	}
 	return r
-}
-
-func (a *Authorizer) deny(err error, target *authorization.CallTarget) (authorization.Result, error) {
-	// Temporal's interceptor logs the returned error for every call ("Authorization
-	// error"); logging it here too would double a flood from a policy that fails on
-	// every call.
-	a.log.Debug("policy could not decide; call denied", "api", target.APIName, "namespace", target.Namespace, "error", err)
-	return authorization.Result{Decision: authorization.DecisionDeny, Reason: denyReason(err)}, err
 }
 
 func denyReason(err error) string {

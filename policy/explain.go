@@ -9,7 +9,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"go.temporal.io/server/common/authorization"
 )
@@ -41,10 +40,13 @@ type RuleHit struct {
 }
 
 // Explain decides one call like [Authorizer.Decide] and says which rules
-// produced the decision: it evaluates the call once more with OPA's tracer and
-// keeps the decision package's and package temporal.custom's part of the trace.
+// produced the decision: it evaluates the call with OPA's tracer and keeps the
+// decision package's and package temporal.custom's part of the trace. The
+// decision and the trace come from the same evaluation of the same policy.
 func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Explanation, error) {
-	d, err := a.Decide(ctx, claims, target)
+	g := a.current.Load()
+	buf := topdown.NewBufferTracer()
+	d, err := g.decideWhole(ctx, claims, target, buf)
 	ex := Explanation{Decision: d}
 	if err != nil {
 		var ee *EvalError
@@ -53,19 +55,6 @@ func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, 
 		}
 		// The policy could not decide: the trace says why.
 	}
-	if target == nil {
-		target = &authorization.CallTarget{}
-	}
-	g := a.current.Load()
-	in, ierr := g.reads.Input(claims, target)
-	if ierr != nil {
-		return ex, ierr
-	}
-	tctx, cancel := context.WithTimeout(ctx, a.opts.EvalTimeout)
-	defer cancel()
-	buf := topdown.NewBufferTracer()
-	_, _ = g.query.Eval(tctx, rego.EvalParsedInput(in), rego.EvalQueryTracer(buf))
-
 	files := a.explainedFiles(g)
 	for _, e := range *buf {
 		if !keepEvent(e, files) {

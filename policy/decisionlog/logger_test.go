@@ -206,7 +206,7 @@ func TestErrorEvent(t *testing.T) {
 		t.Fatalf("%d events", len(evs))
 	}
 	e, ok := evs[0]["custom"].(map[string]any)["error"].(map[string]any)
-	if !ok || e["code"] != policy.CodeEvalError || !strings.Contains(e["message"].(string), "conflict") {
+	if !ok || e["code"] != string(policy.CodeEvalError) || !strings.Contains(e["message"].(string), "conflict") {
 		t.Fatalf("custom.error = %v", evs[0]["custom"])
 	}
 	if s, _ := evs[0]["error"].(string); !strings.HasPrefix(s, string(policy.CodeEvalError)+": ") {
