@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -156,6 +157,34 @@ func (p Policy) WaitTimeout() time.Duration {
 // FileBundleName is the bundle name under which policy.bundle is activated
 // (and shown in status).
 const FileBundleName = "policy"
+
+// StartsWithBundle reports whether the authorizer of these settings starts
+// with policy.bundle already active: when the decision path is not the
+// default's, the embedded default alone has no rule there.
+func (f File) StartsWithBundle() bool {
+	d := f.Policy.DecisionPath
+	return f.Policy.Bundle != "" && d != "" && d != policy.DefaultDecisionPath
+}
+
+// NewAuthorizer builds the Authorizer of these settings as the server starts
+// it, with opts (the settings' policy options, with the caller's logger and
+// recorder): on the embedded default policy, with policy.bundle loaded and
+// activated first under FileBundleName when StartsWithBundle. The server, and
+// the offline commands that decide as it does (eval, explain, can-i, replay),
+// build their authorizers here, so that decision paths, bundle names and
+// revisions are the same; they then activate their bundles under the same
+// names (SetBundle(FileBundleName, ...) or SetBundles).
+func (f File) NewAuthorizer(opts policy.Options) (*policy.Authorizer, error) {
+	first := map[string]*bundle.Bundle{}
+	if f.StartsWithBundle() {
+		b, err := policy.LoadBundle(f.Policy.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		first[FileBundleName] = b
+	}
+	return policy.NewAuthorizerNamed(opts, first)
+}
 
 // Load reads the file at path. The jwt section is decoded on top of base (the
 // settings taken from Temporal's own config); a missing file section leaves

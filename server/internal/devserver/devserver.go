@@ -578,6 +578,16 @@ func loadSettings(o Options, devJWT claimmapper.Config) (_ authzconfig.File, own
 	return settings, ownIssuer, nil
 }
 
+// PolicySources describes where the active policy comes from, as the
+// authorizer was built (the embedded default, --policy or the authz file's
+// policy.bundle, the OPA config's bundles); "" before it is.
+func (s *Server) PolicySources() string {
+	if s.auth == nil {
+		return ""
+	}
+	return s.auth.PolicySources
+}
+
 // FrontendAddr is the public frontend's host:port.
 func (s *Server) FrontendAddr() string { return s.frontend }
 

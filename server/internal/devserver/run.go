@@ -176,13 +176,6 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	if err != nil {
 		return err
 	}
-	policyDesc := "embedded default (Temporal's default authorizer rules, in Rego)"
-	if o.Policy != "" {
-		policyDesc = o.Policy + ", layered on the embedded default; watched: edits are activated without a restart"
-	}
-	if o.OPAConfig != "" {
-		policyDesc += "; bundles of " + o.OPAConfig
-	}
 	decisionLog := ""
 	switch {
 	case o.DecisionLog == "-":
@@ -213,7 +206,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"HTTP":         httpDial(s.HTTPAddr()),
 		"Public":       !isLoopback(o.IP),
 		"Namespaces":   strings.Join(o.Namespaces, ", "),
-		"Policy":       policyDesc,
+		"Policy":       s.PolicySources(),
 		"DecisionLog":  decisionLog,
 		"DryRun":       o.DryRun,
 		"Shadow":       o.ShadowPolicy,

@@ -136,8 +136,11 @@ func loadSettings(path string) (authzconfig.File, error) {
 // them; and the remote bundles of policy.opa_config, waited for. Call done when
 // finished with it.
 func authorizer(ctx context.Context, settings authzconfig.File, args []cli.Bundle) (az *policy.Authorizer, done func(), err error) {
-	az, err = policy.NewAuthorizer(settings.Policy.Options)
+	az, err = settings.NewAuthorizer(settings.Policy.Options)
 	if err != nil {
+		if settings.StartsWithBundle() {
+			return nil, nil, fmt.Errorf("policy bundle %s: %w", settings.Policy.Bundle, err)
+		}
 		return nil, nil, err
 	}
 	if len(args) == 0 && settings.Policy.Bundle != "" {

@@ -84,21 +84,20 @@ func Replay(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error
 	if o.Policy != "" {
 		settings.Policy.Bundle = o.Policy
 	}
-	az, err := policy.NewAuthorizer(settings.Policy.Options)
+	var args []cli.Bundle
+	desc := "embedded default policy"
+	if path := settings.Policy.Bundle; path != "" {
+		args = []cli.Bundle{{Path: path}}
+		desc = path + " layered on the embedded default"
+	}
+	// The candidate is built as the server builds it, without the remote
+	// bundles of policy.opa_config: what is replayed is the candidate alone.
+	settings.Policy.OPA = nil
+	az, done, err := authorizer(ctx, settings, args)
 	if err != nil {
 		return &InputError{Err: err}
 	}
-	desc := "embedded default policy"
-	if path := settings.Policy.Bundle; path != "" {
-		b, err := policy.LoadBundle(path)
-		if err != nil {
-			return &InputError{Err: err}
-		}
-		if err := az.Activate(ctx, b); err != nil {
-			return &InputError{Err: fmt.Errorf("policy bundle %s: %w", path, err)}
-		}
-		desc = path + " layered on the embedded default"
-	}
+	defer done()
 
 	rep := ReplayReport{Policy: desc, Changes: []ChangeGroup{}, Unreplayable: []NotReplayable{}}
 	groups := map[[5]string]*ChangeGroup{}

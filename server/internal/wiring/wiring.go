@@ -41,8 +41,12 @@ import (
 type Auth struct {
 	Authorizer  *policy.Authorizer
 	ClaimMapper *claimmapper.Mapper
-	// Policy describes the policy sources for people: "embedded default", the
-	// watched bundle path, the OPA config's bundles.
+	// PolicySources describes where the policy comes from, for people: the
+	// embedded default, the watched policy.bundle, the bundles of
+	// policy.opa_config. The start-dev banner shows it.
+	PolicySources string
+	// Policy is PolicySources with the mode and the shadow policy: the settings
+	// log line of start shows it.
 	Policy string
 	// DecisionLog is the decision logger; nil when decisions are not logged.
 	DecisionLog *decisionlog.Logger
@@ -106,20 +110,10 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		recorders = append(recorders, a.Shadow)
 	}
 	opts.Recorder = policy.Recorders(recorders...)
-	first := map[string]*bundle.Bundle{}
-	if path := settings.Policy.Bundle; path != "" && opts.DecisionPath != "" && opts.DecisionPath != policy.DefaultDecisionPath {
-		// The default policy alone has no rule at this decision path: start on
-		// the bundle that defines it (the file source then watches it).
-		b, err := policy.LoadBundle(path)
-		if err != nil {
-			return nil, &PolicyError{Path: path, Err: err}
-		}
-		first[authzconfig.FileBundleName] = b
-	}
-	az, err := policy.NewAuthorizerNamed(opts, first)
+	az, err := settings.NewAuthorizer(opts)
 	if err != nil {
-		if path := settings.Policy.Bundle; len(first) > 0 {
-			return nil, &PolicyError{Path: path, Err: err}
+		if settings.StartsWithBundle() {
+			return nil, &PolicyError{Path: settings.Policy.Bundle, Err: err}
 		}
 		return nil, err
 	}
@@ -133,7 +127,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		if err != nil {
 			return nil, &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
 		}
-		desc = append(desc, path+" (watched)")
+		desc = append(desc, path+" (watched: edits are activated without a restart)")
 	}
 	quiet.Store(false) // from here on, every activation and failure is logged as it happens
 	if cfg := settings.Policy.OPA; cfg != nil {
@@ -151,10 +145,11 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		}
 	}
 	if len(desc) == 0 {
-		a.Policy = "embedded default"
+		a.PolicySources = "embedded default (Temporal's default authorizer rules, in Rego)"
 	} else {
-		a.Policy = strings.Join(desc, " and ") + ", layered on the embedded default"
+		a.PolicySources = strings.Join(desc, " and ") + ", layered on the embedded default"
 	}
+	a.Policy = a.PolicySources
 	if opts.Mode == policy.ModeDryRun {
 		a.Policy += " (DRY RUN: nothing is enforced)"
 	}
