@@ -150,15 +150,20 @@ type generation struct {
 	system       map[string][]byte // sources of the modules under data.system, kept out of the policy
 }
 
-// NewAuthorizer returns an Authorizer running the embedded default policy, with
-// the given bundles layered on it as [Authorizer.Activate] does. A decision path
-// other than the default's needs the bundle that defines it here.
-func NewAuthorizer(opts Options, bundles ...*bundle.Bundle) (*Authorizer, error) {
+// NewAuthorizer returns an Authorizer running the embedded default policy with
+// bundles (name to bundle; nil for none) layered on it, activated as
+// [Authorizer.SetBundles] activates them. Name the bundles as the sources that
+// later update them do (SetBundle replaces the bundle of the same name): the
+// server names policy.bundle "policy" and the bundles of an OPA config by
+// their keys. A decision path other than the default's needs the bundle that
+// defines it here. The error is an *ActivationError when the bundles cannot
+// be activated.
+func NewAuthorizer(opts Options, bundles map[string]*bundle.Bundle) (*Authorizer, error) {
 	a, err := newAuthorizer(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Activate(context.Background(), bundles...); err != nil {
+	if err := a.SetBundles(context.Background(), bundles); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -209,27 +214,6 @@ func newAuthorizer(opts Options) (*Authorizer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Authorizer{opts: opts, log: log, decisionRef: ref, schemas: schemas, defaultB: def, ids: newIDSource(), idInReason: logsDecisions(opts.Recorder)}, nil
-}
-
-// Activate compiles the given bundles, layered on the embedded default policy, and
-// swaps them in. With no bundles, the default policy alone becomes active. On
-// error the active policy is unchanged and the error is an *ActivationError.
-// Bundles are named by their manifest's metadata.name, else bundle-1, bundle-2...
-func (a *Authorizer) Activate(ctx context.Context, bundles ...*bundle.Bundle) error {
-	named := make(map[string]*bundle.Bundle, len(bundles))
-	for i, b := range bundles {
-		if b == nil {
-			return &ActivationError{Stage: StageLoad, Err: errNoBundle}
-		}
-		name := bundleName(b, fmt.Sprintf("bundle-%d", i+1))
-		if _, dup := named[name]; dup {
-			name = fmt.Sprintf("%s-%d", name, i+1)
-		}
-		named[name] = b
-	}
-	a.setMu.Lock()
-	defer a.setMu.Unlock()
-	return a.activate(ctx, named)
 }
 
 // SetBundle activates the bundle named name in place of the one of that name

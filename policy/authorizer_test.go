@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,9 +58,11 @@ func writeBundle(t *testing.T, files map[string]string) *bundle.Bundle {
 	return b
 }
 
+// newAuthorizer returns an Authorizer with bundles layered on the default
+// policy, named bundle-1, bundle-2...
 func newAuthorizer(t *testing.T, opts policy.Options, bundles ...*bundle.Bundle) *policy.Authorizer {
 	t.Helper()
-	a, err := policy.NewAuthorizer(opts, bundles...)
+	a, err := policy.NewAuthorizer(opts, numbered(bundles...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +219,7 @@ allow if {
 }
 `,
 	})
-	if err := a.Activate(context.Background(), custom); err != nil {
+	if err := a.SetBundles(context.Background(), map[string]*bundle.Bundle{"custom": custom}); err != nil {
 		t.Fatal(err)
 	}
 	st := a.Status()
@@ -259,7 +262,7 @@ default decision := {"allow": false, "reason": "only bob"}
 decision := {"allow": true, "reason": "bob"} if input.claims.subject == "bob"
 `,
 	})
-	if err := a.Activate(context.Background(), replacement); err != nil {
+	if err := a.SetBundles(context.Background(), map[string]*bundle.Bundle{"custom": replacement}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.Status().Revisions["temporal-opa/default"]; ok {
@@ -311,7 +314,7 @@ func TestBadBundleKeepsPreviousPolicy(t *testing.T) {
 			}
 			b, err := policy.LoadBundle(dir)
 			if err == nil {
-				err = a.Activate(context.Background(), b)
+				err = a.SetBundles(context.Background(), map[string]*bundle.Bundle{"custom": b})
 			}
 			if err == nil {
 				t.Fatal("bad bundle activated")
@@ -347,7 +350,7 @@ func TestNewAuthorizerRejectsBadOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := policy.NewAuthorizer(tc.opts)
+			_, err := policy.NewAuthorizer(tc.opts, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
 			}
@@ -366,7 +369,7 @@ func (e tokenExt) CacheKey() string            { return e.key }
 
 func TestTokenClaimsReachInputAndCache(t *testing.T) {
 	a := newAuthorizer(t, policy.Options{})
-	if err := a.Activate(context.Background(), writeBundle(t, map[string]string{
+	if err := a.SetBundles(context.Background(), numbered(writeBundle(t, map[string]string{
 		".manifest": customManifest,
 		"temporal/custom/rules.rego": `package temporal.custom
 
@@ -375,7 +378,7 @@ deny contains "contractors may not start workflows" if {
 	"contractors" in input.claims.jwt.groups
 }
 `,
-	})); err != nil {
+	}))); err != nil {
 		t.Fatal(err)
 	}
 	claims := func(key string, groups ...any) *authorization.Claims {
@@ -407,10 +410,10 @@ func TestNondeterministicPolicyIsNotCached(t *testing.T) {
 	if !a.Status().Cacheable {
 		t.Fatal("the default policy should be cacheable")
 	}
-	if err := a.Activate(context.Background(), writeBundle(t, map[string]string{
+	if err := a.SetBundles(context.Background(), numbered(writeBundle(t, map[string]string{
 		".manifest":                  customManifest,
 		"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"closed at night\" if time.clock(time.now_ns())[0] > 25\n",
-	})); err != nil {
+	}))); err != nil {
 		t.Fatal(err)
 	}
 	if a.Status().Cacheable {
@@ -447,14 +450,14 @@ func TestConcurrentAuthorizeAndActivate(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 10; i++ {
-		if err := a.Activate(context.Background(), deny); err != nil {
+		if err := a.SetBundles(context.Background(), map[string]*bundle.Bundle{"custom": deny}); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := a.Authorize(context.Background(), writer, target(apiStart, "payments"))
 		if got.Decision != authorization.DecisionDeny {
 			t.Fatalf("after activating the deny bundle: %v", got.Decision)
 		}
-		if err := a.Activate(context.Background()); err != nil {
+		if err := a.SetBundles(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = a.Authorize(context.Background(), writer, target(apiStart, "payments"))
@@ -523,4 +526,13 @@ func TestStaticAnalysisOfPolicies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// numbered names bundles bundle-1, bundle-2... for activation.
+func numbered(bundles ...*bundle.Bundle) map[string]*bundle.Bundle {
+	m := make(map[string]*bundle.Bundle, len(bundles))
+	for i, b := range bundles {
+		m[fmt.Sprintf("bundle-%d", i+1)] = b
+	}
+	return m
 }

@@ -38,7 +38,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	}
 	def := authorization.NewDefaultAuthorizer()
 	for _, sc := range scenarios {
-		ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: sc.cache})
+		ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: sc.cache}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -97,15 +97,6 @@ func defaultBundle() (*bundle.Bundle, error) {
 	return &b, nil
 }
 
-// bundleName names a bundle for activation and status: its manifest's
-// metadata.name, or fallback.
-func bundleName(b *bundle.Bundle, fallback string) string {
-	if name, ok := b.Manifest.Metadata["name"].(string); ok && name != "" {
-		return name
-	}
-	return fallback
-}
-
 // rootsOf returns a bundle's roots; a bundle without roots owns the whole tree.
 func rootsOf(b *bundle.Bundle) []string {
 	if b.Manifest.Roots == nil {

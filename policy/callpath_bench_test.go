@@ -97,7 +97,7 @@ func BenchmarkCallPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mapper.Close()
-	az, err := policy.NewAuthorizer(policy.Options{})
+	az, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func BenchmarkCallPath(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	azLogged, err := policy.NewAuthorizer(policy.Options{Recorder: dl})
+	azLogged, err := policy.NewAuthorizer(policy.Options{Recorder: dl}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func BenchmarkCallPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mh.Stop(logger)
-	azMetrics, err := policy.NewAuthorizer(policy.Options{Recorder: authzmetrics.New(mh)})
+	azMetrics, err := policy.NewAuthorizer(policy.Options{Recorder: authzmetrics.New(mh)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func BenchmarkCallPath(b *testing.B) {
 	if err := sh.Authorizer().SetBundle(ctx, "shadow", cand); err != nil {
 		b.Fatal(err)
 	}
-	azShadow, err := policy.NewAuthorizer(policy.Options{Recorder: sh})
+	azShadow, err := policy.NewAuthorizer(policy.Options{Recorder: sh}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,39 +17,6 @@ import (
 // (in revisions and status). No other bundle may have this name.
 const DefaultBundleName = defaultBundleName
 
-// Check makes every check an activation of bundles (name to bundle, as the
-// server names them: "policy" for policy.bundle, the bundle's key for those of
-// policy.opa_config) makes, with the Authorizer's own code: reserved names,
-// custom rule shapes, roots and layering on the embedded default, compilation
-// in strict mode with the input schema, the decision path. When an Authorizer
-// with opts would activate them, it returns the Status of that policy; else the
-// *ActivationError the Authorizer would report, with the same message.
-func Check(ctx context.Context, opts Options, bundles map[string]*bundle.Bundle) (Status, error) {
-	a, err := newAuthorizer(opts)
-	if err != nil {
-		return Status{}, err
-	}
-	if err := a.SetBundles(ctx, bundles); err != nil {
-		return Status{}, err
-	}
-	return a.Status(), nil
-}
-
-// NewAuthorizerNamed is NewAuthorizer with bundles named as SetBundle and bundle
-// sources name them, so that a source that activates the same name later
-// replaces the bundle instead of adding a second copy. A decision path other
-// than the default's needs the bundle that defines it here.
-func NewAuthorizerNamed(opts Options, bundles map[string]*bundle.Bundle) (*Authorizer, error) {
-	a, err := newAuthorizer(opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.SetBundles(context.Background(), bundles); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // SetBundles activates exactly the given bundles (name to bundle), layered on
 // the embedded default policy, in one activation: the bundles active before
 // are replaced. On error the active policy is unchanged and the error is an

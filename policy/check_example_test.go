@@ -32,9 +32,9 @@ func writeExampleBundle(rules string) string {
 	return dir
 }
 
-// Check says whether the server would activate bundles, with the error it
-// would report.
-func ExampleCheck() {
+// NewAuthorizer says whether the server would activate bundles, with the
+// error it would report: it activates them with the server's own checks.
+func ExampleNewAuthorizer_check() {
 	for _, rules := range []string{
 		"package temporal.custom\n\ndeny contains \"frozen\" if input.target.namespace == \"payments\"\n",
 		"package temporal.custom\n\ndeny contains \"frozen\" if input.target.namespce == \"payments\"\n",
@@ -45,12 +45,12 @@ func ExampleCheck() {
 		if err != nil {
 			panic(err)
 		}
-		st, err := policy.Check(context.Background(), policy.Options{}, map[string]*bundle.Bundle{"policy": b})
+		az, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"policy": b})
 		if err != nil {
 			fmt.Println(err)
 			continue
 		}
-		fmt.Println("activated:", st.Revisions)
+		fmt.Println("activated:", az.Status().Revisions)
 	}
 	// Output:
 	// activated: map[policy:v1 temporal-opa/default:]
@@ -69,7 +69,7 @@ func ExampleAuthorizer_Explain() {
 	if err != nil {
 		panic(err)
 	}
-	a, err := policy.NewAuthorizer(policy.Options{}, b)
+	a, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"policy": b})
 	if err != nil {
 		panic(err)
 	}

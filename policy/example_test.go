@@ -14,7 +14,7 @@ import (
 // The embedded default policy decides as Temporal's default authorizer does, and
 // says why it denies.
 func ExampleAuthorizer_Authorize() {
-	a, err := policy.NewAuthorizer(policy.Options{})
+	a, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -43,8 +43,9 @@ func ExampleAuthorizer_Authorize() {
 }
 
 // A bundle of custom rules in package temporal.custom is layered on the default
-// policy: its deny reasons override any allow.
-func ExampleAuthorizer_Activate() {
+// policy (here as a bundle source hot-reloads it, by name): its deny reasons
+// override any allow.
+func ExampleAuthorizer_SetBundle() {
 	dir, err := os.MkdirTemp("", "bundle")
 	if err != nil {
 		panic(err)
@@ -64,11 +65,11 @@ deny contains "terminating workflows in production is disabled" if {
 	if err != nil {
 		panic(err)
 	}
-	a, err := policy.NewAuthorizer(policy.Options{})
+	a, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		panic(err)
 	}
-	if err := a.Activate(context.Background(), b); err != nil {
+	if err := a.SetBundle(context.Background(), "custom", b); err != nil {
 		panic(err)
 	}
 	admin := &authorization.Claims{Subject: "root", AuthType: "jwt", System: authorization.RoleAdmin}

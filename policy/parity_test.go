@@ -87,7 +87,7 @@ func TestParityWithTemporalDefaultAuthorizer(t *testing.T) {
 		size int
 	}{{"uncached", -1}, {"cached", 0}} {
 		t.Run(cache.name, func(t *testing.T) {
-			ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: cache.size})
+			ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: cache.size}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -355,7 +356,7 @@ func generatedAuthorizer(t *testing.T, custom, helpers string) (*policy.Authoriz
 		"temporal/custom/helpers/rules.rego": helpers,
 	})
 	h := &hitCounter{}
-	a, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256, Recorder: h}, b)
+	a, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256, Recorder: h}, map[string]*bundle.Bundle{"custom": b})
 	return a, h, err
 }
 

@@ -59,7 +59,7 @@ func TestDryRun(t *testing.T) {
 			if tc.wantErr {
 				b = conflict
 			}
-			az, err := policy.NewAuthorizer(policy.Options{Mode: policy.ModeDryRun, Recorder: rec}, b)
+			az, err := policy.NewAuthorizer(policy.Options{Mode: policy.ModeDryRun, Recorder: rec}, numbered(b))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,14 +83,14 @@ func TestDryRun(t *testing.T) {
 		})
 	}
 	// Without a recorder, dry-run still allows.
-	az, err := policy.NewAuthorizer(policy.Options{Mode: policy.ModeDryRun}, deny)
+	az, err := policy.NewAuthorizer(policy.Options{Mode: policy.ModeDryRun}, numbered(deny))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res, err := az.Authorize(context.Background(), writer, target(apiStart, "payments")); err != nil || res.Decision != authorization.DecisionAllow {
 		t.Fatalf("got %v %v", res.Decision, err)
 	}
-	if _, err := policy.NewAuthorizer(policy.Options{Mode: "permissive"}); err == nil || !strings.Contains(err.Error(), `mode "permissive"`) {
+	if _, err := policy.NewAuthorizer(policy.Options{Mode: "permissive"}, nil); err == nil || !strings.Contains(err.Error(), `mode "permissive"`) {
 		t.Fatalf("bad mode: %v", err)
 	}
 }
@@ -99,7 +99,7 @@ func TestDryRun(t *testing.T) {
 func TestDecisionIDInReason(t *testing.T) {
 	for _, logs := range []bool{false, true} {
 		rec := &events{logs: logs}
-		az, err := policy.NewAuthorizer(policy.Options{Recorder: policy.Recorders(nil, rec)})
+		az, err := policy.NewAuthorizer(policy.Options{Recorder: policy.Recorders(nil, rec)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -34,7 +35,7 @@ deny contains "start requests must name a task queue" if {
 }
 `,
 	})
-	if err := a.Activate(context.Background(), b); err != nil {
+	if err := a.SetBundles(context.Background(), map[string]*bundle.Bundle{"custom": b}); err != nil {
 		t.Fatal(err)
 	}
 	st := a.Status()

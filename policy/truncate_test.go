@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -66,7 +67,7 @@ func TestReasonBounded(t *testing.T) {
 		{name: "decision logger", rec: rec, suffix: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			az, err := policy.NewAuthorizer(policy.Options{Recorder: tc.rec}, acl)
+			az, err := policy.NewAuthorizer(policy.Options{Recorder: tc.rec}, map[string]*bundle.Bundle{"workflow-type-acl": acl})
 			if err != nil {
 				t.Fatal(err)
 			}

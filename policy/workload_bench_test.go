@@ -7,6 +7,7 @@ import (
 	cryptorand "crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/open-policy-agent/opa/v1/bundle"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -160,7 +161,7 @@ func newWorkload() (*workload, error) {
 	if w.mapper, err = claimmapper.New(context.Background(), claimmapper.FromTemporal(tcfg)); err != nil {
 		return nil, err
 	}
-	az, err := policy.NewAuthorizer(policy.Options{})
+	az, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +321,7 @@ func reportParallelAgainstDefault(b *testing.B, baseline func(i int)) {
 func BenchmarkEvalMiss(b *testing.B) {
 	w := loadWorkload(b)
 	ctx := context.Background()
-	ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: -1})
+	ours, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: -1}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -431,7 +432,7 @@ func BenchmarkRequestPolicy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ours, err := policy.NewAuthorizer(policy.Options{}, acl)
+	ours, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"workflow-type-acl": acl})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -544,7 +545,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 	}
 
 	before := heap()
-	az, err := policy.NewAuthorizer(policy.Options{})
+	az, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func TestDecisionSeries(t *testing.T) {
 	capture := h.StartCapture()
 	m := authzmetrics.New(h)
 	for _, mode := range []string{policy.ModeEnforce, policy.ModeDryRun} {
-		az, err := policy.NewAuthorizer(policy.Options{Recorder: m, Mode: mode})
+		az, err := policy.NewAuthorizer(policy.Options{Recorder: m, Mode: mode}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

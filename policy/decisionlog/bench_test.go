@@ -57,7 +57,7 @@ func BenchmarkLogEvent(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			az, err := policy.NewAuthorizer(policy.Options{Recorder: dl})
+			az, err := policy.NewAuthorizer(policy.Options{Recorder: dl}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -90,11 +90,11 @@ func newBenchService(b *testing.B) *httptest.Server {
 }
 
 func benchAuthorize(b *testing.B, rec policy.Recorder) {
-	plain, err := policy.NewAuthorizer(policy.Options{})
+	plain, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	recorded, err := policy.NewAuthorizer(policy.Options{Recorder: rec})
+	recorded, err := policy.NewAuthorizer(policy.Options{Recorder: rec}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

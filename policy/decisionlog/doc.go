@@ -21,7 +21,7 @@
 // plugins.Manager; it is a [policy.Recorder]:
 //
 //	dl, err := decisionlog.New(ctx, opaConfig, decisionlog.Options{})
-//	az, err := policy.NewAuthorizer(policy.Options{Recorder: dl})
+//	az, err := policy.NewAuthorizer(policy.Options{Recorder: dl}, nil)
 //	defer dl.Close(ctxWithDeadline) // flushes what it can
 //
 // # What an event holds

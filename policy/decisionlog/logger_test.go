@@ -85,7 +85,7 @@ func newLogged(t *testing.T, cfg string, opts decisionlog.Options, bundles ...st
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := policy.NewAuthorizer(policy.Options{Recorder: dl}, loadBundles(t, bundles...)...)
+	az, err := policy.NewAuthorizer(policy.Options{Recorder: dl}, loadBundles(t, bundles...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,15 +519,16 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func loadBundles(t *testing.T, paths ...string) []*bundle.Bundle {
+// loadBundles loads the bundles at paths, each named by its directory.
+func loadBundles(t *testing.T, paths ...string) map[string]*bundle.Bundle {
 	t.Helper()
-	var out []*bundle.Bundle
+	out := map[string]*bundle.Bundle{}
 	for _, p := range paths {
 		b, err := policy.LoadBundle(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, b)
+		out[filepath.Base(p)] = b
 	}
 	return out
 }

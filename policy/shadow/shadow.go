@@ -7,7 +7,7 @@
 //
 //	sh, err := shadow.New(shadow.Options{OnCompared: report})
 //	src, err := source.NewFile(ctx, sh.Authorizer(), "shadow", "/etc/temporal-opa/candidate", ...)
-//	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh})
+//	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh}, nil)
 //	defer sh.Close()
 //
 // Counters restart whenever the shadow policy is activated again (hot reload),
@@ -22,8 +22,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/temporal-opa/temporal-opa/policy"
 )
@@ -93,10 +91,9 @@ type Counters struct {
 	Dropped     uint64            `json:"dropped"`       // events not compared: the queue was full
 }
 
-// New returns a Shadow running the embedded default policy with bundles
-// layered on it (feed it with a bundle source through Authorizer). Close it
-// when done.
-func New(opts Options, bundles ...*bundle.Bundle) (*Shadow, error) {
+// New returns a Shadow running the embedded default policy (feed it bundles
+// with a bundle source through Authorizer). Close it when done.
+func New(opts Options) (*Shadow, error) {
 	if opts.QueueSize == 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
@@ -112,7 +109,7 @@ func New(opts Options, bundles ...*bundle.Bundle) (*Shadow, error) {
 	po := opts.Policy
 	po.Mode = policy.ModeEnforce
 	po.Recorder = (*capture)(s)
-	az, err := policy.NewAuthorizer(po, bundles...)
+	az, err := policy.NewAuthorizer(po, nil)
 	if err != nil {
 		return nil, fmt.Errorf("shadow policy: %w", err)
 	}

@@ -83,7 +83,7 @@ func TestShadowCountsDisagreements(t *testing.T) {
 	if err := sh.Authorizer().SetBundle(ctx, "shadow", load(t, bundleDir(t, "s1", `deny contains "terminate is off" if input.target.method == "TerminateWorkflowExecution"`+"\n"))); err != nil {
 		t.Fatal(err)
 	}
-	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh})
+	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestShadowReadsRequest(t *testing.T) {
 	if !sh.NeedsRequest() {
 		t.Fatal("NeedsRequest is false for a policy reading input.request")
 	}
-	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh})
+	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestShadowQueueFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sh.Close()
-	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh, DecisionCacheSize: -1})
+	az, err := policy.NewAuthorizer(policy.Options{Recorder: sh, DecisionCacheSize: -1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

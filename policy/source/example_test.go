@@ -19,7 +19,7 @@ func ExampleNewFile() {
 	_ = os.WriteFile(filepath.Join(dir, ".manifest"), []byte(`{"roots": ["temporal/custom"], "revision": "r1"}`), 0o644)
 	_ = os.WriteFile(filepath.Join(dir, "temporal/custom/rules.rego"), []byte("package temporal.custom\n\ndeny contains \"frozen\" if input.target.namespace == \"payments\"\n"), 0o644)
 
-	az, err := policy.NewAuthorizer(policy.Options{})
+	az, err := policy.NewAuthorizer(policy.Options{}, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -126,7 +126,7 @@ func replaceFile(t testing.TB, path string, data []byte) {
 
 func newAuthorizer(t testing.TB) *policy.Authorizer {
 	t.Helper()
-	a, err := policy.NewAuthorizer(policy.Options{Logger: testLogger(t)})
+	a, err := policy.NewAuthorizer(policy.Options{Logger: testLogger(t)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

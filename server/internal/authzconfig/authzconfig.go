@@ -183,7 +183,7 @@ func (f File) NewAuthorizer(opts policy.Options) (*policy.Authorizer, error) {
 		}
 		first[FileBundleName] = b
 	}
-	return policy.NewAuthorizerNamed(opts, first)
+	return policy.NewAuthorizer(opts, first)
 }
 
 // Load reads the file at path. The jwt section is decoded on top of base (the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/bundle"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/authorization"
@@ -48,7 +49,7 @@ func TestProtectedNamespacesCoverEveryTerminatingField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	az, err := policy.NewAuthorizer(policy.Options{}, b)
+	az, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"policy": b})
 	if err != nil {
 		t.Fatal(err)
 	}

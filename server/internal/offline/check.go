@@ -74,12 +74,14 @@ func PolicyCheck(ctx context.Context, o cli.PolicyCheck, w, errw io.Writer) erro
 	for _, l := range ls {
 		res.Bundles = append(res.Bundles, CheckedBundle{Name: l.name, Path: l.path, Revision: l.b.Manifest.Revision, SignatureVerified: opts.Verification != nil})
 	}
-	st, err := policy.Check(ctx, policy.Options{DecisionPath: o.DecisionPath}, byName(ls))
+	// The server's own activation, on a fresh authorizer: its checks, its messages.
+	az, err := policy.NewAuthorizer(policy.Options{DecisionPath: o.DecisionPath}, byName(ls))
 	if err != nil {
 		err = fmt.Errorf("%s: %w", describe(ls), err)
 		res.Errors = checkErrors(err)
 		return reportCheck(w, errw, o.Format, res, err)
 	}
+	st := az.Status()
 	res.OK = true
 	_, res.Layered = st.Revisions[policy.DefaultBundleName]
 	res.DecisionCache, res.UsesRequest, res.Notes = st.Cacheable, st.UsesRequest, st.CacheNotes

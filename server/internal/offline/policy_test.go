@@ -177,7 +177,7 @@ func TestPolicyCommandsOnExampleBundles(t *testing.T) {
 // --policy.
 func serverError(t *testing.T, opts policy.Options, name, dir string) string {
 	t.Helper()
-	az, err := policy.NewAuthorizer(opts)
+	az, err := policy.NewAuthorizer(opts, nil)
 	if err != nil {
 		return err.Error() // start-up stops here
 	}
