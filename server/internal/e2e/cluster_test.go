@@ -184,8 +184,9 @@ deny contains "r2: counting workflows is disabled" if input.target.method == "Co
 // internal-frontend, history, matching and worker as six separate
 // "temporal-opa start" processes sharing one signed-bundle server. Workflows
 // run with a worker on frontend 1 and a starter on frontend 2, a namespace
-// deletion runs through the internal-frontend, a new bundle revision reaches
-// both frontends within one polling interval, the policy survives the bundle
+// deletion runs through the internal-frontend, every process downloads a new
+// bundle revision within the polling bound and both frontends decide with it
+// (how long activation took is printed, not asserted), the policy survives the bundle
 // server going away, the cluster survives losing frontend 1, and every process
 // stops cleanly.
 func TestCluster(t *testing.T) {
@@ -209,7 +210,8 @@ func TestCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = jwks.Close() })
 	priv, pub := ecKeys(t)
-	bundles := newBundleServer(t, "cluster-bundle-token", signedBundle(t, "r1", priv, clusterR1))
+	r1 := signedBundle(t, "r1", priv, clusterR1)
+	bundles := newBundleServer(t, "cluster-bundle-token", r1)
 
 	names := []string{"fe1GRPC", "fe1Membership", "fe2GRPC", "fe2Membership", "internalGRPC", "internalMembership",
 		"historyGRPC", "historyMembership", "matchingGRPC", "matchingMembership", "workerMembership", "fe1Status", "fe2Status"}
@@ -336,11 +338,18 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("namespace deletion by system workflows through the internal-frontend: %s", time.Since(deleteStart).Round(time.Millisecond))
 
-	// A new revision reaches both frontends within one polling interval.
+	// A new revision: every process that polls the bundle server downloads
+	// it within the polling bound (max_delay_seconds after its last poll
+	// before the publication, which may have been under way then), and both
+	// frontends then decide with it. The download, signature check and
+	// compile that follow take what a loaded machine gives them: their time is
+	// reported, and waited for within the test's deadline, not asserted.
+	pollers := len(bundles.Downloads(r1)) // one download of r1 by each process
+	r2 := signedBundle(t, "r2", priv, clusterR2)
 	published := time.Now()
-	bundles.Publish(signedBundle(t, "r2", priv, clusterR2))
+	bundles.Publish(r2)
 	took := map[string]time.Duration{}
-	for len(took) < 2 && time.Since(published) < 4*clusterMaxDelay*time.Second {
+	for len(took) < 2 || len(bundles.Downloads(r2)) < pollers {
 		for name, cl := range map[string]client.Client{"frontend-1": worker1, "frontend-2": starter2} {
 			if _, done := took[name]; done {
 				continue
@@ -351,17 +360,27 @@ func TestCluster(t *testing.T) {
 				took[name] = time.Since(published)
 			}
 		}
+		if ctx.Err() != nil {
+			t.Fatalf("r2 published %s ago: served by %v, downloaded %d times by %d processes (%v)",
+				time.Since(published).Round(time.Millisecond), took, len(bundles.Downloads(r2)), pollers, context.Cause(ctx))
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	fmt.Printf("cluster: revision r2 served by frontend 1 after %s, by frontend 2 after %s (polling: 1-%ds)\n",
-		took["frontend-1"].Round(time.Millisecond), took["frontend-2"].Round(time.Millisecond), clusterMaxDelay)
-	for _, name := range []string{"frontend-1", "frontend-2"} {
-		d, ok := took[name]
-		// One polling interval, plus the download, signature check and compile.
-		if bound := clusterMaxDelay*time.Second + time.Second; !ok || d > bound {
-			t.Errorf("%s served r2 after %s (seen: %v), want within %s", name, d, ok, bound)
+	// The first poll after the publication starts at most max_delay_seconds
+	// after the previous poll ended; one that was under way at the
+	// publication (a 304 from this server, a few milliseconds) is allowed for
+	// with one second.
+	pollBound := clusterMaxDelay*time.Second + time.Second
+	var downloads []string
+	for i, at := range bundles.Downloads(r2) {
+		d := at.Sub(published)
+		downloads = append(downloads, d.Round(time.Millisecond).String())
+		if d > pollBound {
+			t.Errorf("download %d of r2 %s after its publication, want within the polling bound %s", i+1, d.Round(time.Millisecond), pollBound)
 		}
 	}
+	fmt.Printf("cluster: revision r2 downloaded by %d processes after %s; served by frontend 1 after %s, by frontend 2 after %s (polling: 1-%ds)\n",
+		pollers, strings.Join(downloads, ", "), took["frontend-1"].Round(time.Millisecond), took["frontend-2"].Round(time.Millisecond), clusterMaxDelay)
 	for _, addr := range []string{fe1Status, fe2Status} {
 		if st := status(t, addr); st.Policy.Revisions["authz"] != "r2" {
 			t.Errorf("%s: /status revisions %v, want authz r2", addr, st.Policy.Revisions)

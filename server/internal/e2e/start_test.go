@@ -18,7 +18,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -372,6 +374,9 @@ type bundleServer struct {
 	*httptest.Server
 	requests atomic.Int64
 	current  atomic.Pointer[servedBundle]
+
+	mu        sync.Mutex
+	downloads map[string][]time.Time // by ETag: when the tarball was sent (200)
 }
 
 type servedBundle struct {
@@ -380,7 +385,7 @@ type servedBundle struct {
 }
 
 func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
-	bs := &bundleServer{}
+	bs := &bundleServer{downloads: map[string][]time.Time{}}
 	bs.Publish(tarball)
 	bs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		bs.requests.Add(1)
@@ -394,6 +399,9 @@ func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
+		bs.mu.Lock()
+		bs.downloads[cur.etag] = append(bs.downloads[cur.etag], time.Now())
+		bs.mu.Unlock()
 		w.Header().Set("Content-Type", "application/gzip")
 		_, _ = w.Write(cur.tarball)
 	}))
@@ -403,8 +411,18 @@ func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
 
 // Publish makes tarball the bundle served from now on.
 func (bs *bundleServer) Publish(tarball []byte) {
-	bs.current.Store(&servedBundle{tarball: tarball, etag: fmt.Sprintf(`"%x"`, sha256.Sum256(tarball))})
+	bs.current.Store(&servedBundle{tarball: tarball, etag: etagOf(tarball)})
 }
+
+// Downloads are the times tarball was sent in full (not 304 Not Modified),
+// oldest first: one per process that fetched it.
+func (bs *bundleServer) Downloads(tarball []byte) []time.Time {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	return slices.Clone(bs.downloads[etagOf(tarball)])
+}
+
+func etagOf(tarball []byte) string { return fmt.Sprintf(`"%x"`, sha256.Sum256(tarball)) }
 
 // ecKeys returns a new ES256 key pair, PEM-encoded.
 func ecKeys(t *testing.T) (private, public string) {
