@@ -473,7 +473,7 @@ type Eval struct {
 	StateDir    string
 	KeyFile     string
 	Replay      []string // decision-log files to replay ("-" = stdin) instead of one call
-	Format      string   // replay report: text or json
+	Format      string   // replay report: pretty or json
 }
 
 // ParseEval parses the flags of eval.
@@ -487,7 +487,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	o.callerFlags(f, true)
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
 	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
-	f.StringVar(&o.Format, "format", "text", "replay report format: text or json")
+	f.format(&o.Format, "replay report")
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
@@ -498,8 +498,9 @@ func ParseEval(args []string, env Env) (Eval, error) {
 		switch {
 		case o.API != "" || o.Token != "" || len(o.Permissions) > 0:
 			return o, f.errorf("--replay decides recorded calls: drop --api, --token and --permissions")
-		case o.Format != "text" && o.Format != "json":
-			return o, f.errorf("--format %q: must be text or json", o.Format)
+		}
+		if err := checkFormat(f, &o.Format); err != nil {
+			return o, err
 		}
 		for _, r := range o.Replay {
 			if r != "-" {

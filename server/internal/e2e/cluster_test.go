@@ -61,11 +61,11 @@ func runStartChild(args []string) int {
 	if err == nil {
 		err = wiring.Run(ctx, o)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
-		return 1
+	code, msg := cli.Exit(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
 	}
-	return 0
+	return code
 }
 
 // clusterConfig is one Temporal config for every process of the cluster, a

@@ -38,11 +38,11 @@ func runStartDevChild(args []string) int {
 	if err == nil {
 		err = devserver.Run(ctx, o, os.Stdout, os.Stderr)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
-		return 1
+	code, msg := cli.Exit(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
 	}
-	return 0
+	return code
 }
 
 // attackBody is the body of the request: grpc-gateway reads a

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,22 +45,11 @@ func runCLI(stdin string, args ...string) (stdout, stderr string, status int) {
 // exitStatus is main's mapping of a command's error to its exit status (and
 // message on stderr).
 func exitStatus(err error, stderr *bytes.Buffer) int {
-	var usage *cli.UsageError
-	var exit ExitError
-	switch {
-	case err == nil, errors.Is(err, cli.ErrHelp):
-		return 0
-	case errors.As(err, new(Denied)):
-		return 1
-	case errors.As(err, &exit):
-		return exit.Code
-	case errors.As(err, &usage):
-		stderr.WriteString(cli.Program + ": " + err.Error() + "\n")
-		return 2
-	default:
-		stderr.WriteString(cli.Program + ": " + cli.OneLine(err.Error()) + "\n")
-		return 1
+	code, msg := cli.Exit(err)
+	if msg != "" {
+		stderr.WriteString(msg + "\n")
 	}
+	return code
 }
 
 // exampleBundles are the bundles of the repository's bundles/ directory.
