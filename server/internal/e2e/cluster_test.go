@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -43,6 +42,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
@@ -209,14 +209,14 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = jwks.Close() })
-	priv, pub := ecKeys(t)
-	r1 := signedBundle(t, "r1", priv, clusterR1)
-	bundles := newBundleServer(t, "cluster-bundle-token", r1)
+	priv, pub := testutil.ECKeys(t)
+	r1 := testutil.SignedBundle(t, "r1", priv, clusterR1)
+	bundles := testutil.NewBundleServer(t, "cluster-bundle-token", r1)
 
 	names := []string{"fe1GRPC", "fe1Membership", "fe2GRPC", "fe2Membership", "internalGRPC", "internalMembership",
 		"historyGRPC", "historyMembership", "matchingGRPC", "matchingMembership", "workerMembership", "fe1Status", "fe2Status"}
 	ports := map[string]int{}
-	for i, p := range freeLowPorts(t, len(names)) {
+	for i, p := range testutil.FreePorts(t, "127.0.0.1", len(names)) {
 		ports[names[i]] = p
 	}
 	dir := t.TempDir()
@@ -345,7 +345,7 @@ func TestCluster(t *testing.T) {
 	// compile that follow take what a loaded machine gives them: their time is
 	// reported, and waited for within the test's deadline, not asserted.
 	pollers := len(bundles.Downloads(r1)) // one download of r1 by each process
-	r2 := signedBundle(t, "r2", priv, clusterR2)
+	r2 := testutil.SignedBundle(t, "r2", priv, clusterR2)
 	published := time.Now()
 	bundles.Publish(r2)
 	took := map[string]time.Duration{}
@@ -482,25 +482,6 @@ func status(t *testing.T, addr string) wiring.StatusReport {
 	return st
 }
 
-// freePorts returns n distinct free loopback ports.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n { // held until all are picked, so that they differ
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return ports
-}
-
 // waitListening waits until addr accepts TCP connections.
 func waitListening(ctx context.Context, t *testing.T, addr string, p *child) {
 	t.Helper()
@@ -515,31 +496,6 @@ func waitListening(ctx context.Context, t *testing.T, addr string, p *child) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freeLowPorts is freePorts below 32768: Temporal's PostgreSQL schema keeps a
-// membership port in a SMALLINT (cluster_membership.rpc_port), so ports of the
-// kernel's ephemeral range (32768 and up) stop a service at start with
-// "value ... is out of range for type smallint".
-func freeLowPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for p := 20000 + rand.IntN(10000); len(ports) < n && p < 32768; p++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		lns = append(lns, ln)
-		ports = append(ports, p)
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	if len(ports) < n {
-		t.Fatalf("found %d free ports below 32768, want %d", len(ports), n)
-	}
-	return ports
 }
 
 // cluster is the service processes of TestCluster.
@@ -699,7 +655,7 @@ func startPostgres(t *testing.T) *postgres {
 	if out, err := run("initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePort(t, "127.0.0.1")
 	cmd := run("postgres", "-D", filepath.Join(dir, "data"), "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200")

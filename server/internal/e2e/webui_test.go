@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // browserDir holds the browser scripts (Playwright driving Debian's chromium,
@@ -93,17 +93,6 @@ func runScript(t *testing.T, ctx context.Context, script string, env map[string]
 	if err != nil {
 		t.Fatalf("node %s: %v", script, err)
 	}
-}
-
-// freeLoopbackPort picks a free port on 127.0.0.1.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // The dev UI acts as its dev identity, through the claim mapper and the policy:
@@ -293,14 +282,14 @@ func TestWebUIOIDCInBrowser(t *testing.T) {
 	out := browserOut(t)
 	ctx := ctxFor(t, 4*time.Minute)
 
-	uiPort := freeLoopbackPort(t)
+	uiPort := testutil.FreePort(t, "127.0.0.1")
 	ui := "http://localhost:" + strconv.Itoa(uiPort)
 	issuer := startIdP(t, ctx, ui+"/auth/sso/callback", map[string][]string{
 		"reader": {"default:read"},
 		"writer": {"default:read", "default:write"},
 		"other":  {"other:read", "other:write"},
 	})
-	files := writeFiles(t, map[string]string{
+	files := testutil.WriteFiles(t, map[string]string{
 		"authz.yaml": fmt.Sprintf("jwt:\n  issuer: %s\n  audiences: [temporal]\npolicy:\n  bundle: %s\n",
 			issuer, repoPath(t, "bundles/ui-friendly-reads")),
 		"ui.yaml": fmt.Sprintf(`auth:
@@ -364,7 +353,7 @@ func TestStartDevAuthzKeepsDevKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	const issuer = "https://idp.example/realms/temporal"
-	files := writeFiles(t, map[string]string{
+	files := testutil.WriteFiles(t, map[string]string{
 		"jwks.json":  string(jwks),
 		"authz.yaml": "jwt:\n  issuer: " + issuer + "\n  skip_discovery: true\n  jwks_files: [JWKS]\n",
 	})
