@@ -171,17 +171,8 @@ func ParsePolicyExplain(args []string, env Env) (PolicyExplain, error) {
 	o.callerFlags(f, true)
 	f.StringVar(&o.Request, "request", "", "`FILE` holding the request message as JSON (proto field names, as input.request shows it); - reads stdin")
 	f.format(&o.Format, "output")
-	bundles, err := f.parseArgs(args)
-	if err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {
-		return o, err
-	}
-	if err := o.checkCaller(f, true); err != nil {
+	var err error
+	if o.Bundles, err = o.parseCaller(f, args, env, true); err != nil {
 		return o, err
 	}
 	if o.Request == "-" && o.Token == "-" {
@@ -214,17 +205,8 @@ func ParsePolicyCanI(args []string, env Env) (PolicyCanI, error) {
 	o.callerFlags(f, false)
 	f.list(&o.Services, "service", nil, "list only these `SERVICE`s: workflow, operator, admin (repeatable)")
 	f.format(&o.Format, "output")
-	bundles, err := f.parseArgs(args)
-	if err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {
-		return o, err
-	}
-	if err := o.checkCaller(f, false); err != nil {
+	var err error
+	if o.Bundles, err = o.parseCaller(f, args, env, false); err != nil {
 		return o, err
 	}
 	for _, s := range o.Services {
@@ -233,6 +215,23 @@ func ParsePolicyCanI(args []string, env Env) (PolicyCanI, error) {
 		}
 	}
 	return o, checkFormat(f, &o.Format)
+}
+
+// parseCaller parses the command line of a command that decides for a caller
+// (callerFlags) with the policy of optional BUNDLE arguments, which it returns.
+func (o *Eval) parseCaller(f *flagSet, args []string, env Env, api bool) ([]Bundle, error) {
+	bundles, err := f.parseArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnv(env); err != nil {
+		return nil, err
+	}
+	out, err := optionalBundleArgs(f, bundles)
+	if err != nil {
+		return nil, err
+	}
+	return out, o.checkCaller(f, api)
 }
 
 // parseArgs parses flags and positional arguments in any order, as opa's

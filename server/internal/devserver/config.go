@@ -2,9 +2,7 @@ package devserver
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"go.temporal.io/server/common/cluster"
@@ -35,10 +33,10 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 		}
 		return config.Service{RPC: rpc}
 	}
-	frontendAddr := net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port))
+	frontendAddr := joinHostPort(dialHost(o.IP), o.Port)
 	httpAddr := ""
 	if o.HTTPPort > 0 {
-		httpAddr = net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.HTTPPort))
+		httpAddr = joinHostPort(dialHost(o.IP), o.HTTPPort)
 	}
 	// The internal-frontend (ports[9]) has an HTTP port, not for clients: Temporal's
 	// history service sends Nexus requests through it (the worker-target
@@ -108,5 +106,5 @@ func httpAllowedHosts(o Options) ([]string, error) {
 	if o.HTTPPort <= 0 {
 		return []string{"http-api-disabled.invalid"}, nil
 	}
-	return hostcheck.Hosts(net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort)))
+	return hostcheck.Hosts(joinHostPort(o.IP, o.HTTPPort))
 }

@@ -20,18 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 	"time"
 
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
 	"go.temporal.io/server/temporal"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -255,7 +250,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	// JWKS on loopback, then the claim mapper and the authorizer. The settings
 	// are temporal-opa's; with ReplaceAuth (checked above) they are the dev
 	// key's alone, and unused.
-	if s.jwks, err = devkey.ServeOwnHosts(net.JoinHostPort(loopback, "0"), s.key); err != nil {
+	if s.jwks, err = devkey.ServeOwnHosts(joinHostPort(loopback, 0), s.key); err != nil {
 		return nil, err
 	}
 	devJWT := claimmapper.Config{
@@ -290,7 +285,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := checkFree(o.MetricsIP, o.MetricsPort, "--metrics-port"); err != nil {
 			return nil, err
 		}
-		s.metrics = net.JoinHostPort(o.MetricsIP, strconv.Itoa(o.MetricsPort))
+		s.metrics = joinHostPort(o.MetricsIP, o.MetricsPort)
 		if mh, err = serveMetrics(o.Logger, s.metrics); err != nil {
 			return nil, fmt.Errorf("--metrics-port %d: %w", o.MetricsPort, err)
 		}
@@ -344,13 +339,13 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	s.temporal = srv
 	s.mh = nil // the Temporal server stops it
-	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
-	s.membership = net.JoinHostPort(o.IP, strconv.Itoa(cfg.Services["frontend"].RPC.MembershipPort))
+	s.frontend = joinHostPort(o.IP, o.Port)
+	s.membership = joinHostPort(o.IP, cfg.Services["frontend"].RPC.MembershipPort)
 	if o.HTTPPort > 0 {
-		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
+		s.http = joinHostPort(o.IP, o.HTTPPort)
 	}
-	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
-	s.internalHT = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.HTTPPort))
+	s.internal = joinHostPort(loopback, cfg.Services["internal-frontend"].RPC.GRPCPort)
+	s.internalHT = joinHostPort(loopback, cfg.Services["internal-frontend"].RPC.HTTPPort)
 
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -634,74 +629,4 @@ func CheckUIExposure(ip string, perms []string, authEnabled, allowed bool) error
 		return nil
 	}
 	return &Error{Msg: cli.UIExposureMessage(ip, perms)}
-}
-
-// checkFree reports a clear error, naming the flag to change, when ip:port is taken.
-func checkFree(ip string, port int, flag string) error {
-	err := ports.Check(ip, port)
-	switch {
-	case err == nil:
-		return nil
-	case ports.InUse(err):
-		return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal server?): stop it or choose another port with %s", port, ip, flag)}
-	case ports.NotLocal(err):
-		return &Error{Msg: fmt.Sprintf("--ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}
-	}
-	return &Error{Msg: fmt.Sprintf("cannot listen on %s:%d: %v", ip, port, err)}
-}
-
-func freePort(ip string) (int, error) {
-	p, err := ports.FreeLow(ip, 1)
-	if err != nil {
-		return 0, err
-	}
-	return p[0], nil
-}
-
-// dialHost is the host clients dial for a listen IP (0.0.0.0 -> 127.0.0.1).
-func dialHost(ip string) string {
-	if parsed := net.ParseIP(ip); parsed != nil && parsed.IsUnspecified() {
-		if parsed.To4() != nil {
-			return loopback
-		}
-		return "::1"
-	}
-	return ip
-}
-
-func dialAddr(hostport string) string {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	return net.JoinHostPort(dialHost(host), port)
-}
-
-// waitServing polls the gRPC health service of the workflow service at addr.
-func waitServing(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
-	var last error
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: "temporal.api.workflowservice.v1.WorkflowService"})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
-		}
-		if err != nil {
-			last = err
-		} else {
-			last = fmt.Errorf("health status %s", resp.GetStatus())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
