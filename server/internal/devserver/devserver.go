@@ -52,8 +52,7 @@ type Options struct {
 	IP   string
 	Port int
 	// HTTPPort of the frontend's HTTP API (authorized like gRPC): 0 means
-	// Port+cli.HTTPPortOffset
-	// (a free port when Port is 0), -1 disables it.
+	// Port+cli.HTTPPortOffset (a free port when Port is 0), -1 disables it.
 	HTTPPort int
 	// DBFilename keeps state in a SQLite file; "" keeps it in memory.
 	DBFilename string
