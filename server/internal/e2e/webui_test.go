@@ -116,6 +116,13 @@ func TestWebUIDevIdentityIsAuthorized(t *testing.T) {
 	id := randomName("ui-idle")
 	_, err = writer.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: randomName("idle")}, Greet, "x")
 	wantOK(t, "start", err)
+	// Visibility is updated after the start returns: wait until the writer
+	// lists the workflow, so that the UI's list below can only miss it for
+	// a reason of its own.
+	testutil.Eventually(t, 30*time.Second, 20*time.Millisecond, "the started workflow in the visibility store", func() bool {
+		resp, err := writer.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: "WorkflowId = '" + id + "'"})
+		return err == nil && len(resp.GetExecutions()) == 1
+	})
 
 	for _, tc := range []struct {
 		name, method, path string
