@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -19,24 +18,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
-	err := run(ctx, cli.OSEnv(), os.Args[1:])
-	var usage *cli.UsageError
-	var exit offline.ExitError
-	switch {
-	case err == nil, errors.Is(err, cli.ErrHelp):
-	case errors.As(err, new(offline.Denied)), errors.As(err, new(offline.Changed)): // eval printed the decision or report
-		os.Exit(1)
-	case errors.As(err, &exit): // the command printed why
-		os.Exit(exit.Code)
-	case errors.As(err, new(*offline.InputError)):
-		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
-		os.Exit(2)
-	case errors.As(err, &usage):
-		fmt.Fprintf(os.Stderr, "%s: %v\n", cli.Program, err)
-		os.Exit(2)
-	default:
-		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
-		os.Exit(1)
+	code, msg := cli.Exit(run(ctx, cli.OSEnv(), os.Args[1:]))
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+	}
+	if code != 0 {
+		os.Exit(code)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/internal/jsonpointer"
 )
 
 // MaxValueBytes bounds every string value of an event's input (claims, request
@@ -100,7 +101,7 @@ func claimTree(ptrs []string) *readTree {
 					n = n.each
 					continue
 				}
-				seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+				seg = jsonpointer.Unescape(seg)
 				if n.fields == nil {
 					n.fields = map[string]*readTree{}
 				}
@@ -133,9 +134,9 @@ func prune(v ast.Value, t *readTree, ptr string, erased *[]string) (out ast.Valu
 			if c == nil {
 				c = t.each
 			}
-			p := ptr + "/" + escapePointer(strings.Trim(k.String(), `"`))
+			p := ptr + "/" + jsonpointer.Escape(strings.Trim(k.String(), `"`))
 			if ok {
-				p = ptr + "/" + escapePointer(string(name))
+				p = ptr + "/" + jsonpointer.Escape(string(name))
 			}
 			if c != nil {
 				if kept, keep := prune(val.Value, c, p, erased); keep {
@@ -175,11 +176,11 @@ func truncateStrings(v any, ptr string, truncated *[]string) {
 			if s, ok := val.(string); ok {
 				if len(s) > MaxValueBytes {
 					x[k], _ = policy.Truncate(s, MaxValueBytes)
-					*truncated = append(*truncated, ptr+"/"+escapePointer(k))
+					*truncated = append(*truncated, ptr+"/"+jsonpointer.Escape(k))
 				}
 				continue
 			}
-			truncateStrings(val, ptr+"/"+escapePointer(k), truncated)
+			truncateStrings(val, ptr+"/"+jsonpointer.Escape(k), truncated)
 		}
 	case []any:
 		for i, val := range x {

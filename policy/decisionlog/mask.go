@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/jsonpointer"
 )
 
 // Message types whose values are user data: erased from input.request wherever
@@ -94,7 +96,7 @@ func eraseMessage(obj map[string]any, md protoreflect.MessageDescriptor, ptr str
 		if fd == nil {
 			fd = fields.ByJSONName(key)
 		}
-		p := ptr + "/" + escapePointer(key)
+		p := ptr + "/" + jsonpointer.Escape(key)
 		if fd == nil {
 			// Not a field of the message as the descriptor knows it: not checkable.
 			delete(obj, key)
@@ -120,7 +122,7 @@ func eraseValue(val any, fd protoreflect.FieldDescriptor, ptr string, erased *[]
 		}
 		for k, v := range m {
 			if o, ok := v.(map[string]any); ok {
-				eraseMessage(o, md, ptr+"/"+escapePointer(k), erased)
+				eraseMessage(o, md, ptr+"/"+jsonpointer.Escape(k), erased)
 			}
 		}
 	case fd.IsList():
@@ -139,12 +141,4 @@ func eraseValue(val any, fd protoreflect.FieldDescriptor, ptr string, erased *[]
 			eraseMessage(o, fd.Message(), ptr, erased)
 		}
 	}
-}
-
-// escapePointer escapes a JSON pointer token (RFC 6901).
-func escapePointer(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/jsonpointer"
 )
 
 // Recorded is a decision read back from a decision log.
@@ -155,7 +157,7 @@ func InputPath(pointer string) (path []string, ok bool) {
 		return []string{}, true
 	}
 	for _, tok := range strings.Split(rest[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		tok = jsonpointer.Unescape(tok)
 		path = append(path, tok)
 	}
 	return path, true

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/jsonpointer"
 )
 
 // pathTree is what of a JSON-like value a policy may read, found by static
@@ -113,9 +115,9 @@ func (t *pathTree) within(recorded *pathTree, at string) (string, bool) {
 			r = recorded.each
 		}
 		if r == nil {
-			return at + "/" + escapePointer(name), false
+			return at + "/" + jsonpointer.Escape(name), false
 		}
-		if p, ok := t.fields[name].within(r, at+"/"+escapePointer(name)); !ok {
+		if p, ok := t.fields[name].within(r, at+"/"+jsonpointer.Escape(name)); !ok {
 			return p, false
 		}
 	}
@@ -132,7 +134,7 @@ func (t *pathTree) pointers(at string, out []string) []string {
 		return t.each.pointers(at+"/*", out)
 	}
 	for _, name := range slices.Sorted(maps.Keys(t.fields)) {
-		out = t.fields[name].pointers(at+"/"+escapePointer(name), out)
+		out = t.fields[name].pointers(at+"/"+jsonpointer.Escape(name), out)
 	}
 	return out
 }
@@ -154,20 +156,12 @@ func treeOfPointers(prefix string, ptrs []string) *pathTree {
 				n = n.each
 				continue
 			}
-			n = n.child(unescapePointer(seg))
+			n = n.child(jsonpointer.Unescape(seg))
 		}
 		n.whole = true
 	}
 	t.normalize()
 	return t
-}
-
-func escapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
-func unescapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
 }
 
 // mayReach reports whether a read recorded in t may denote path, something

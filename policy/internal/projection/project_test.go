@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/temporal-opa/temporal-opa/policy/internal/jsonpointer"
 )
 
 // leafPointers lists the JSON pointers of every leaf of a JSON value below at,
@@ -30,7 +32,7 @@ func leafPointers(v any, at string, out []string) []string {
 			return append(out, at)
 		}
 		for k, e := range x {
-			out = leafPointers(e, at+"/"+escapePointer(k), out)
+			out = leafPointers(e, at+"/"+jsonpointer.Escape(k), out)
 		}
 		return out
 	case []any:

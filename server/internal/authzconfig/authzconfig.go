@@ -45,16 +45,8 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/policy/source"
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 )
-
-// cli1 joins a message's lines: errors of this package are one line.
-func cli1(msg string) string {
-	lines := strings.Split(strings.TrimSpace(msg), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
-	}
-	return strings.Join(lines, "; ")
-}
 
 // File is the content of an authz settings file.
 type File struct {
@@ -300,7 +292,7 @@ func (f *File) validate(name string, root *yaml.Node) error {
 			if errors.Is(err, os.ErrNotExist) {
 				msg = p.OPAConfig + ": no such file"
 			}
-			errs = append(errs, f.fieldErr(name, root, "opa_config", cli1(msg)))
+			errs = append(errs, f.fieldErr(name, root, "opa_config", cli.OneLine(msg)))
 		case len(cfg.Bundles()) == 0 && !cfg.DecisionLogs():
 			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles and no decision_logs"))
 		case p.Bundle != "" && slices.Contains(cfg.Bundles(), FileBundleName):

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 )
 
 // FieldError is a problem with one key of the file: where it is, which key, and
@@ -232,7 +234,7 @@ func knownList(section string, keys []string) string {
 func suggest(got string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		if d := editDistance(strings.ToLower(got), k); d < bestD {
+		if d := cli.EditDistance(strings.ToLower(got), k); d < bestD {
 			best, bestD = k, d
 		}
 		if strings.ReplaceAll(strings.ToLower(got), "-", "_") == k || camelToSnake(got) == k {
@@ -257,26 +259,6 @@ func camelToSnake(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func join(prefix, key string) string {

@@ -97,7 +97,7 @@ func TestFlagErrors(t *testing.T) {
 		{"empty namespace", startDev, []string{"--namespace", "a,,b"}, `start-dev: --namespace "a,,b": empty entry`},
 		{"missing opa config", startDev, []string{"--opa-config", filepath.Join(dir, "opa.yaml")}, "start-dev: --opa-config " + filepath.Join(dir, "opa.yaml") + ": no such file or directory"},
 		{"replay with a call", eval, []string{"--replay", "-", "--api", "StartWorkflowExecution"}, "eval: --replay decides recorded calls: drop --api, --token and --permissions"},
-		{"replay format", eval, []string{"--replay", "-", "--format", "yaml"}, `eval: --format "yaml": must be text or json`},
+		{"replay format", eval, []string{"--replay", "-", "--format", "yaml"}, `eval: --format "yaml": must be pretty or json`},
 		{"missing replay file", eval, []string{"--replay", filepath.Join(dir, "ev.jsonl")}, "eval: --replay " + filepath.Join(dir, "ev.jsonl") + ": no such file or directory"},
 		{"no room for the UI", startDev, []string{"--port", "65000", "--status-addr", "-1"}, "start-dev: --port 65000 leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI"},
 		{"headless with UI flag", startDev, []string{"--headless", "--ui-port", "9000"}, "start-dev: --ui-port has no effect with --headless: drop one of them"},

@@ -15,7 +15,7 @@ import (
 type StartDev struct {
 	IP           string        // frontend address
 	Port         int           // frontend gRPC port
-	HTTPPort     int           // frontend HTTP API port; 0 = Port+10, -1 = off
+	HTTPPort     int           // frontend HTTP API port; 0 = Port+HTTPPortOffset, -1 = off
 	DBFilename   string        // SQLite file; "" = in memory
 	Namespaces   []string      // namespaces to create; always includes "default"
 	StateDir     string        // where the dev signing key lives
@@ -26,7 +26,7 @@ type StartDev struct {
 	MetricsIP    string        // IP of the /metrics port (default 127.0.0.1, whatever IP)
 	DryRun       bool          // evaluate and record every call, then allow it
 	ShadowPolicy string        // bundle decided beside the enforced policy; "" = none
-	StatusAddr   string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+20)
+	StatusAddr   string        // status endpoint host:port; "" = off (flag default: 127.0.0.1:Port+StatusPortOffset)
 	LogLevel     string        // debug, info, warn, error
 	LogFormat    string        // console or json
 	TokenTTL     time.Duration // lifetime of the printed tokens
@@ -35,7 +35,7 @@ type StartDev struct {
 	// The Web UI.
 	Headless               bool     // no Web UI
 	UIIP                   string   // default 127.0.0.1, whatever IP
-	UIPort                 int      // default Port+1000
+	UIPort                 int      // default Port+UIPortOffset
 	UIConfig               string   // ui-server YAML config (OIDC login, codec, ...); "" = dev identity
 	UIPermissions          []string // the dev identity's permissions when the UI has no OIDC login
 	UIDevIdentityOnNetwork bool     // allow a non-loopback UIIP without OIDC login: everyone who reaches it acts with UIPermissions
@@ -52,7 +52,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 		"every call authorized by the OPA policy. Prints ready-to-use tokens once up.", env)
 	f.StringVar(&o.IP, "ip", "127.0.0.1", "IP address the frontend listens on")
 	f.IntVar(&o.Port, "port", 7233, "frontend gRPC port")
-	f.IntVar(&o.HTTPPort, "http-port", 0, "frontend HTTP API port, authorized like gRPC (default --port + 10; -1 disables it)")
+	f.IntVar(&o.HTTPPort, "http-port", 0, fmt.Sprintf("frontend HTTP API port, authorized like gRPC (default --port + %d; -1 disables it)", HTTPPortOffset))
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
@@ -63,7 +63,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.MetricsIP, "metrics-ip", "127.0.0.1", "IP address the metrics port listens on")
 	f.BoolVar(&o.DryRun, "dry-run", false, "evaluate and record every call, then allow it whatever the policy decides: NOTHING IS ENFORCED (bad tokens are still refused)")
 	f.StringVar(&o.ShadowPolicy, "shadow-policy", "", "bundle `PATH` decided beside the enforced policy on every call, never changing a result; disagreements are counted and logged; watched")
-	f.StringVar(&o.StatusAddr, "status-addr", "", "`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + 20>; -1 disables it)")
+	f.StringVar(&o.StatusAddr, "status-addr", "", fmt.Sprintf("`HOST:PORT` of the status endpoint (GET /status, /healthz) (default 127.0.0.1:<--port + %d>; -1 disables it)", StatusPortOffset))
 	f.StringVar(&o.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
@@ -71,7 +71,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.BoolVar(&o.Headless, "headless", false, "do not serve the Temporal Web UI")
 	f.StringVar(&o.UIIP, "ui-ip", "127.0.0.1", "IP address the Web UI listens on (not --ip: without OIDC login the UI acts as its dev identity\nfor whoever reaches it; a non-loopback address needs --ui-config with auth enabled or\n--"+UIDevIdentityOnNetworkFlag+")")
 	f.BoolVar(&o.UIDevIdentityOnNetwork, UIDevIdentityOnNetworkFlag, false, "INSECURE: serve the Web UI's dev identity (--ui-permissions, by default system admin) on a\nnon-loopback --ui-ip: EVERYONE WHO REACHES THE PORT ACTS WITH IT")
-	f.IntVar(&o.UIPort, "ui-port", 0, "Web UI port (default --port + 1000)")
+	f.IntVar(&o.UIPort, "ui-port", 0, fmt.Sprintf("Web UI port (default --port + %d)", UIPortOffset))
 	f.StringVar(&o.UIConfig, "ui-config", "", "Temporal UI server config `FILE` (YAML: auth.enabled, auth.providers, codec, ...):\nwith auth enabled users log in with the identity provider and act with their own tokens")
 	f.list(&o.UIPermissions, "ui-permissions", DefaultUIPermissions, "`LIST` of <namespace>:<permission> the Web UI acts with when it has no OIDC login\n(anyone who reaches the UI port acts with them)")
 	if err := f.parse(args); err != nil {
@@ -146,10 +146,11 @@ func (o *StartDev) statusAddr(f *flagSet) error {
 	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == "status-addr" })
 	switch {
 	case !set:
-		if o.Port+20 > 65535 {
-			return f.errorf("--port %d leaves no room for the status endpoint on port+20: set --status-addr, or --status-addr -1 to disable it", o.Port)
+		port, err := StatusPortOffset.From(o.Port)
+		if err != nil {
+			return f.errorf("%v", err)
 		}
-		o.StatusAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port+20))
+		o.StatusAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	case o.StatusAddr == "-1" || o.StatusAddr == "":
 		o.StatusAddr = ""
 	default:
@@ -178,10 +179,11 @@ func (o *StartDev) webUI(f *flagSet) error {
 		return err
 	}
 	if o.UIPort == 0 {
-		if o.Port+1000 > 65535 {
-			return f.errorf("--port %d leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI", o.Port)
+		port, err := UIPortOffset.From(o.Port)
+		if err != nil {
+			return f.errorf("%v", err)
 		}
-		o.UIPort = o.Port + 1000
+		o.UIPort = port
 	} else if err := checkPort(f, "ui-port", o.UIPort); err != nil {
 		return err
 	}
@@ -471,7 +473,7 @@ type Eval struct {
 	StateDir    string
 	KeyFile     string
 	Replay      []string // decision-log files to replay ("-" = stdin) instead of one call
-	Format      string   // replay report: text or json
+	Format      string   // replay report: pretty or json
 }
 
 // ParseEval parses the flags of eval.
@@ -485,7 +487,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	o.callerFlags(f, true)
 	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
 	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
-	f.StringVar(&o.Format, "format", "text", "replay report format: text or json")
+	f.format(&o.Format, "replay report")
 	if err := f.parse(args); err != nil {
 		return o, err
 	}
@@ -496,8 +498,9 @@ func ParseEval(args []string, env Env) (Eval, error) {
 		switch {
 		case o.API != "" || o.Token != "" || len(o.Permissions) > 0:
 			return o, f.errorf("--replay decides recorded calls: drop --api, --token and --permissions")
-		case o.Format != "text" && o.Format != "json":
-			return o, f.errorf("--format %q: must be text or json", o.Format)
+		}
+		if err := checkFormat(f, &o.Format); err != nil {
+			return o, err
 		}
 		for _, r := range o.Replay {
 			if r != "-" {

@@ -84,15 +84,16 @@ func knownEnv(name string) bool {
 func closestEnv(name string) string {
 	best, bestDist := "", 4
 	for _, v := range EnvVars {
-		if d := editDistance(name, v.Name); d < bestDist {
+		if d := EditDistance(name, v.Name); d < bestDist {
 			best, bestDist = v.Name, d
 		}
 	}
 	return best
 }
 
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b (bytes): how far a
+// mistyped name is from a known one, for "did you mean" suggestions.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

@@ -51,8 +51,7 @@ func ParsePolicyTest(args []string, env Env) (PolicyTest, error) {
 	f.StringVar(&o.Run, "r", "", "short for --run")
 	f.BoolVar(&o.Verbose, "verbose", false, "print every test, and the notes and failures of failed tests")
 	f.BoolVar(&o.Verbose, "v", false, "short for --verbose")
-	f.StringVar(&o.Format, "format", "pretty", "output `FORMAT`: pretty or json")
-	f.StringVar(&o.Format, "f", "pretty", "short for --format")
+	f.format(&o.Format, "output")
 	f.BoolVar(&o.FailOnEmpty, "fail-on-empty", false, "exit 1 when no test ran")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Second, "time limit of each test")
 	bundles, err := f.parseArgs(args)
@@ -68,7 +67,7 @@ func ParsePolicyTest(args []string, env Env) (PolicyTest, error) {
 	if o.Threshold > 0 {
 		o.Coverage = true
 	}
-	if err := checkFormat(f, o.Format); err != nil {
+	if err := checkFormat(f, &o.Format); err != nil {
 		return o, err
 	}
 	if err := positiveDuration(f, "timeout", o.Timeout); err != nil {
@@ -99,8 +98,7 @@ func ParsePolicyCheck(args []string, env Env) (PolicyCheck, error) {
 		"signing configuration.\n"+bundleHelp+"\n"+
 		"Exit status: 0 the server activates these bundles, 1 it rejects them, 2 bad flags.", env)
 	f.args = "BUNDLE..."
-	f.StringVar(&o.Format, "format", "pretty", "output `FORMAT`: pretty or json")
-	f.StringVar(&o.Format, "f", "pretty", "short for --format")
+	f.format(&o.Format, "output")
 	f.StringVar(&o.DecisionPath, "decision-path", "", "the decision rule, as policy.decision_path (default data.temporal.authz.decision)")
 	f.StringVar(&o.VerificationKey, "verification-key", "", "PEM `FILE` of the public key that verifies the bundles' signatures (.signatures.json)")
 	f.StringVar(&o.VerificationKeyID, "verification-key-id", "default", "`NAME` of the key, as the signature's keyid and the keys section of the OPA config name it")
@@ -114,7 +112,7 @@ func ParsePolicyCheck(args []string, env Env) (PolicyCheck, error) {
 	if o.Bundles, err = bundleArgs(f, bundles); err != nil {
 		return o, err
 	}
-	if err := checkFormat(f, o.Format); err != nil {
+	if err := checkFormat(f, &o.Format); err != nil {
 		return o, err
 	}
 	if o.VerificationKey != "" {
@@ -172,19 +170,9 @@ func ParsePolicyExplain(args []string, env Env) (PolicyExplain, error) {
 	f.args = "[BUNDLE...]"
 	o.callerFlags(f, true)
 	f.StringVar(&o.Request, "request", "", "`FILE` holding the request message as JSON (proto field names, as input.request shows it); - reads stdin")
-	f.StringVar(&o.Format, "format", "pretty", "output `FORMAT`: pretty or json")
-	f.StringVar(&o.Format, "f", "pretty", "short for --format")
-	bundles, err := f.parseArgs(args)
-	if err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {
-		return o, err
-	}
-	if err := o.checkCaller(f, true); err != nil {
+	f.format(&o.Format, "output")
+	var err error
+	if o.Bundles, err = o.parseCaller(f, args, env, true); err != nil {
 		return o, err
 	}
 	if o.Request == "-" && o.Token == "-" {
@@ -195,7 +183,7 @@ func ParsePolicyExplain(args []string, env Env) (PolicyExplain, error) {
 			return o, err
 		}
 	}
-	return o, checkFormat(f, o.Format)
+	return o, checkFormat(f, &o.Format)
 }
 
 // PolicyCanI is the command line of "temporal-opa policy can-i".
@@ -216,19 +204,9 @@ func ParsePolicyCanI(args []string, env Env) (PolicyCanI, error) {
 	f.args = "[BUNDLE...]"
 	o.callerFlags(f, false)
 	f.list(&o.Services, "service", nil, "list only these `SERVICE`s: workflow, operator, admin (repeatable)")
-	f.StringVar(&o.Format, "format", "pretty", "output `FORMAT`: pretty or json")
-	f.StringVar(&o.Format, "f", "pretty", "short for --format")
-	bundles, err := f.parseArgs(args)
-	if err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if o.Bundles, err = optionalBundleArgs(f, bundles); err != nil {
-		return o, err
-	}
-	if err := o.checkCaller(f, false); err != nil {
+	f.format(&o.Format, "output")
+	var err error
+	if o.Bundles, err = o.parseCaller(f, args, env, false); err != nil {
 		return o, err
 	}
 	for _, s := range o.Services {
@@ -236,7 +214,24 @@ func ParsePolicyCanI(args []string, env Env) (PolicyCanI, error) {
 			return o, f.errorf("--service %q: must be workflow, operator or admin", s)
 		}
 	}
-	return o, checkFormat(f, o.Format)
+	return o, checkFormat(f, &o.Format)
+}
+
+// parseCaller parses the command line of a command that decides for a caller
+// (callerFlags) with the policy of optional BUNDLE arguments, which it returns.
+func (o *Eval) parseCaller(f *flagSet, args []string, env Env, api bool) ([]Bundle, error) {
+	bundles, err := f.parseArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnv(env); err != nil {
+		return nil, err
+	}
+	out, err := optionalBundleArgs(f, bundles)
+	if err != nil {
+		return nil, err
+	}
+	return out, o.checkCaller(f, api)
 }
 
 // parseArgs parses flags and positional arguments in any order, as opa's
@@ -295,9 +290,27 @@ func optionalBundleArgs(f *flagSet, args []string) ([]Bundle, error) {
 	return out, nil
 }
 
-func checkFormat(f *flagSet, format string) error {
-	if format != "pretty" && format != "json" {
-		return f.errorf("--format %q: must be pretty or json", format)
+// Output formats of --format, the same for every command that has it.
+const (
+	FormatPretty = "pretty"
+	FormatJSON   = "json"
+)
+
+// format defines --format and its short form -f; what is what it formats.
+func (f *flagSet) format(p *string, what string) {
+	f.StringVar(p, "format", FormatPretty, what+" `FORMAT`: "+FormatPretty+" or "+FormatJSON)
+	f.StringVar(p, "f", FormatPretty, "short for --format")
+}
+
+// checkFormat checks --format. "text", which eval --replay took before the
+// commands agreed on pretty, is read as pretty.
+func checkFormat(f *flagSet, format *string) error {
+	switch *format {
+	case FormatPretty, FormatJSON:
+	case "text":
+		*format = FormatPretty
+	default:
+		return f.errorf("--format %q: must be %s or %s", *format, FormatPretty, FormatJSON)
 	}
 	return nil
 }

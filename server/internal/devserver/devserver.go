@@ -20,29 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"time"
 
-	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/cluster"
-	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
-	"go.temporal.io/server/common/persistence/sql"
-	"go.temporal.io/server/common/persistence/sql/sqlplugin"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
-	"go.temporal.io/server/common/resolver"
-	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"gopkg.in/yaml.v3"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -51,7 +35,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
-	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
+	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 	"github.com/temporal-opa/temporal-opa/server/internal/webui"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -67,8 +51,8 @@ type Options struct {
 	// IP and Port of the public frontend. Port 0 picks a free port.
 	IP   string
 	Port int
-	// HTTPPort of the frontend's HTTP API (authorized like gRPC): 0 means Port+10
-	// (a free port when Port is 0), -1 disables it.
+	// HTTPPort of the frontend's HTTP API (authorized like gRPC): 0 means
+	// Port+cli.HTTPPortOffset (a free port when Port is 0), -1 disables it.
 	HTTPPort int
 	// DBFilename keeps state in a SQLite file; "" keeps it in memory.
 	DBFilename string
@@ -115,52 +99,38 @@ type Options struct {
 	AuthzFile string
 	// UI serves Temporal's Web UI when not nil.
 	UI *UIOptions
-	// Authorization chooses who authorizes the calls to the public frontend:
-	// temporal-opa (the zero value, what start-dev runs) or, to compare with
-	// it, nobody or Temporal's own default claim mapper and authorizer. Only
-	// the e2e package's BenchmarkServerThroughput sets it.
-	Authorization Authorization
+	// ReplaceAuth, when set, replaces temporal-opa's claim mapper and
+	// authorizer on the public frontend with the server options it returns,
+	// to compare temporal-opa with another authorization (the e2e package's
+	// BenchmarkServerThroughput: none, Temporal's default). The options that
+	// configure temporal-opa's policy or need it are refused with it. The
+	// internal-frontend keeps Temporal's internal principal whatever it is.
+	ReplaceAuth AuthReplacement
 }
 
-// Authorization is who authorizes the calls to the public frontend. The
-// internal-frontend keeps Temporal's internal principal whatever it is.
-type Authorization string
+// An AuthReplacement returns the server options that install a claim mapper
+// and an authorizer in place of temporal-opa's, given the URL of the JWKS of
+// the dev key (whose tokens they may verify) and the server's logger; stop,
+// if not nil, releases what they hold once the server has stopped.
+type AuthReplacement func(jwksURL string, logger log.Logger) (opts []temporal.ServerOption, stop func())
 
-const (
-	// AuthorizationOPA is temporal-opa: its claim mapper verifies the dev
-	// key's tokens (and those of AuthzFile's issuer) and the OPA policy
-	// decides, as the other options configure them.
-	AuthorizationOPA Authorization = ""
-	// AuthorizationNone installs no claim mapper and no authorizer: Temporal's
-	// no-op ones, which allow every call whatever its token.
-	AuthorizationNone Authorization = "none"
-	// AuthorizationTemporalDefault installs Temporal's default JWT claim
-	// mapper (authorization.NewDefaultJWTClaimMapper, its keys fetched by
-	// authorization.NewDefaultTokenKeyProvider from the dev key's JWKS, so the
-	// dev key's tokens are accepted) and its default authorizer
-	// (authorization.NewDefaultAuthorizer).
-	AuthorizationTemporalDefault Authorization = "temporal-default"
-)
-
-// checkAuthorization refuses an unknown Authorization, and the options that
-// configure temporal-opa's policy or need it (the status endpoint, the Web UI's
-// dev identity) with any other than AuthorizationOPA.
-func checkAuthorization(o Options) error {
-	switch o.Authorization {
-	case AuthorizationOPA:
+// checkReplaceAuth refuses, with ReplaceAuth, the options that configure
+// temporal-opa's policy or need it (the status endpoint, the Web UI's dev
+// identity).
+func checkReplaceAuth(o Options) error {
+	if o.ReplaceAuth == nil {
 		return nil
-	case AuthorizationNone, AuthorizationTemporalDefault:
-	default:
-		return fmt.Errorf("devserver: unknown Authorization %q (want %q, %q or %q)", o.Authorization,
-			AuthorizationOPA, AuthorizationNone, AuthorizationTemporalDefault)
 	}
-	for name, set := range map[string]bool{
-		"Policy": o.Policy != "", "OPAConfig": o.OPAConfig != "", "DecisionLog": o.DecisionLog != nil,
-		"DryRun": o.DryRun, "ShadowPolicy": o.ShadowPolicy != "", "StatusAddr": o.StatusAddr != "",
-		"AuthzFile": o.AuthzFile != "", "UI": o.UI != nil,
+	for _, opt := range []struct {
+		name string
+		set  bool
+	}{
+		{"Policy", o.Policy != ""}, {"OPAConfig", o.OPAConfig != ""}, {"DecisionLog", o.DecisionLog != nil},
+		{"DryRun", o.DryRun}, {"ShadowPolicy", o.ShadowPolicy != ""}, {"StatusAddr", o.StatusAddr != ""},
+		{"AuthzFile", o.AuthzFile != ""}, {"UI", o.UI != nil},
 	} {
-		if set {
-			return fmt.Errorf("devserver: Authorization %q cannot be combined with %s, which needs temporal-opa's authorization", o.Authorization, name)
+		if opt.set {
+			return fmt.Errorf("devserver: ReplaceAuth cannot be combined with %s, which needs temporal-opa's authorization", opt.name)
 		}
 	}
 	return nil
@@ -196,7 +166,7 @@ type Server struct {
 	jwks       *devkey.Server
 	auth       *wiring.Auth
 	status     *wiring.StatusServer
-	keys       interface{ Close() } // Temporal's token key provider, with AuthorizationTemporalDefault
+	stopAuth   func() // releases what Options.ReplaceAuth's options hold
 	key        *devkey.Key
 	keyCreated bool
 	frontend   string
@@ -225,7 +195,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.Logger == nil {
 		o.Logger = log.NewNoopLogger()
 	}
-	if err := checkAuthorization(o); err != nil {
+	if err := checkReplaceAuth(o); err != nil {
 		return nil, err
 	}
 	s := &Server{}
@@ -258,9 +228,8 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if o.HTTPPort == 0 {
-		o.HTTPPort = o.Port + 10
-		if o.HTTPPort > 65535 {
-			return nil, &Error{Msg: fmt.Sprintf("--port %d leaves no room for the HTTP API on port+10: set --http-port, or --http-port -1 to disable it", o.Port)}
+		if o.HTTPPort, err = cli.HTTPPortOffset.From(o.Port); err != nil {
+			return nil, &Error{Msg: err.Error()}
 		}
 	}
 	if o.HTTPPort > 0 {
@@ -268,7 +237,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			return nil, err
 		}
 	}
-	ports, err := freePorts(loopback, 10)
+	picked, err := ports.FreeLow(loopback, 10)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +247,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 
 	// JWKS on loopback, then the claim mapper and the authorizer. The settings
-	// are temporal-opa's; with another Authorization (checked above) they are
-	// the dev key's alone, and unused.
-	if s.jwks, err = devkey.ServeOwnHosts(net.JoinHostPort(loopback, "0"), s.key); err != nil {
+	// are temporal-opa's; with ReplaceAuth (checked above) they are the dev
+	// key's alone, and unused.
+	if s.jwks, err = devkey.ServeOwnHosts(joinHostPort(loopback, 0), s.key); err != nil {
 		return nil, err
 	}
 	devJWT := claimmapper.Config{
@@ -315,25 +284,24 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := checkFree(o.MetricsIP, o.MetricsPort, "--metrics-port"); err != nil {
 			return nil, err
 		}
-		s.metrics = net.JoinHostPort(o.MetricsIP, strconv.Itoa(o.MetricsPort))
+		s.metrics = joinHostPort(o.MetricsIP, o.MetricsPort)
 		if mh, err = serveMetrics(o.Logger, s.metrics); err != nil {
 			return nil, fmt.Errorf("--metrics-port %d: %w", o.MetricsPort, err)
 		}
 		s.mh = mh
 	}
 	var authOpts []temporal.ServerOption
-	switch o.Authorization {
-	case AuthorizationOPA:
+	if o.ReplaceAuth != nil {
+		authOpts, s.stopAuth = o.ReplaceAuth(s.jwks.URL(), o.Logger)
+	} else {
 		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
 		}
 		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
 		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
-	case AuthorizationTemporalDefault:
-		authOpts = s.temporalDefaultAuth(o.Logger)
 	}
 
-	cfg, err := serverConfig(o, ports)
+	cfg, err := serverConfig(o, picked)
 	if err != nil {
 		return nil, err
 	}
@@ -370,13 +338,13 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	s.temporal = srv
 	s.mh = nil // the Temporal server stops it
-	s.frontend = net.JoinHostPort(o.IP, strconv.Itoa(o.Port))
-	s.membership = net.JoinHostPort(o.IP, strconv.Itoa(cfg.Services["frontend"].RPC.MembershipPort))
+	s.frontend = joinHostPort(o.IP, o.Port)
+	s.membership = joinHostPort(o.IP, cfg.Services["frontend"].RPC.MembershipPort)
 	if o.HTTPPort > 0 {
-		s.http = net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort))
+		s.http = joinHostPort(o.IP, o.HTTPPort)
 	}
-	s.internal = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
-	s.internalHT = net.JoinHostPort(loopback, strconv.Itoa(cfg.Services["internal-frontend"].RPC.HTTPPort))
+	s.internal = joinHostPort(loopback, cfg.Services["internal-frontend"].RPC.GRPCPort)
+	s.internalHT = joinHostPort(loopback, cfg.Services["internal-frontend"].RPC.HTTPPort)
 
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -437,24 +405,6 @@ func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.F
 	return nil
 }
 
-// temporalDefaultAuth returns the server options that install Temporal's
-// default JWT claim mapper, verifying tokens with the keys of the dev key's
-// JWKS, and its default authorizer (AuthorizationTemporalDefault).
-func (s *Server) temporalDefaultAuth(logger log.Logger) []temporal.ServerOption {
-	cfg := &config.Authorization{JWTKeyProvider: config.JWTKeyProvider{
-		KeySourceURIs:   []string{s.jwks.URL()},
-		RefreshInterval: time.Minute,
-	}}
-	keys := authorization.NewDefaultTokenKeyProvider(cfg, logger)
-	s.keys = keys
-	return []temporal.ServerOption{
-		temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
-			return authorization.NewDefaultJWTClaimMapper(keys, cfg, logger)
-		}),
-	}
-}
-
 // MetricsURL is the Prometheus endpoint, or "" when metrics are off.
 func (s *Server) MetricsURL() string {
 	if s.metrics == "" {
@@ -467,7 +417,7 @@ func (s *Server) MetricsURL() string {
 func (s *Server) DecisionLogging() bool { return s.auth != nil && s.auth.DecisionLog != nil }
 
 // Report is the status document of the server's policy (as GET /status serves it);
-// empty unless temporal-opa authorizes (Options.Authorization).
+// empty with Options.ReplaceAuth.
 func (s *Server) Report() wiring.StatusReport {
 	if s.auth == nil {
 		return wiring.StatusReport{}
@@ -620,8 +570,7 @@ func (s *Server) Key() *devkey.Key { return s.key }
 // JWKSURL is where the key set is served.
 func (s *Server) JWKSURL() string { return s.jwks.URL() }
 
-// Authorizer is the server's authorizer; nil unless temporal-opa authorizes
-// (Options.Authorization).
+// Authorizer is the server's authorizer; nil with Options.ReplaceAuth.
 func (s *Server) Authorizer() *policy.Authorizer {
 	if s.auth == nil {
 		return nil
@@ -641,7 +590,8 @@ func (s *Server) StatusURL() string {
 func (s *Server) Status() wiring.StatusReport { return s.Report() }
 
 // Stop stops the Web UI, the Temporal server, the status endpoint, the policy's bundle
-// sources, the JWKS server and the claim mapper (or Temporal's token key provider).
+// sources, the JWKS server and the claim mapper (or what Options.ReplaceAuth's
+// options hold).
 func (s *Server) Stop() error {
 	var err error
 	if s.ui != nil {
@@ -669,112 +619,15 @@ func (s *Server) closeAux() error {
 		errs = append(errs, s.auth.Close())
 		s.auth = nil
 	}
-	if s.keys != nil {
-		s.keys.Close()
-		s.keys = nil
+	if s.stopAuth != nil {
+		s.stopAuth()
+		s.stopAuth = nil
 	}
 	if s.jwks != nil {
 		errs = append(errs, s.jwks.Close())
 		s.jwks = nil
 	}
 	return errors.Join(errs...)
-}
-
-// serverConfig builds the Temporal configuration in memory.
-func serverConfig(o Options, ports []int) (*config.Config, error) {
-	sqlCfg := &config.SQL{
-		PluginName:        sqliteplugin.PluginName,
-		ConnectAttributes: map[string]string{},
-		DatabaseName:      o.DBFilename,
-	}
-	if o.DBFilename == "" {
-		sqlCfg.ConnectAttributes["mode"] = "memory"
-		sqlCfg.ConnectAttributes["cache"] = "shared"
-		sqlCfg.DatabaseName = fmt.Sprintf("temporal-opa-%d-%d", os.Getpid(), time.Now().UnixNano())
-	} else {
-		sqlCfg.ConnectAttributes["mode"] = "rwc"
-	}
-	svc := func(ip string, grpcPort, membershipPort, httpPort int) config.Service {
-		rpc := config.RPC{GRPCPort: grpcPort, MembershipPort: membershipPort, HTTPPort: max(httpPort, 0), BindOnLocalHost: true}
-		if ip != loopback {
-			rpc.BindOnLocalHost, rpc.BindOnIP = false, ip
-		}
-		return config.Service{RPC: rpc}
-	}
-	frontendAddr := net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.Port))
-	httpAddr := ""
-	if o.HTTPPort > 0 {
-		httpAddr = net.JoinHostPort(dialHost(o.IP), strconv.Itoa(o.HTTPPort))
-	}
-	// The internal-frontend (ports[9]) has an HTTP port, not for clients: Temporal's
-	// history service sends Nexus requests through it (the worker-target
-	// endpoints' operations, dispatched with rpc.CreateLocalFrontendHTTPClient,
-	// and the completion callbacks of Nexus operations, "temporal://system"),
-	// and with an internal-frontend in the cluster that client calls the
-	// internal-frontend's httpPort, not the frontend's (resource.
-	// getFrontendConnectionDetails, v1.32.1). Without it Nexus fails; through
-	// the public frontend the service's calls carry no token and are denied.
-	// Whoever calls it is the internal principal (system admin), so its
-	// HTTP API (/api/v1) answers no browser: frontend.httpAllowedHosts
-	// (httpAllowedHosts) names only the public HTTP API's host:port, which a
-	// page loaded from any origin cannot send to this port. Its Nexus routes
-	// answer any Host: dispatch by endpoint needs the endpoint's id, a
-	// completion its callback token (a header no no-cors request carries),
-	// and dispatch by namespace and task queue is denied to the internal
-	// principal (internalGuard). Like its gRPC port it stays open to local
-	// processes, which are trusted (README, "Security model").
-	cfg := &config.Config{
-		Global: config.Global{
-			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},
-		},
-		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
-			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
-		},
-		ClusterMetadata: &cluster.Config{
-			EnableGlobalNamespace:    false,
-			FailoverVersionIncrement: 10,
-			MasterClusterName:        clusterName,
-			CurrentClusterName:       clusterName,
-			ClusterInformation: map[string]cluster.ClusterInformation{
-				clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr, HTTPAddress: httpAddr},
-			},
-		},
-		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
-		Services: map[string]config.Service{
-			"frontend":          svc(o.IP, o.Port, ports[0], o.HTTPPort),
-			"internal-frontend": svc(loopback, ports[1], ports[2], ports[9]),
-			"history":           svc(loopback, ports[3], ports[4], 0),
-			"matching":          svc(loopback, ports[5], ports[6], 0),
-			"worker":            svc(loopback, ports[7], ports[8], 0),
-		},
-		Archival: config.Archival{
-			History:    config.HistoryArchival{State: "disabled"},
-			Visibility: config.VisibilityArchival{State: "disabled"},
-		},
-		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
-			History:    config.HistoryArchivalNamespaceDefaults{State: "disabled"},
-			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
-		}},
-		// PublicClient stays empty: with an internal-frontend, Temporal's own clients
-		// (the system worker) go through it and carry the internal principal.
-	}
-	return cfg, nil
-}
-
-// httpAllowedHosts is frontend.httpAllowedHosts: the Host values the HTTP API
-// answers, those of the public frontend's HTTP port (package hostcheck: no DNS
-// rebinding). The setting is global: the internal-frontend's HTTP API, on
-// another port, answers none of them, so no browser reaches it (see
-// serverConfig). With the HTTP API off it names a host no request can reach
-// this server under (.invalid never resolves).
-func httpAllowedHosts(o Options) ([]string, error) {
-	if o.HTTPPort <= 0 {
-		return []string{"http-api-disabled.invalid"}, nil
-	}
-	return hostcheck.Hosts(net.JoinHostPort(o.IP, strconv.Itoa(o.HTTPPort)))
 }
 
 // CheckUIExposure refuses to serve the dev identity on a non-loopback IP
@@ -785,175 +638,4 @@ func CheckUIExposure(ip string, perms []string, authEnabled, allowed bool) error
 		return nil
 	}
 	return &Error{Msg: cli.UIExposureMessage(ip, perms)}
-}
-
-// setupDB creates the schema of a new SQLite file and the namespaces.
-func setupDB(o Options, cfg *config.Config) error {
-	sqlCfg := cfg.Persistence.DataStores[sqliteplugin.PluginName].SQL
-	if o.DBFilename != "" {
-		if _, err := os.Stat(o.DBFilename); errors.Is(err, os.ErrNotExist) {
-			if dir := filepath.Dir(o.DBFilename); dir != "" {
-				if _, err := os.Stat(dir); err != nil {
-					return &Error{Msg: fmt.Sprintf("--db-filename %s: directory %s does not exist", o.DBFilename, dir)}
-				}
-			}
-			if err := sqlite.SetupSchema(sqlCfg); err != nil {
-				return fmt.Errorf("--db-filename %s: create schema: %w", o.DBFilename, err)
-			}
-		} else if err != nil {
-			return &Error{Msg: fmt.Sprintf("--db-filename %s: %v", o.DBFilename, errors.Unwrap(err))}
-		}
-	}
-	var nss []*sqlite.NamespaceConfig
-	for _, name := range o.Namespaces {
-		ns, err := sqlite.NewNamespaceConfig(clusterName, name, false, nil)
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", name, err)
-		}
-		nss = append(nss, ns)
-	}
-	if o.DBFilename != "" {
-		if err := forgetMembers(sqlCfg); err != nil {
-			return fmt.Errorf("--db-filename %s: %w", o.DBFilename, err)
-		}
-	}
-	if err := sqlite.CreateNamespaces(sqlCfg, nss...); err != nil {
-		if o.DBFilename != "" {
-			return fmt.Errorf("--db-filename %s: %w (is it a Temporal SQLite database of this version?)", o.DBFilename, err)
-		}
-		return err
-	}
-	return nil
-}
-
-// forgetMembers removes the cluster membership rows left by the previous run:
-// they name ports picked at random then, and ringpop would try to join them
-// before giving up, which delays start-up and shutdown by seconds. The file
-// belongs to this one process, so every row is stale.
-func forgetMembers(cfg *config.SQL) error {
-	db, err := sql.NewSQLDB(sqlplugin.DbKindMain, cfg, resolver.NewNoopResolver(), log.NewNoopLogger(), metrics.NoopMetricsHandler)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := db.PruneClusterMembership(ctx, &sqlplugin.PruneClusterMembershipFilter{PruneRecordsBefore: time.Now().AddDate(100, 0, 0)}); err != nil {
-		return fmt.Errorf("clear stale cluster membership: %w", err)
-	}
-	return nil
-}
-
-// checkFree reports a clear error, naming the flag to change, when ip:port is taken.
-func checkFree(ip string, port int, flag string) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal server?): stop it or choose another port with %s", port, ip, flag)}
-		}
-		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return &Error{Msg: fmt.Sprintf("--ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}
-		}
-		return &Error{Msg: fmt.Sprintf("cannot listen on %s:%d: %v", ip, port, err)}
-	}
-	return ln.Close()
-}
-
-func freePort(ip string) (int, error) {
-	p, err := freePorts(ip, 1)
-	if err != nil {
-		return 0, err
-	}
-	return p[0], nil
-}
-
-// freePorts finds n distinct free TCP ports on ip. They are free when checked;
-// another process could take one before the server binds it.
-func freePorts(ip string, n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := listenLow(ip)
-		if err != nil {
-			return nil, fmt.Errorf("find a free port on %s: %w", ip, err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// Free ports are chosen below the kernel's ephemeral range (32768 and up on
-// Linux): a port is closed again before Temporal binds it, and an ephemeral
-// port can meanwhile become the local port of any outgoing connection of the
-// machine. Ports below 32768 also fit the SMALLINT membership columns of SQL
-// persistence.
-const (
-	lowPortMin = 10000
-	lowPortMax = 32767
-)
-
-// listenLow listens on a random free port in [lowPortMin, lowPortMax], else on
-// any free port.
-func listenLow(ip string) (net.Listener, error) {
-	for range 200 {
-		port := lowPortMin + mrand.IntN(lowPortMax-lowPortMin+1)
-		if ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
-			return ln, nil
-		}
-	}
-	return net.Listen("tcp", net.JoinHostPort(ip, "0"))
-}
-
-// dialHost is the host clients dial for a listen IP (0.0.0.0 -> 127.0.0.1).
-func dialHost(ip string) string {
-	if parsed := net.ParseIP(ip); parsed != nil && parsed.IsUnspecified() {
-		if parsed.To4() != nil {
-			return loopback
-		}
-		return "::1"
-	}
-	return ip
-}
-
-func dialAddr(hostport string) string {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return hostport
-	}
-	return net.JoinHostPort(dialHost(host), port)
-}
-
-// waitServing polls the gRPC health service of the workflow service at addr.
-func waitServing(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
-	var last error
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: "temporal.api.workflowservice.v1.WorkflowService"})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
-		}
-		if err != nil {
-			last = err
-		} else {
-			last = fmt.Errorf("health status %s", resp.GetStatus())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

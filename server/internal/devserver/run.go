@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -105,8 +103,6 @@ func uiOptions(o cli.StartDev) *UIOptions {
 	return &UIOptions{IP: o.UIIP, Port: o.UIPort, ConfigFile: o.UIConfig, Permissions: o.UIPermissions,
 		DevIdentityOnNetwork: o.UIDevIdentityOnNetwork}
 }
-
-func joinHostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // userPermissions is what the printed user token grants: read and write on every
 // namespace start-dev created.
@@ -263,16 +259,4 @@ func uiPerms(s *Server) string {
 		return strings.Join(id.Permissions(), ",")
 	}
 	return ""
-}
-
-func httpDial(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	return dialAddr(addr)
-}
-
-func isLoopback(ip string) bool {
-	parsed := net.ParseIP(ip)
-	return ip == "localhost" || (parsed != nil && parsed.IsLoopback())
 }

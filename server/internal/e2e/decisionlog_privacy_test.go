@@ -19,6 +19,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // privacyBundle reads the request whole, so that events carry every request
@@ -62,7 +63,7 @@ func TestDecisionLogKeepsNoUserData(t *testing.T) {
 	}
 	defer console.Close()
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
-		Policy: writeFiles(t, privacyBundle), DecisionLog: console})
+		Policy: testutil.WriteFiles(t, privacyBundle), DecisionLog: console})
 	if err != nil {
 		t.Fatal(err)
 	}

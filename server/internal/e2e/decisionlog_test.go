@@ -25,6 +25,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
 	"github.com/temporal-opa/temporal-opa/server/internal/offline"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // requestBundle reads input.request (so that events carry it), denying the
@@ -104,7 +105,7 @@ labels:
 	defer console.Close()
 
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
-		Policy: writeFiles(t, requestBundle), OPAConfig: opaConfig, DecisionLog: console})
+		Policy: testutil.WriteFiles(t, requestBundle), OPAConfig: opaConfig, DecisionLog: console})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ deny contains "listing is disabled" if input.target.method == "ListWorkflowExecu
 	for name, content := range requestBundle {
 		next[name] = content
 	}
-	candidate := writeFiles(t, next)
+	candidate := testutil.WriteFiles(t, next)
 	wantChanged := 0
 	for _, ev := range consoleEvents {
 		if ev["custom"].(map[string]any)["api"] == "ListWorkflowExecutions" && ev["result"].(map[string]any)["allow"] == true {
@@ -271,7 +272,7 @@ deny contains "listing is disabled" if input.target.method == "ListWorkflowExecu
 		t.Fatal(err)
 	}
 	rep.Reset()
-	if err := offline.Eval(ctx, cli.Eval{Replay: []string{batches}, Policy: writeFiles(t, requestBundle)}, nil, &rep); err != nil {
+	if err := offline.Eval(ctx, cli.Eval{Replay: []string{batches}, Policy: testutil.WriteFiles(t, requestBundle)}, nil, &rep); err != nil {
 		t.Fatalf("replay against the recording policy: %v\n%s", err, rep.String())
 	}
 	if !strings.Contains(rep.String(), fmt.Sprintf("Replayed %d decisions", len(uploaded))) {

@@ -32,6 +32,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // helmValues is what the tests read of server/deploy/helm/values.yaml, the
@@ -355,7 +356,7 @@ func TestImage(t *testing.T) {
 	t.Run("start-dev serves SDK calls", func(t *testing.T) {
 		img.t = t
 		began := time.Now()
-		port := freePorts(t, 1)[0]
+		port := testutil.FreePort(t, "127.0.0.1")
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		p := img.run(nil, nil, cfg.Entrypoint[0], "start-dev", "--port", strconv.Itoa(port), "--http-port", "-1", "--status-addr", "-1")
 		ctx := ctxFor(t, 2*time.Minute)
@@ -393,10 +394,10 @@ func testChartPod(t *testing.T, img *container, entrypoint, cmd []string) {
 		t.Fatal(err)
 	}
 	oidc := newOIDCIssuer(t, key)
-	priv, pub := ecKeys(t)
-	bundles := newBundleServer(t, "chart-bundle-token", remoteBundle(t, "chart-r1", priv))
+	priv, pub := testutil.ECKeys(t)
+	bundles := testutil.NewBundleServer(t, "chart-bundle-token", remoteBundle(t, "chart-r1", priv))
 	port := map[string]int{}
-	for i, p := range freePorts(t, 12) {
+	for i, p := range testutil.FreePorts(t, "127.0.0.1", 12) {
 		port[[]string{"fe", "feMembership", "feHTTP", "in", "inMembership", "inHTTP", "history", "historyMembership",
 			"matching", "matchingMembership", "workerMembership", "status"}[i]] = p
 	}
@@ -435,7 +436,7 @@ func testChartPod(t *testing.T, img *container, entrypoint, cmd []string) {
 		t.Fatal(err)
 	}
 	configDir, dynDir := t.TempDir(), t.TempDir()
-	extra := freePorts(t, 2)
+	extra := testutil.FreePorts(t, "127.0.0.1", 2)
 	pprofPort, metricsPort := extra[0], extra[1]
 	r := strings.NewReplacer("@AUTH@", indent(string(authYAML), "    "), "@FE@", strconv.Itoa(port["fe"]), "@FEM@", strconv.Itoa(port["feMembership"]),
 		"@FEH@", strconv.Itoa(port["feHTTP"]), "@IN@", strconv.Itoa(port["in"]), "@INM@", strconv.Itoa(port["inMembership"]),
@@ -500,7 +501,7 @@ func testChartPod(t *testing.T, img *container, entrypoint, cmd []string) {
 	var got string
 	wantOK(t, "workflow result", run.Get(ctx, &got))
 	wantDenied(t, "TerminateWorkflowExecution under the signed remote bundle", user.TerminateWorkflow(ctx, run.GetID(), "", "x"), "remote bundle: terminations are frozen")
-	if n := bundles.requests.Load(); n < 1 {
+	if n := bundles.Requests(); n < 1 {
 		t.Errorf("bundle server saw %d requests", n)
 	}
 	p.stop(time.Minute)

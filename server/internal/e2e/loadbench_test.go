@@ -25,7 +25,11 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/temporal"
 	"google.golang.org/grpc/codes"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -55,10 +59,10 @@ const (
 
 // benchConfig is one way of authorizing the server under load.
 type benchConfig struct {
-	name   string // metric suffix
-	label  string // for the table
-	authz  devserver.Authorization
-	policy string // bundle layered on the default policy, or ""
+	name   string                    // metric suffix
+	label  string                    // for the table
+	auth   devserver.AuthReplacement // nil: temporal-opa
+	policy string                    // bundle layered on the default policy, or ""
 	// tokens: clients send a token (minted once per client); workerPerms are
 	// the permissions of the workers' tokens.
 	tokens      bool
@@ -115,8 +119,8 @@ func BenchmarkServerThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	configs := []benchConfig{
-		{name: "noauth", label: "(1) no authorization", authz: devserver.AuthorizationNone},
-		{name: "temporal-default", label: "(2) Temporal default mapper+authorizer", authz: devserver.AuthorizationTemporalDefault,
+		{name: "noauth", label: "(1) no authorization", auth: noAuthorization},
+		{name: "temporal-default", label: "(2) Temporal default mapper+authorizer", auth: temporalDefaultAuthorization,
 			tokens: true, workerPerms: []string{"default:write"}},
 		{name: "opa-default", label: "(3) temporal-opa, default policy", tokens: true, workerPerms: []string{"default:write"}},
 		{name: "opa-bundles", label: "(4) temporal-opa, 4 example bundles", policy: layeredBundles(b),
@@ -188,54 +192,130 @@ func BenchmarkServerThroughput(b *testing.B) {
 	}
 }
 
+// noAuthorization installs no claim mapper and no authorizer: Temporal's
+// interceptor then skips authorization and every call is allowed whatever its
+// token. The benchmark's baseline.
+func noAuthorization(string, log.Logger) ([]temporal.ServerOption, func()) { return nil, nil }
+
+// temporalDefaultAuthorization installs Temporal's default JWT claim mapper
+// (authorization.NewDefaultJWTClaimMapper, its keys fetched by
+// authorization.NewDefaultTokenKeyProvider from the dev key's JWKS, so that the
+// dev key's tokens are accepted) and its default authorizer
+// (authorization.NewDefaultAuthorizer).
+func temporalDefaultAuthorization(jwksURL string, logger log.Logger) ([]temporal.ServerOption, func()) {
+	cfg := &config.Authorization{JWTKeyProvider: config.JWTKeyProvider{
+		KeySourceURIs:   []string{jwksURL},
+		RefreshInterval: time.Minute,
+	}}
+	keys := authorization.NewDefaultTokenKeyProvider(cfg, logger)
+	return []temporal.ServerOption{
+		temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
+		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
+			return authorization.NewDefaultJWTClaimMapper(keys, cfg, logger)
+		}),
+	}, keys.Close
+}
+
 // The benchmark's comparison servers authorize as they say: without
-// authorization every call is allowed, with Temporal's default claim mapper and
-// authorizer the dev key's tokens are verified and their roles enforced.
-// Options that need temporal-opa are refused with them.
+// authorization every call is allowed; with Temporal's default claim mapper
+// and authorizer the dev key's tokens are verified and their roles enforced,
+// and a denial is Temporal's own (its generic message, no reason), not
+// temporal-opa's. Options that need temporal-opa are refused with them.
 func TestDevServerAuthorizationModes(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	for _, o := range []devserver.Options{
-		{Authorization: "bogus"},
-		{Authorization: devserver.AuthorizationNone, Policy: repoPath(t, "bundles/ui-friendly-reads")},
-		{Authorization: devserver.AuthorizationTemporalDefault, StatusAddr: "127.0.0.1:0"},
+	for _, tc := range []struct {
+		name string
+		o    devserver.Options
+		want string
+	}{
+		{"policy without temporal-opa", devserver.Options{ReplaceAuth: noAuthorization, Policy: repoPath(t, "bundles/ui-friendly-reads")},
+			"devserver: ReplaceAuth cannot be combined with Policy, which needs temporal-opa's authorization"},
+		{"status endpoint without temporal-opa", devserver.Options{ReplaceAuth: temporalDefaultAuthorization, StatusAddr: "127.0.0.1:0"},
+			"devserver: ReplaceAuth cannot be combined with StatusAddr, which needs temporal-opa's authorization"},
 	} {
-		o.Key = srv.Key()
-		if s, err := devserver.Start(ctx, o); err == nil {
-			_ = s.Stop()
-			t.Errorf("Start(%+v) succeeded, want an error", o)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Key = srv.Key()
+			s, err := devserver.Start(ctx, tc.o)
+			if err == nil {
+				_ = s.Stop()
+				t.Fatalf("Start succeeded, want the error %q", tc.want)
+			}
+			if err.Error() != tc.want {
+				t.Fatalf("Start: %v, want %q", err, tc.want)
+			}
+		})
 	}
-	start := func(a devserver.Authorization) *devserver.Server {
-		s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), HTTPPort: -1, Authorization: a})
+
+	start := func(name string, auth devserver.AuthReplacement) *devserver.Server {
+		s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), HTTPPort: -1, ReplaceAuth: auth})
 		if err != nil {
-			t.Fatalf("Authorization %q: %v", a, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		t.Cleanup(func() { _ = s.Stop() })
+		if s.Authorizer() != nil {
+			t.Errorf("%s: Authorizer() is not nil: temporal-opa's authorizer was built", name)
+		}
 		return s
 	}
 	describe := &workflowservice.DescribeNamespaceRequest{Namespace: "default"}
-
-	none := start(devserver.AuthorizationNone)
-	_, err := dialAt(t, none.FrontendAddr(), "default", rawToken("")).WorkflowService().DescribeNamespace(ctx, describe)
-	wantOK(t, "no authorization: DescribeNamespace without a token", err)
-	if none.Authorizer() != nil {
-		t.Error("no authorization: Authorizer() is not nil")
-	}
-
-	def := start(devserver.AuthorizationTemporalDefault)
-	_, err = dialAt(t, def.FrontendAddr(), "default", rawToken("")).WorkflowService().DescribeNamespace(ctx, describe)
-	wantDenied(t, "Temporal default: DescribeNamespace without a token", err)
-	reader := dialAt(t, def.FrontendAddr(), "default", newTokens(def.Key(), "default:read"))
-	_, err = reader.WorkflowService().DescribeNamespace(ctx, describe)
-	wantOK(t, "Temporal default: DescribeNamespace with default:read", err)
-	_, err = reader.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("denied"), TaskQueue: "idle"}, Greet, "x")
-	wantDenied(t, "Temporal default: StartWorkflowExecution with default:read", err)
+	none := start("no authorization", noAuthorization)
+	def := start("Temporal default", temporalDefaultAuthorization)
 	otherKey, err := devkey.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = dialAt(t, def.FrontendAddr(), "default", newTokens(otherKey, "default:read")).WorkflowService().DescribeNamespace(ctx, describe)
-	wantDenied(t, "Temporal default: DescribeNamespace with a token of another key", err)
+	// wantTemporalDenied asserts Temporal's own denial: PermissionDenied with
+	// its generic message and no reason (temporal-opa's carry the policy's).
+	wantTemporalDenied := func(t *testing.T, err error) {
+		t.Helper()
+		wantDenied(t, "call", err)
+		var pd *serviceerror.PermissionDenied
+		if errors.As(serviceerror.FromStatus(serviceerror.ToStatus(err)), &pd) && (pd.Message != authorization.RequestUnauthorized || pd.Reason != "") {
+			t.Errorf("PermissionDenied %q (reason %q), want Temporal's %q with no reason", pd.Message, pd.Reason, authorization.RequestUnauthorized)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		s      *devserver.Server
+		call   func(ctx context.Context, s *devserver.Server) error
+		denied bool
+	}{
+		{"no authorization: DescribeNamespace without a token", none, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", rawToken("")).WorkflowService().DescribeNamespace(ctx, describe)
+			return err
+		}, false},
+		{"no authorization: StartWorkflowExecution with a token of another key", none, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", newTokens(otherKey, "default:read")).ExecuteWorkflow(ctx,
+				client.StartWorkflowOptions{ID: randomName("allowed"), TaskQueue: "idle"}, Greet, "x")
+			return err
+		}, false},
+		{"Temporal default: DescribeNamespace without a token", def, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", rawToken("")).WorkflowService().DescribeNamespace(ctx, describe)
+			return err
+		}, true},
+		{"Temporal default: DescribeNamespace with default:read", def, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), "default:read")).WorkflowService().DescribeNamespace(ctx, describe)
+			return err
+		}, false},
+		{"Temporal default: StartWorkflowExecution with default:read", def, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), "default:read")).ExecuteWorkflow(ctx,
+				client.StartWorkflowOptions{ID: randomName("denied"), TaskQueue: "idle"}, Greet, "x")
+			return err
+		}, true},
+		{"Temporal default: DescribeNamespace with a token of another key", def, func(ctx context.Context, s *devserver.Server) error {
+			_, err := dialAt(t, s.FrontendAddr(), "default", newTokens(otherKey, "default:read")).WorkflowService().DescribeNamespace(ctx, describe)
+			return err
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call(ctx, tc.s)
+			if tc.denied {
+				wantTemporalDenied(t, err)
+			} else {
+				wantOK(t, tc.name, err)
+			}
+		})
+	}
 }
 
 // selectConfigs keeps the configurations named in TEMPORAL_OPA_BENCH_CONFIGS
@@ -343,7 +423,7 @@ func startBenchServer(ctx context.Context, c benchConfig, key *devkey.Key) (_ *b
 		Namespaces:    []string{"default"},
 		Key:           key,
 		HTTPPort:      -1,
-		Authorization: c.authz,
+		ReplaceAuth:   c.auth,
 		Policy:        c.policy,
 		DynamicConfig: benchDynamicConfig(),
 	})

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // A deny rule (issue 17's, limited to namespace APIs so that the SDK's
@@ -17,7 +18,7 @@ import (
 // decision cache (issue 17: the server allowed it and cached the allow).
 func TestNamespaceMapDenyRuleFiresInServer(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		".manifest": `{"roots": ["temporal/custom"], "revision": "own-namespace"}`,
 		"temporal/custom/own.rego": `package temporal.custom
 

@@ -21,6 +21,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
@@ -107,7 +108,7 @@ var fileLine = regexp.MustCompile(`custom\.rego:\d+`)
 // the error with file and line.
 func TestStartDevHotReload(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		".manifest":                   revManifest("v1-frozen"),
 		"temporal/custom/custom.rego": frozenRules,
 	})
@@ -199,8 +200,8 @@ func TestStartDevHotReload(t *testing.T) {
 // without it, start-up goes on with the embedded default and status shows the
 // bundle pending.
 func TestRequireBundle(t *testing.T) {
-	bundles := newBundleServer(t, "right-token", []byte("unused"))
-	dir := writeFiles(t, map[string]string{"opa.yaml": fmt.Sprintf(`services:
+	bundles := testutil.NewBundleServer(t, "right-token", []byte("unused"))
+	dir := testutil.WriteFiles(t, map[string]string{"opa.yaml": fmt.Sprintf(`services:
   bundles:
     url: %s
     credentials:
@@ -262,7 +263,7 @@ bundles:
 // (policy.decision_path) starts the server, and the file source then watches it
 // under the same name.
 func TestCustomDecisionPathBundle(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"bundle/.manifest": `{"roots": ["acme"], "revision": "acme-1"}`,
 		"bundle/acme/authz.rego": `package acme
 

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
@@ -83,10 +84,10 @@ func scrape(t *testing.T, url, name string, want map[string]string) float64 {
 func TestDryRunRecordsDeniesAndMetrics(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	events := &lockedBuffer{}
-	port := freeLoopbackPort(t)
+	port := testutil.FreePort(t, "127.0.0.1")
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), DryRun: true,
 		MetricsPort: port, DecisionLog: events,
-		Policy: writeFiles(t, map[string]string{
+		Policy: testutil.WriteFiles(t, map[string]string{
 			".manifest":                   `{"roots": ["temporal/custom"]}`,
 			"temporal/custom/freeze.rego": "package temporal.custom\n\ndeny contains \"the freeze denies listing\" if input.target.method == \"ListWorkflowExecutions\"\n",
 		})})
@@ -149,7 +150,7 @@ func TestDryRunRecordsDeniesAndMetrics(t *testing.T) {
 func TestShadowPolicyDisagreements(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	events := &lockedBuffer{}
-	shadowDir := writeFiles(t, map[string]string{
+	shadowDir := testutil.WriteFiles(t, map[string]string{
 		".manifest":                 `{"roots": ["temporal/custom"], "revision": "candidate-1"}`,
 		"temporal/custom/safe.rego": "package temporal.custom\n\ndeny contains \"terminate is reserved to admins\" if input.target.method == \"TerminateWorkflowExecution\"\n",
 	})
@@ -167,17 +168,10 @@ func TestShadowPolicyDisagreements(t *testing.T) {
 		wantOK(t, "terminate (the shadow would deny it)", writer.TerminateWorkflow(ctx, id, "", "test"))
 	}
 	var report wiring.StatusReport
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.Eventually(t, 30*time.Second, 20*time.Millisecond, "the shadow to count the terminations", func() bool {
 		report = s.Report()
-		if report.Shadow != nil && report.Shadow.Counters.AllowToDeny >= terminates {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shadow status %+v", report.Shadow)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return report.Shadow != nil && report.Shadow.Counters.AllowToDeny >= terminates
+	})
 	sc := report.Shadow.Counters
 	if sc.AllowToDeny != terminates || sc.DenyToAllow != 0 || report.Shadow.Policy.Revisions["shadow"] != "candidate-1" || !report.Shadow.Source.OK {
 		t.Fatalf("shadow status %+v", report.Shadow)
@@ -187,13 +181,9 @@ func TestShadowPolicyDisagreements(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shadowDir, ".manifest"), []byte(`{"roots": ["temporal/custom"], "revision": "candidate-2"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for s.Report().Shadow.Policy.Revisions["shadow"] != "candidate-2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the shadow bundle was not reloaded: %+v", s.Report().Shadow)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, 30*time.Second, 20*time.Millisecond, "the shadow bundle's reload (candidate-2)", func() bool {
+		return s.Report().Shadow.Policy.Revisions["shadow"] == "candidate-2"
+	})
 	if c := s.Report().Shadow.Counters; c.AllowToDeny != 0 {
 		t.Fatalf("counts after the reload: %+v", c)
 	}

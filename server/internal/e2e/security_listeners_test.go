@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // runStartDevChild is the main of the start-dev process of
@@ -38,11 +38,11 @@ func runStartDevChild(args []string) int {
 	if err == nil {
 		err = devserver.Run(ctx, o, os.Stdout, os.Stderr)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", cli.Program, cli.OneLine(err.Error()))
-		return 1
+	code, msg := cli.Exit(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
 	}
-	return 0
+	return code
 }
 
 // attackBody is the body of the request: grpc-gateway reads a
@@ -80,7 +80,7 @@ func TestStartDevListeners(t *testing.T) {
 		}
 	})
 
-	ports := lowFreePorts(t, 5)
+	ports := testutil.FreePorts(t, "0.0.0.0", 5)
 	grpcPort, httpPort, statusPort, uiPort, metricsPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	sd := startDevChild(t, "--ip", "0.0.0.0", "--port", strconv.Itoa(grpcPort), "--http-port", strconv.Itoa(httpPort),
 		"--status-addr", "127.0.0.1:"+strconv.Itoa(statusPort), "--ui-port", strconv.Itoa(uiPort),
@@ -368,30 +368,4 @@ func startDevChild(t *testing.T, args ...string) startDevProc {
 		t.Fatal("start-dev was not ready in 3 minutes")
 	}
 	return startDevProc{}
-}
-
-// lowFreePorts returns n distinct ports free on every address, below the
-// ephemeral range (see devserver's listenLow).
-func lowFreePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-	}()
-	var ports []int
-	for tries := 0; len(ports) < n && tries < 1000; tries++ {
-		p := 10000 + mrand.IntN(22768)
-		ln, err := net.Listen("tcp", net.JoinHostPort("0.0.0.0", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		lns = append(lns, ln)
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		t.Fatalf("found %d free ports, want %d", len(ports), n)
-	}
-	return ports
 }

@@ -1,29 +1,19 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/bundle"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/config"
@@ -35,6 +25,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
@@ -56,25 +47,10 @@ allow if {
 `,
 }
 
-func writeFiles(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // start-dev --policy: the bundle's rules apply on top of the default policy.
 func TestStartDevWithPolicyBundle(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: writeFiles(t, customBundle)})
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: testutil.WriteFiles(t, customBundle)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +74,7 @@ func TestStartDevWithPolicyBundle(t *testing.T) {
 // A policy that does not compile stops start-dev before the Temporal server
 // starts, with one line naming the flag and the file.
 func TestStartDevWithBadPolicy(t *testing.T) {
-	bad := writeFiles(t, map[string]string{
+	bad := testutil.WriteFiles(t, map[string]string{
 		".manifest":                   `{"roots": ["temporal/custom"], "rego_version": 1}`,
 		"temporal/custom/custom.rego": "package temporal.custom\n\ndeny contains \"x\" if {\n\tinput.target.metod == \"Foo\"\n}\n",
 	})
@@ -133,7 +109,7 @@ func TestStartDevPortInUse(t *testing.T) {
 // temporal-opa start: Temporal's own config file (global.authorization giving the
 // key source) plus an --authz file, run until the context ends.
 func TestStartWithTemporalConfig(t *testing.T) {
-	priv, pub := ecKeys(t)
+	priv, pub := testutil.ECKeys(t)
 	key, err := devkey.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -144,19 +120,7 @@ func TestStartWithTemporalConfig(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = jwks.Close() })
 
-	var ports [11]int // the last for the status endpoint
-	var lns []net.Listener
-	for i := range ports { // held until all are picked, so that they differ
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
+	ports := testutil.FreePorts(t, "127.0.0.1", 11) // the last for the status endpoint
 	svc := func(g, m int) string {
 		return fmt.Sprintf("    rpc:\n      grpcPort: %d\n      membershipPort: %d\n      bindOnLocalHost: true\n", g, m)
 	}
@@ -222,7 +186,7 @@ namespaceDefaults:
 		svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9]), ports[0])
 	// A remote bundle server as `opa build` + `opa sign` + any static file
 	// server would be: a signed tarball with an ETag, behind a bearer token.
-	bundles := newBundleServer(t, "s3cret-bundle-token", remoteBundle(t, "r1", priv))
+	bundles := testutil.NewBundleServer(t, "s3cret-bundle-token", remoteBundle(t, "r1", priv))
 	opaYAML := fmt.Sprintf(`services:
   bundles:
     url: %s
@@ -244,7 +208,7 @@ keys:
     key: |
 %s`, bundles.URL, indent(pub, "      "))
 	statusAddr := fmt.Sprintf("127.0.0.1:%d", ports[10])
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"temporal.yaml": temporalYAML,
 		"opa.yaml":      opaYAML,
 	})
@@ -331,7 +295,7 @@ keys:
 			t.Errorf("status shows %q: %s", secret, body)
 		}
 	}
-	if n := bundles.requests.Load(); n < 1 {
+	if n := bundles.Requests(); n < 1 {
 		t.Errorf("bundle server saw %d requests", n)
 	}
 }
@@ -340,89 +304,10 @@ keys:
 // does with the ES256 key priv (PEM) under key id "release": it freezes
 // terminations.
 func remoteBundle(t *testing.T, rev, priv string) []byte {
-	return signedBundle(t, rev, priv, `package temporal.custom
+	return testutil.SignedBundle(t, rev, priv, `package temporal.custom
 
 deny contains "remote bundle: terminations are frozen" if input.target.method == "TerminateWorkflowExecution"
 `)
-}
-
-// signedBundle is an `opa build` tarball at revision rev holding one module of
-// package temporal.custom, signed with priv under key id "release".
-func signedBundle(t *testing.T, rev, priv, rego string) []byte {
-	t.Helper()
-	b := bundle.Bundle{
-		Manifest: bundle.Manifest{Revision: rev, Roots: &[]string{"temporal/custom"}},
-		Data:     map[string]any{},
-		Modules:  []bundle.ModuleFile{{URL: "/temporal/custom/remote.rego", Path: "/temporal/custom/remote.rego", Raw: []byte(rego)}},
-	}
-	if err := b.GenerateSignature(bundle.NewSigningConfig(priv, "ES256", ""), "release", false); err != nil {
-		t.Fatalf("sign: %v", err)
-	}
-	var buf bytes.Buffer
-	if err := bundle.NewWriter(&buf).Write(b); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// bundleServer serves one tarball at any path with an ETag, to callers with
-// the bearer token; Publish replaces the tarball, as a bundle server's
-// operator uploading a new revision would.
-type bundleServer struct {
-	*httptest.Server
-	requests atomic.Int64
-	current  atomic.Pointer[servedBundle]
-}
-
-type servedBundle struct {
-	tarball []byte
-	etag    string
-}
-
-func newBundleServer(t *testing.T, token string, tarball []byte) *bundleServer {
-	bs := &bundleServer{}
-	bs.Publish(tarball)
-	bs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bs.requests.Add(1)
-		if r.Header.Get("Authorization") != "Bearer "+token {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		cur := bs.current.Load()
-		w.Header().Set("ETag", cur.etag)
-		if r.Header.Get("If-None-Match") == cur.etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		w.Header().Set("Content-Type", "application/gzip")
-		_, _ = w.Write(cur.tarball)
-	}))
-	t.Cleanup(bs.Close)
-	return bs
-}
-
-// Publish makes tarball the bundle served from now on.
-func (bs *bundleServer) Publish(tarball []byte) {
-	bs.current.Store(&servedBundle{tarball: tarball, etag: fmt.Sprintf(`"%x"`, sha256.Sum256(tarball))})
-}
-
-// ecKeys returns a new ES256 key pair, PEM-encoded.
-func ecKeys(t *testing.T) (private, public string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
 }
 
 func indent(s, prefix string) string {
@@ -515,7 +400,7 @@ func TestStartSettingsLayerAuthzOnTemporal(t *testing.T) {
 		PermissionsClaimName: "perms",
 		Audience:             "temporal",
 	}}}
-	f := filepath.Join(writeFiles(t, map[string]string{"authz.yaml": "jwt:\n  permissions_claim: realm_access.roles\n  system_namespace_aliases: [system]\n"}), "authz.yaml")
+	f := filepath.Join(testutil.WriteFiles(t, map[string]string{"authz.yaml": "jwt:\n  permissions_claim: realm_access.roles\n  system_namespace_aliases: [system]\n"}), "authz.yaml")
 	s, err := wiring.Settings(cfg, f)
 	if err != nil {
 		t.Fatal(err)

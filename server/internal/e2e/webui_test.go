@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // browserDir holds the browser scripts (Playwright driving Debian's chromium,
@@ -95,17 +95,6 @@ func runScript(t *testing.T, ctx context.Context, script string, env map[string]
 	}
 }
 
-// freeLoopbackPort picks a free port on 127.0.0.1.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The dev UI acts as its dev identity, through the claim mapper and the policy:
 // with --ui-permissions default:read it lists default's workflows, and the
 // cluster API GetClusterInfo and a terminate are denied with the policy's reason.
@@ -127,6 +116,13 @@ func TestWebUIDevIdentityIsAuthorized(t *testing.T) {
 	id := randomName("ui-idle")
 	_, err = writer.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: randomName("idle")}, Greet, "x")
 	wantOK(t, "start", err)
+	// Visibility is updated after the start returns: wait until the writer
+	// lists the workflow, so that the UI's list below can only miss it for
+	// a reason of its own.
+	testutil.Eventually(t, 30*time.Second, 20*time.Millisecond, "the started workflow in the visibility store", func() bool {
+		resp, err := writer.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: "WorkflowId = '" + id + "'"})
+		return err == nil && len(resp.GetExecutions()) == 1
+	})
 
 	for _, tc := range []struct {
 		name, method, path string
@@ -293,14 +289,14 @@ func TestWebUIOIDCInBrowser(t *testing.T) {
 	out := browserOut(t)
 	ctx := ctxFor(t, 4*time.Minute)
 
-	uiPort := freeLoopbackPort(t)
+	uiPort := testutil.FreePort(t, "127.0.0.1")
 	ui := "http://localhost:" + strconv.Itoa(uiPort)
 	issuer := startIdP(t, ctx, ui+"/auth/sso/callback", map[string][]string{
 		"reader": {"default:read"},
 		"writer": {"default:read", "default:write"},
 		"other":  {"other:read", "other:write"},
 	})
-	files := writeFiles(t, map[string]string{
+	files := testutil.WriteFiles(t, map[string]string{
 		"authz.yaml": fmt.Sprintf("jwt:\n  issuer: %s\n  audiences: [temporal]\npolicy:\n  bundle: %s\n",
 			issuer, repoPath(t, "bundles/ui-friendly-reads")),
 		"ui.yaml": fmt.Sprintf(`auth:
@@ -364,7 +360,7 @@ func TestStartDevAuthzKeepsDevKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	const issuer = "https://idp.example/realms/temporal"
-	files := writeFiles(t, map[string]string{
+	files := testutil.WriteFiles(t, map[string]string{
 		"jwks.json":  string(jwks),
 		"authz.yaml": "jwt:\n  issuer: " + issuer + "\n  skip_discovery: true\n  jwks_files: [JWKS]\n",
 	})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 )
 
 // loadKey loads the key from --key or from --state-dir, with advice when missing.
@@ -100,7 +101,7 @@ func KeysServe(ctx context.Context, o cli.KeysServe, w io.Writer) error {
 	}
 	s, err := devkey.Serve(o.Addr, k)
 	if err != nil {
-		if strings.Contains(err.Error(), "address already in use") {
+		if ports.InUse(err) {
 			return fmt.Errorf("--addr %s is already in use: choose another address, e.g. --addr 127.0.0.1:0 for any free port", o.Addr)
 		}
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 func TestResolveAPI(t *testing.T) {
@@ -78,17 +79,10 @@ func TestEval(t *testing.T) {
 	}
 	other, _ := devkey.Generate()
 	foreign, _ := other.Mint(devkey.Claims{Subject: "mallory", Permissions: []string{"default:admin"}})
-	bundle := t.TempDir()
-	for name, content := range map[string]string{
+	bundle := testutil.WriteFiles(t, map[string]string{
 		".manifest":                   `{"roots": ["temporal/custom"], "rego_version": 1}`,
 		"temporal/custom/custom.rego": "package temporal.custom\n\ndeny contains \"no starts for alice\" if {\n\tinput.claims.subject == \"alice\"\n\tinput.target.method == \"StartWorkflowExecution\"\n}\n",
-	} {
-		path := filepath.Join(bundle, name)
-		_ = os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 
 	tests := []struct {
 		name      string

@@ -3,13 +3,7 @@ package offline
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,6 +22,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // runCLI runs "temporal-opa args..." in-process, as main runs it: it returns
@@ -46,22 +41,11 @@ func runCLI(stdin string, args ...string) (stdout, stderr string, status int) {
 // exitStatus is main's mapping of a command's error to its exit status (and
 // message on stderr).
 func exitStatus(err error, stderr *bytes.Buffer) int {
-	var usage *cli.UsageError
-	var exit ExitError
-	switch {
-	case err == nil, errors.Is(err, cli.ErrHelp):
-		return 0
-	case errors.As(err, new(Denied)):
-		return 1
-	case errors.As(err, &exit):
-		return exit.Code
-	case errors.As(err, &usage):
-		stderr.WriteString(cli.Program + ": " + err.Error() + "\n")
-		return 2
-	default:
-		stderr.WriteString(cli.Program + ": " + cli.OneLine(err.Error()) + "\n")
-		return 1
+	code, msg := cli.Exit(err)
+	if msg != "" {
+		stderr.WriteString(msg + "\n")
 	}
+	return code
 }
 
 // exampleBundles are the bundles of the repository's bundles/ directory.
@@ -100,22 +84,6 @@ func copyBundle(t testing.TB, src string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-// writeBundle writes files (path to content) into a new temporary directory.
-func writeBundle(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 const customManifest = `{"roots": ["temporal/custom"], "revision": "r1"}`
@@ -224,7 +192,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeBundle(t, tc.files)
+			dir := testutil.WriteFiles(t, tc.files)
 			arg := dir
 			name := "policy"
 			if tc.named != "" {
@@ -254,7 +222,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 // Compile errors come one by one in --format json, with OPA's code and the
 // file, row and column, for CI annotations.
 func TestPolicyCheckJSONLocations(t *testing.T) {
-	dir := writeBundle(t, custom("package temporal.custom\n\ndeny contains \"x\" if input.claim.subject == \"a\"\n\ndeny contains \"y\" if input.target.methd == \"b\"\n"))
+	dir := testutil.WriteFiles(t, custom("package temporal.custom\n\ndeny contains \"x\" if input.claim.subject == \"a\"\n\ndeny contains \"y\" if input.target.methd == \"b\"\n"))
 	out, _, status := runCLI("", "policy", "check", "-f", "json", dir)
 	var res CheckResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || status != 1 {
@@ -276,11 +244,11 @@ func TestPolicyCheckJSONLocations(t *testing.T) {
 // Two bundles are activated together, each under its manifest's name, and
 // their roots must not overlap.
 func TestPolicyCheckSeveralBundles(t *testing.T) {
-	rules := writeBundle(t, map[string]string{
+	rules := testutil.WriteFiles(t, map[string]string{
 		".manifest":                  `{"roots": ["temporal/custom"], "metadata": {"name": "rules"}}`,
 		"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"frozen\" if input.target.namespace in data.acme.frozen\n",
 	})
-	data := writeBundle(t, map[string]string{
+	data := testutil.WriteFiles(t, map[string]string{
 		".manifest":             `{"roots": ["acme/frozen"], "revision": "d7"}`,
 		"acme/frozen/data.json": `["payments"]`,
 	})
@@ -301,7 +269,7 @@ func TestPolicyCheckSeveralBundles(t *testing.T) {
 // A bundle whose roots cover the default policy replaces it, and decides at
 // its own decision path.
 func TestPolicyCheckReplacementPolicy(t *testing.T) {
-	dir := writeBundle(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		".manifest":             `{"roots": ["acme"]}`,
 		"acme/authz/authz.rego": "package acme.authz\n\ndecision := {\"allow\": input.claims != null, \"reason\": \"acme\"}\n",
 	})
@@ -309,25 +277,6 @@ func TestPolicyCheckReplacementPolicy(t *testing.T) {
 	if status != 0 || !strings.Contains(out, "ok: the server activates bundle policy from "+dir+", layered on the embedded default policy, decision data.acme.authz.decision") {
 		t.Errorf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 	}
-}
-
-// pemKeys returns a new ES256 key pair as PEM: private (PKCS#8) and public (PKIX).
-func pemKeys(t *testing.T) (priv, pub string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p8, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}))
 }
 
 // signedTarball writes an `opa build`-format tarball of files, signed with
@@ -363,8 +312,8 @@ func signedTarball(t *testing.T, files map[string]string, priv, keyID string) st
 // --verification-key verifies signed bundles as the server verifies a bundle
 // with a signing configuration.
 func TestPolicyCheckSignatures(t *testing.T) {
-	priv, pub := pemKeys(t)
-	otherPriv, _ := pemKeys(t)
+	priv, pub := testutil.ECKeys(t)
+	otherPriv, _ := testutil.ECKeys(t)
 	dir := t.TempDir()
 	pubFile := filepath.Join(dir, "release.pem")
 	if err := os.WriteFile(pubFile, []byte(pub), 0o644); err != nil {
@@ -413,7 +362,7 @@ func TestPolicyTest(t *testing.T) {
 		if tests != "" {
 			files["temporal/custom/rules_test.rego"] = tests
 		}
-		return writeBundle(t, files)
+		return testutil.WriteFiles(t, files)
 	}
 	pass, fail := bundle(passing), bundle(failing)
 
@@ -506,7 +455,7 @@ func TestPolicyExport(t *testing.T) {
 	}
 
 	// opa check --strict --schema DIR/input.schema.json DIR my-bundle, with a typo
-	typo := writeBundle(t, custom("package temporal.custom\n\ndeny contains \"x\" if input.claim.subject == \"a\"\n"))
+	typo := testutil.WriteFiles(t, custom("package temporal.custom\n\ndeny contains \"x\" if input.claim.subject == \"a\"\n"))
 	schemas, err := loader.Schemas(filepath.Join(dir, "input.schema.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -695,7 +644,7 @@ func TestPolicyCheckNotesCacheDefeat(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := writeBundle(t, custom(tc.rules))
+			dir := testutil.WriteFiles(t, custom(tc.rules))
 			out, errOut, status := runCLI("", "policy", "check", dir)
 			if status != 0 {
 				t.Fatalf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/offline"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // recordedEvents are console events as the server writes them: a write-role
@@ -23,23 +23,8 @@ const recordedEvents = `{"decision_id":"d1","input":{"claims":{"subject":"svc","
 {"decision_id":"d2","input":{"claims":{"subject":"ann","auth_type":"jwt","system":[],"namespaces":{"default":["read"]},"jwt":{}},"target":{"api":"/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions","service":"temporal.api.workflowservice.v1.WorkflowService","method":"ListWorkflowExecutions","namespace":"default","nexus_endpoint":"","scope":"namespace","access":"read","health_check":false}},"result":{"allow":true,"reason":""},"custom":{"api":"ListWorkflowExecutions","namespace":"default","subject":"ann"}}
 `
 
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestReplay(t *testing.T) {
-	events := filepath.Join(writeTree(t, map[string]string{"e.jsonl": recordedEvents}), "e.jsonl")
+	events := filepath.Join(testutil.WriteFiles(t, map[string]string{"e.jsonl": recordedEvents}), "e.jsonl")
 	manifest := `{"roots": ["temporal/custom"]}`
 	cases := []struct {
 		name                            string
@@ -61,7 +46,7 @@ func TestReplay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := cli.Eval{Replay: []string{events}, Format: "json"}
 			if tc.rules != "" {
-				o.Policy = writeTree(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": tc.rules})
+				o.Policy = testutil.WriteFiles(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": tc.rules})
 			}
 			var out bytes.Buffer
 			err := offline.Eval(context.Background(), o, nil, &out)
@@ -80,7 +65,7 @@ func TestReplay(t *testing.T) {
 	// Why the start is not replayable: the field was erased. The list is, but
 	// its input has no request: not replayable either.
 	var out bytes.Buffer
-	pol := writeTree(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": cases[4].rules})
+	pol := testutil.WriteFiles(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": cases[4].rules})
 	_ = offline.Eval(context.Background(), cli.Eval{Replay: []string{events}, Policy: pol}, nil, &out)
 	for _, want := range []string{"StartWorkflowExecution: the candidate reads /input/request/workflow_type, which was erased", "ListWorkflowExecutions: the candidate reads input.request, which was not recorded"} {
 		if !strings.Contains(out.String(), want) {
@@ -90,7 +75,7 @@ func TestReplay(t *testing.T) {
 }
 
 func TestReplayBadInput(t *testing.T) {
-	dir := writeTree(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"empty.jsonl":                `{"msg": "not an event"}`,
 		"garbage.jsonl":              "Starting ...\n",
 		"bad/.manifest":              `{"roots": ["temporal/custom"]}`,

@@ -37,7 +37,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -55,8 +54,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"gopkg.in/yaml.v3"
 
+	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
+	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 )
 
 // Version is the version of the embedded UI.
@@ -133,7 +134,7 @@ func LoadConfig(path string) (*Config, error) {
 		Address *string `yaml:"temporalGrpcAddress"`
 	}
 	if err := yaml.Unmarshal(data, &own); err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("--ui-config %s: %s", path, oneLine(err.Error()))}
+		return nil, &Error{Msg: fmt.Sprintf("--ui-config %s: %s", path, cli.OneLine(err.Error()))}
 	}
 	switch {
 	case own.Host != nil:
@@ -147,7 +148,7 @@ func LoadConfig(path string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{Msg: fmt.Sprintf("--ui-config %s: %s (the keys are those of Temporal's UI server config, e.g. auth.providers[0].providerUrl)", path, oneLine(err.Error()))}
+		return nil, &Error{Msg: fmt.Sprintf("--ui-config %s: %s (the keys are those of Temporal's UI server config, e.g. auth.providers[0].providerUrl)", path, cli.OneLine(err.Error()))}
 	}
 	return cfg, nil
 }
@@ -389,17 +390,16 @@ func checkProvider(ctx context.Context, client *http.Client, c *Config, src stri
 // CheckPort reports a clear error, naming the flag to change, when ip:port
 // cannot be listened on.
 func CheckPort(ip string, port int) error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		switch {
-		case errors.Is(err, syscall.EADDRINUSE):
-			return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal UI?): choose another with --ui-port, or --headless to run without the UI", port, ip)}
-		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			return &Error{Msg: fmt.Sprintf("--ui-ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}
-		}
-		return &Error{Msg: fmt.Sprintf("cannot listen on %s for the Web UI: %v (--ui-ip, --ui-port)", net.JoinHostPort(ip, strconv.Itoa(port)), err)}
+	err := ports.Check(ip, port)
+	switch {
+	case err == nil:
+		return nil
+	case ports.InUse(err):
+		return &Error{Msg: fmt.Sprintf("port %d on %s is already in use (another Temporal UI?): choose another with --ui-port, or --headless to run without the UI", port, ip)}
+	case ports.NotLocal(err):
+		return &Error{Msg: fmt.Sprintf("--ui-ip %s is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses", ip)}
 	}
-	return ln.Close()
+	return &Error{Msg: fmt.Sprintf("cannot listen on %s for the Web UI: %v (--ui-ip, --ui-port)", net.JoinHostPort(ip, strconv.Itoa(port)), err)}
 }
 
 // waitHealthy polls url until it answers 200, done is closed, or ctx ends.
@@ -509,8 +509,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

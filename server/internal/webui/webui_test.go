@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -155,16 +156,6 @@ func startFrontend(t *testing.T) (*frontend, string) {
 	return f, ln.Addr().String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // The dev UI adds its identity's token to every call it makes to the frontend;
 // a UI without identity adds nothing.
 func TestStartInjectsIdentity(t *testing.T) {
@@ -184,7 +175,7 @@ func TestStartInjectsIdentity(t *testing.T) {
 			f, addr := startFrontend(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			s, err := Start(ctx, Options{IP: "127.0.0.1", Port: freePort(t), Frontend: addr, Identity: tc.identity})
+			s, err := Start(ctx, Options{IP: "127.0.0.1", Port: testutil.FreePort(t, "127.0.0.1"), Frontend: addr, Identity: tc.identity})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +245,7 @@ func TestStartChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := tc.port
 			if port == 0 {
-				port = freePort(t)
+				port = testutil.FreePort(t, "127.0.0.1")
 			}
 			_, err := Start(context.Background(), Options{IP: "127.0.0.1", Port: port, Frontend: "127.0.0.1:1", Config: tc.cfg, ConfigFile: "ui.yaml"})
 			var ue *Error
@@ -276,7 +267,7 @@ func TestStartRefusesForeignHost(t *testing.T) {
 	f, addr := startFrontend(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	port := freePort(t)
+	port := testutil.FreePort(t, "127.0.0.1")
 	s, err := Start(ctx, Options{IP: "127.0.0.1", Port: port, Frontend: addr,
 		Identity: NewIdentity(key, "dev-ui", []string{"temporal-system:admin"}, 0, nil)})
 	if err != nil {

@@ -1,13 +1,13 @@
 package wiring
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
-	"syscall"
 
 	"go.temporal.io/server/common/config"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 )
 
 // CheckPorts reports, with the config key to change, the first port of the
@@ -33,14 +33,11 @@ func CheckPorts(cfg *config.Config, services []string) error {
 			if p.port == 0 {
 				continue
 			}
-			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p.port)))
-			if err != nil {
-				if errors.Is(err, syscall.EADDRINUSE) {
-					return fmt.Errorf("services.%s.rpc.%s: port %d is already in use (another Temporal server?); stop it or change the port in the Temporal config", name, p.key, p.port)
-				}
+			if err := ports.Check(host, p.port); ports.InUse(err) {
+				return fmt.Errorf("services.%s.rpc.%s: port %d is already in use (another Temporal server?); stop it or change the port in the Temporal config", name, p.key, p.port)
+			} else if err != nil {
 				return fmt.Errorf("services.%s.rpc.%s: cannot listen on %s: %w", name, p.key, net.JoinHostPort(host, strconv.Itoa(p.port)), err)
 			}
-			_ = ln.Close()
 		}
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -14,6 +13,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/shadow"
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/hostcheck"
+	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 )
 
 // StatusReport is the document GET /status serves.
@@ -84,7 +84,7 @@ type StatusServer struct {
 func ServeStatus(addr string, a *Auth, ownHostsOnly ...bool) (*StatusServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
+		if ports.InUse(err) {
 			return nil, errors.New("port already in use")
 		}
 		return nil, fmt.Errorf("cannot listen: %w", errors.Unwrap(err))
