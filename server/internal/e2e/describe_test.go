@@ -8,6 +8,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // start-dev --authz FILE whose file sets policy.bundle describes that bundle
@@ -15,12 +16,12 @@ import (
 // default": it described the flags, not the policy that was built).
 func TestStartDevDescribesTheAuthzFileBundle(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"bundle/.manifest":                  `{"roots": ["temporal/custom"], "revision": "described-1"}`,
 		"bundle/temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"frozen\" if input.target.namespace == \"frozen\"\n",
 	})
 	bundleDir := filepath.Join(dir, "bundle")
-	authz := writeFiles(t, map[string]string{"authz.yaml": "policy:\n  bundle: " + bundleDir + "\n"})
+	authz := testutil.WriteFiles(t, map[string]string{"authz.yaml": "policy:\n  bundle: " + bundleDir + "\n"})
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), AuthzFile: filepath.Join(authz, "authz.yaml")})
 	if err != nil {
 		t.Fatal(err)

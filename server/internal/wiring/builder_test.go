@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/offline"
+	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
 // The server (NewAuth) and the offline commands (eval, and explain, can-i
@@ -26,17 +26,6 @@ import (
 // own decision path the embedded default does not define, gives the same
 // decisions, reasons, bundle names and revisions both ways.
 func TestServerAndOfflineBuildTheSamePolicy(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	key, err := devkey.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -45,17 +34,20 @@ func TestServerAndOfflineBuildTheSamePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwksFile := write("jwks.json", string(jwks))
-	write("bundle/.manifest", `{"roots": ["acme"], "revision": "acme-7"}`)
-	write("bundle/acme/authz.rego", `package acme
+	dir := testutil.WriteFiles(t, map[string]string{
+		"jwks.json":        string(jwks),
+		"bundle/.manifest": `{"roots": ["acme"], "revision": "acme-7"}`,
+		"bundle/acme/authz.rego": `package acme
 
 # METADATA
 # entrypoint: true
 decision := {"allow": false, "reason": sprintf("acme: %s is frozen", [input.target.namespace])} if {
 	input.target.namespace == "frozen"
 } else := data.temporal.authz.decision
-`)
-	authzFile := write("authz.yaml", fmt.Sprintf(`jwt:
+`,
+	})
+	jwksFile := filepath.Join(dir, "jwks.json")
+	authzFile := filepath.Join(testutil.WriteFiles(t, map[string]string{"authz.yaml": fmt.Sprintf(`jwt:
   issuer: %s
   skip_discovery: true
   jwks_files: [%s]
@@ -63,7 +55,7 @@ decision := {"allow": false, "reason": sprintf("acme: %s is frozen", [input.targ
 policy:
   bundle: %s
   decision_path: data.acme.decision
-`, devkey.Issuer, jwksFile, filepath.Join(dir, "bundle")))
+`, devkey.Issuer, jwksFile, filepath.Join(dir, "bundle"))}), "authz.yaml")
 
 	settings, err := authzconfig.Load(authzFile, claimmapper.Config{})
 	if err != nil {
