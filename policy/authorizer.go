@@ -137,8 +137,9 @@ type generation struct {
 	timeout      time.Duration       // bounds one evaluation
 	txn          storage.Transaction // a read transaction on the query's store, shared by evaluations
 	store        storage.Store
-	decideBody   ast.Body // the compiled query `<decision path> = _`, evaluated with topdown
-	decisionVar  ast.Var  // the variable of decideBody that binds the decision
+	decideBody   ast.Body        // the compiled query `<decision path> = _`, evaluated with topdown
+	decisionVar  ast.Var         // the variable of decideBody that binds the decision
+	explained    map[string]bool // the files whose steps explain keeps: the decision's package and temporal.custom
 	revisions    map[string]string
 	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
 	reads        *projection.Reads         // what of the input the policy reads: the cache key, the input built
@@ -348,6 +349,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		id:          a.nextGen.Add(1),
 		path:        a.opts.DecisionPath,
 		decisionVar: decisionVar,
+		explained:   explainedFiles(all, a.decisionRef),
 		timeout:     a.opts.EvalTimeout,
 		txn:         txn,
 		store:       store,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -44,7 +43,10 @@ type RuleHit struct {
 // decision package's and package temporal.custom's part of the trace. The
 // decision and the trace come from the same evaluation of the same policy.
 func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Explanation, error) {
-	g := a.current.Load()
+	return a.current.Load().explain(ctx, claims, target)
+}
+
+func (g *generation) explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Explanation, error) {
 	buf := topdown.NewBufferTracer()
 	d, err := g.decideWhole(ctx, claims, target, buf)
 	ex := Explanation{Decision: d}
@@ -55,9 +57,8 @@ func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, 
 		}
 		// The policy could not decide: the trace says why.
 	}
-	files := a.explainedFiles(g)
 	for _, e := range *buf {
-		if !keepEvent(e, files) {
+		if !keepEvent(e, g.explained) {
 			continue
 		}
 		ex.Trace = append(ex.Trace, e)
@@ -69,15 +70,11 @@ func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, 
 	return ex, err
 }
 
-// explainedFiles are the files of the modules in the decision's package and
-// in package temporal.custom (and their subpackages) of the active policy.
-func (a *Authorizer) explainedFiles(g *generation) map[string]bool {
-	pkgs := append([]ast.Ref{a.decisionRef[:len(a.decisionRef)-1]}, customPackages...)
-	bundles := make(map[string]*bundle.Bundle, len(g.user)+1)
-	maps.Copy(bundles, g.user)
-	if _, ok := g.revisions[defaultBundleName]; ok {
-		bundles[defaultBundleName] = a.defaultB
-	}
+// explainedFiles are the files of the modules of bundles (those a generation
+// compiled) in the package of decision, the decision path, and in package
+// temporal.custom (and their subpackages).
+func explainedFiles(bundles map[string]*bundle.Bundle, decision ast.Ref) map[string]bool {
+	pkgs := append([]ast.Ref{decision[:len(decision)-1]}, customPackages...)
 	files := map[string]bool{}
 	for _, b := range bundles {
 		for _, m := range b.Modules {
