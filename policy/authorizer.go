@@ -551,11 +551,17 @@ func (g *generation) decideWhole(ctx context.Context, claims *authorization.Clai
 	if err == nil {
 		doc, err = projection.JSON(in)
 	}
-	if err != nil {
-		err = &EvalError{Code: CodeInvalidInput, Err: err}
+	return g.decision(ctx, in, doc, err, tracer)
+}
+
+// decision evaluates input (doc, its JSON form) into a Decision; inErr is
+// an error building the input, which denies.
+func (g *generation) decision(ctx context.Context, input ast.Value, doc map[string]any, inErr error, tracer topdown.QueryTracer) (Decision, error) {
+	if inErr != nil {
+		err := &EvalError{Code: CodeInvalidInput, Err: inErr}
 		return Decision{Reason: denyReason(err)}, err
 	}
-	d, err := g.eval(ctx, in, tracer)
+	d, err := g.eval(ctx, input, tracer)
 	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, Revisions: maps.Clone(g.revisions)}
 	if err != nil {
 		out.Allow, out.Reason = false, denyReason(err)
@@ -567,18 +573,8 @@ func (g *generation) decideWhole(ctx context.Context, claims *authorization.Clai
 // values, such as the input of a recorded decision-log event, for tools that
 // replay decisions. It is not cached.
 func (a *Authorizer) DecideInput(ctx context.Context, input map[string]any) (Decision, error) {
-	g := a.current.Load()
 	v, err := projection.JSONValue(input)
-	if err != nil {
-		err = &EvalError{Code: CodeInvalidInput, Err: err}
-		return Decision{Reason: denyReason(err)}, err
-	}
-	d, err := g.eval(ctx, v, nil)
-	out := Decision{Allow: d.allow, Reason: d.reason, Input: input, Revisions: maps.Clone(g.revisions)}
-	if err != nil {
-		out.Allow, out.Reason = false, denyReason(err)
-	}
-	return out, err
+	return a.current.Load().decision(ctx, v, input, err, nil)
 }
 
 // ReadsInput reports whether the active policy may read the input document at
