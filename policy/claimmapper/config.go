@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -101,6 +102,38 @@ type Config struct {
 	// token whose payload is larger only exposes its registered claims (iss, sub, aud,
 	// exp, nbf, iat, jti, azp, client_id and the subject claim). Default 8192.
 	MaxExtensionBytes int `yaml:"max_extension_bytes"`
+	// Issuers lists several trusted issuers, each verified only with its own key
+	// sources (see NewIssuers). Each entry takes the keys above; its issuer is
+	// required and unique. The other keys set beside issuers (audiences, leeway,
+	// permissions_claim, ...) are defaults for every entry. With issuers, the
+	// top level sets no issuer, skip_discovery, jwks_urls or jwks_files.
+	Issuers []Config `yaml:"issuers"`
+}
+
+// perIssuerFields are the fields of Config that an Issuers entry never takes
+// from the top level: its identity and its key sources.
+var perIssuerFields = map[string]bool{"Issuer": true, "SkipDiscovery": true, "JWKSURLs": true, "JWKSFiles": true, "Issuers": true}
+
+// IssuerConfigs returns the entries of c.Issuers, each with the fields it leaves
+// zero taken from c (except its issuer and key sources). It returns nil when
+// c.Issuers is empty.
+func (c *Config) IssuerConfigs() []Config {
+	if len(c.Issuers) == 0 {
+		return nil
+	}
+	top := reflect.ValueOf(c).Elem()
+	out := make([]Config, len(c.Issuers))
+	for i, e := range c.Issuers {
+		v := reflect.ValueOf(&e).Elem()
+		for j := range v.NumField() {
+			if perIssuerFields[v.Type().Field(j).Name] || !v.Field(j).IsZero() {
+				continue
+			}
+			v.Field(j).Set(top.Field(j))
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // FromTemporal converts Temporal's authorization settings (global.authorization in the
@@ -181,8 +214,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("claimmapper: config %s: %s", key, fmt.Sprintf(format, args...)))
 	}
 
+	if len(c.Issuers) > 0 {
+		errs = append(errs, c.validateIssuers()...)
+	}
 	discovery := c.Issuer != "" && !c.SkipDiscovery
-	if !discovery && len(c.JWKSURLs) == 0 && len(c.JWKSFiles) == 0 {
+	if len(c.Issuers) == 0 && !discovery && len(c.JWKSURLs) == 0 && len(c.JWKSFiles) == 0 {
 		bad("issuer/jwks_urls/jwks_files", "no key source: set issuer (OIDC discovery), jwks_urls or jwks_files")
 	}
 	if discovery {
@@ -264,6 +300,41 @@ func (c *Config) Validate() error {
 		bad("max_extension_bytes", "want a number of bytes >= 0, got %d", c.MaxExtensionBytes)
 	}
 	return errors.Join(errs...)
+}
+
+// validateIssuers checks c.Issuers: the top level holds no issuer or key
+// source, and every entry names a distinct issuer and is valid on its own
+// (with the top level's defaults).
+func (c *Config) validateIssuers() []error {
+	var errs []error
+	if c.Issuer != "" || c.SkipDiscovery || len(c.JWKSURLs) > 0 || len(c.JWKSFiles) > 0 {
+		errs = append(errs, errors.New("claimmapper: config issuers: set issuer, skip_discovery, jwks_urls and jwks_files in each entry of issuers, "+
+			"not beside issuers (remove them there, or drop issuers to keep the single-issuer form; "+
+			"key sources may also come from Temporal's global.authorization.jwtKeyProvider.keySourceURIs)"))
+	}
+	seen := map[string]int{}
+	for i, e := range c.IssuerConfigs() {
+		prefix := fmt.Sprintf("claimmapper: config issuers[%d].", i)
+		switch {
+		case len(c.Issuers[i].Issuers) > 0:
+			errs = append(errs, errors.New(prefix+"issuers: an entry cannot list issuers itself"))
+			continue
+		case e.Issuer == "":
+			errs = append(errs, errors.New(prefix+"issuer: want the issuer (the tokens' iss) of every entry, got none"))
+		default:
+			if j, dup := seen[e.Issuer]; dup {
+				errs = append(errs, fmt.Errorf("%sissuer: %q is listed twice (also issuers[%d]); merge the entries", prefix, e.Issuer, j))
+			} else {
+				seen[e.Issuer] = i
+			}
+		}
+		if err := e.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				errs = append(errs, errors.New(strings.Replace(line, "claimmapper: config ", prefix, 1)))
+			}
+		}
+	}
+	return errs
 }
 
 func checkHTTPURL(raw string) error {

@@ -19,7 +19,7 @@ const (
 	CodeMalformedToken    ErrorCode = "malformed_token"     // not a compact JWS with a JSON header and payload
 	CodeUnsupportedAlg    ErrorCode = "unsupported_alg"     // none, HMAC, unknown or not in the allow-list
 	CodeUnsupportedHeader ErrorCode = "unsupported_header"  // a crit header (no extension is supported)
-	CodeMissingKID        ErrorCode = "missing_kid"         // no kid header
+	CodeMissingKID        ErrorCode = "missing_kid"         // no kid header, and not exactly one key fits the alg
 	CodeUnknownKID        ErrorCode = "unknown_kid"         // kid not in the key set, even after a refetch
 	CodeKeyMismatch       ErrorCode = "key_mismatch"        // the kid's key does not fit the token's alg
 	CodeBadSignature      ErrorCode = "bad_signature"       // the signature does not verify
@@ -28,6 +28,7 @@ const (
 	CodeTokenExpired      ErrorCode = "token_expired"       // exp (+ leeway) is past
 	CodeTokenNotYetValid  ErrorCode = "token_not_yet_valid" // nbf or iat (- leeway) is in the future
 	CodeInvalidIssuer     ErrorCode = "invalid_issuer"      // iss is not the configured issuer
+	CodeUnknownIssuer     ErrorCode = "unknown_issuer"      // iss names no issuer of jwt.issuers (Issuers)
 	CodeInvalidAudience   ErrorCode = "invalid_audience"    // aud has none of the expected audiences
 	CodeInvalidSubject    ErrorCode = "invalid_subject"     // the subject claim is missing or not a string
 )

@@ -78,13 +78,16 @@ func (k *keyEntry) fits(alg string) bool {
 // set of keys does; cached tokens of another generation are not used.
 type keySet struct {
 	byKID map[string][]*keyEntry
+	all   []*keyEntry // every key, for tokens without kid
 	fp    [32]byte
 	gen   uint64
 	n     int
 }
 
 // usableKeys extracts the public signing keys of set that fit an allowed algorithm.
-// Symmetric keys, encryption keys and keys without kid are skipped.
+// Symmetric keys and encryption keys are skipped. Keys without kid are kept (kid
+// ""): only a token without kid can use one, and only when it is the set's single
+// key for the token's algorithm.
 func usableKeys(set jwk.Set, allowed map[string]bool) []*keyEntry {
 	var out []*keyEntry
 	for i := 0; i < set.Len(); i++ {
@@ -96,9 +99,6 @@ func usableKeys(set jwk.Set, allowed map[string]bool) []*keyEntry {
 			continue
 		}
 		kid := k.KeyID()
-		if kid == "" {
-			continue
-		}
 		e := &keyEntry{kid: kid}
 		if a := k.Algorithm(); a != nil {
 			e.alg = a.String()
@@ -399,6 +399,7 @@ func (ks *keyStore) install(u string, keys []*keyEntry) {
 		}
 		h.Write(e.fp[:])
 		next.byKID[e.kid] = append(next.byKID[e.kid], e)
+		next.all = append(next.all, e)
 		next.n++
 	}
 	copy(next.fp[:], h.Sum(nil))

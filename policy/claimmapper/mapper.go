@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -73,6 +74,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // every key source once; ctx bounds only this start-up fetch. Background refresh runs
 // until Close.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
+	if len(cfg.Issuers) > 0 {
+		return nil, errors.New("claimmapper: config issuers: New takes one issuer; use NewIssuers for a list")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

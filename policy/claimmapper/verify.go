@@ -58,21 +58,33 @@ func (m *Mapper) verifySignature(raw string, ks *keySet) (map[string]any, int, u
 	if len(hdr.Crit) > 0 && string(hdr.Crit) != "null" {
 		return nil, 0, 0, tokenErr(CodeUnsupportedHeader, "crit header extensions are not supported")
 	}
-	if hdr.Kid == "" {
-		return nil, 0, 0, tokenErr(CodeMissingKID, "no kid header")
-	}
 	sig, err := b64.DecodeString(s64)
 	if err != nil {
 		return nil, 0, 0, &TokenError{Code: CodeMalformedToken, Reason: "signature is not base64url", Err: err}
 	}
 
-	candidates, known := ks.byKID[hdr.Kid]
-	if !known && m.keys.refetch() {
-		ks = m.keys.current.Load()
+	var candidates []*keyEntry
+	if hdr.Kid == "" {
+		// JWT-SVIDs may omit kid: accepted only when exactly one key of the
+		// issuer's set fits the token's algorithm, so no key is ever guessed.
+		for _, k := range ks.all {
+			if k.fits(hdr.Alg) {
+				candidates = append(candidates, k)
+			}
+		}
+		if len(candidates) != 1 {
+			return nil, 0, 0, tokenErrf(CodeMissingKID, "no kid header, and the key set has %d keys for alg %s (a token without kid needs exactly one)", len(candidates), hdr.Alg)
+		}
+	} else {
+		var known bool
 		candidates, known = ks.byKID[hdr.Kid]
-	}
-	if !known {
-		return nil, 0, 0, tokenErrf(CodeUnknownKID, "kid %s is not in the key set", short(hdr.Kid))
+		if !known && m.keys.refetch() {
+			ks = m.keys.current.Load()
+			candidates, known = ks.byKID[hdr.Kid]
+		}
+		if !known {
+			return nil, 0, 0, tokenErrf(CodeUnknownKID, "kid %s is not in the key set", short(hdr.Kid))
+		}
 	}
 	signingInput := []byte(raw[:len(h64)+1+len(p64)])
 	fitted := false
