@@ -23,7 +23,9 @@
 // wrong type stops start-up with an error naming the file, the line, the key and
 // what is expected there. Settings of the jwt section are layered on those taken
 // from Temporal's global.authorization (claimmapper.FromTemporal): a key set in
-// this file wins.
+// this file wins. Several issuers are listed under jwt.issuers, each entry
+// with its own issuer and key sources (the other jwt keys beside issuers are
+// defaults for every entry); see claimmapper.Config.Issuers.
 package authzconfig
 
 import (
@@ -228,7 +230,7 @@ func Parse(name string, data []byte, base claimmapper.Config) (*File, error) {
 	return f, f.validate(name, root)
 }
 
-var cmKeyRE = regexp.MustCompile(`^claimmapper: config ([a-z_/]+)(\[\d+\])?: (.*)$`)
+var cmKeyRE = regexp.MustCompile(`^claimmapper: config ((?:issuers\[\d+\]\.)?[a-z_/]+)(\[\d+\])?: (.*)$`)
 
 // validate checks values, naming the file and, where found, the key's line.
 func (f *File) validate(name string, root *yaml.Node) error {
@@ -242,9 +244,23 @@ func (f *File) validate(name string, root *yaml.Node) error {
 			}
 			key, idx, msg := m[1], m[2], m[3]
 			fe := &FieldError{File: name, Key: "jwt." + key + idx, Msg: msg}
-			if n := lookup(root, "jwt", key); n != nil {
+			entry, field, inEntry := cutIssuerEntry(key)
+			if key == "issuers" && !f.fileSetsKeySource(root) {
+				fe.Msg = "global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config names key sources, " +
+					"which jwt.issuers cannot use: remove them there and name each issuer's key sources in its entry"
+			}
+			switch n := lookup(root, append([]string{"jwt"}, strings.Split(key, ".")...)...); {
+			case n != nil:
 				fe.Line, fe.Column = n.Line, n.Column
-			} else if key == "issuer/jwks_urls/jwks_files" {
+			case inEntry:
+				if n := lookupIssuer(root, entry); n != nil {
+					fe.Line, fe.Column = n.Line, n.Column
+				}
+				if field == "issuer/jwks_urls/jwks_files" {
+					fe.Key = fmt.Sprintf("jwt.issuers[%d]", entry)
+					fe.Msg = "no key source: set jwks_urls, jwks_files or issuer (OIDC discovery) in this entry"
+				}
+			case key == "issuer/jwks_urls/jwks_files":
 				fe.Key = "jwt"
 				fe.Msg = "no key source: set jwt.jwks_urls, jwt.jwks_files or jwt.issuer (OIDC discovery) here, " +
 					"or global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config"
@@ -335,9 +351,55 @@ func (f *File) fieldErr(name string, root *yaml.Node, key, msg string) error {
 }
 
 // lookup finds the value node at section.key, or nil.
+// cutIssuerEntry splits "issuers[3].audiences" into 3 and "audiences".
+func cutIssuerEntry(key string) (entry int, field string, ok bool) {
+	head, field, found := strings.Cut(key, ".")
+	if !found {
+		return 0, "", false
+	}
+	if _, err := fmt.Sscanf(head, "issuers[%d]", &entry); err != nil {
+		return 0, "", false
+	}
+	return entry, field, true
+}
+
+// lookupIssuer is the node of jwt.issuers[i], nil when there is none.
+func lookupIssuer(root *yaml.Node, i int) *yaml.Node {
+	n := lookup(root, "jwt", "issuers")
+	if n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
+}
+
+// fileSetsKeySource reports whether the file's jwt section itself sets an
+// issuer or key source (rather than Temporal's config, through base).
+func (f *File) fileSetsKeySource(root *yaml.Node) bool {
+	for _, k := range []string{"issuer", "skip_discovery", "jwks_urls", "jwks_files"} {
+		if lookup(root, "jwt", k) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup finds the node at path; a segment "name[i]" steps into item i of the
+// list under name.
 func lookup(root *yaml.Node, path ...string) *yaml.Node {
 	n := root
 	for _, k := range path {
+		if name, rest, ok := strings.Cut(k, "["); ok {
+			var i int
+			if _, err := fmt.Sscanf(rest, "%d]", &i); err != nil {
+				return nil
+			}
+			n = lookup(n, name)
+			if n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[i]
+			continue
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}

@@ -239,3 +239,72 @@ bundles:
 		})
 	}
 }
+
+func TestParseIssuers(t *testing.T) {
+	yml := `
+jwt:
+  audiences: [temporal]
+  issuers:
+    - issuer: https://keycloak.example/realms/t
+      permissions_claim: resource_access.temporal-authz.roles
+    - issuer: spiffe://prod.example
+      skip_discovery: true
+      jwks_files: [/etc/spire/bundle.jwks]
+      audiences: [spiffe://prod.example/temporal]
+      subject_claim: sub
+      leeway: 30s
+`
+	f, err := Parse("authz.yaml", []byte(yml), claimmapper.Config{PermissionsClaim: "perms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.JWT.IssuerConfigs()
+	want := []claimmapper.Config{
+		{Issuer: "https://keycloak.example/realms/t", Audiences: []string{"temporal"}, PermissionsClaim: "resource_access.temporal-authz.roles"},
+		{Issuer: "spiffe://prod.example", SkipDiscovery: true, JWKSFiles: []string{"/etc/spire/bundle.jwks"},
+			Audiences: []string{"spiffe://prod.example/temporal"}, PermissionsClaim: "perms", SubjectClaim: "sub", Leeway: 30 * time.Second},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("issuers\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParseIssuersErrors(t *testing.T) {
+	entry := "    - issuer: https://a.example\n      skip_discovery: true\n      jwks_files: [/a.jwks]\n"
+	tests := []struct {
+		name string
+		yaml string
+		base claimmapper.Config
+		want string
+	}{
+		{"issuer beside issuers", "jwt:\n  issuer: https://x.example\n  issuers:\n" + entry,
+			claimmapper.Config{}, `authz.yaml:4:5: jwt.issuers: set issuer, skip_discovery, jwks_urls and jwks_files in each entry of issuers, not beside issuers`},
+		{"Temporal's key sources with issuers", "jwt:\n  issuers:\n" + entry,
+			base, `authz.yaml:3:5: jwt.issuers: global.authorization.jwtKeyProvider.keySourceURIs in Temporal's config names key sources, which jwt.issuers cannot use`},
+		{"entry without issuer", "jwt:\n  issuers:\n" + entry + "    - jwks_files: [/b.jwks]\n",
+			claimmapper.Config{}, `authz.yaml:6:7: jwt.issuers[1].issuer: want the issuer (the tokens' iss) of every entry, got none`},
+		{"issuer listed twice", "jwt:\n  issuers:\n" + entry + entry,
+			claimmapper.Config{}, `authz.yaml:6:15: jwt.issuers[1].issuer: "https://a.example" is listed twice (also issuers[0]); merge the entries`},
+		{"entry without key source", "jwt:\n  issuers:\n    - issuer: spiffe://b\n      skip_discovery: true\n",
+			claimmapper.Config{}, `authz.yaml:3:7: jwt.issuers[0]: no key source: set jwks_urls, jwks_files or issuer (OIDC discovery) in this entry`},
+		{"bad value in an entry", "jwt:\n  issuers:\n" + entry + "      algorithms: [HS256]\n",
+			claimmapper.Config{}, `authz.yaml:6:19: jwt.issuers[0].algorithms[0]: HMAC ("HS256") is never accepted from a key set`},
+		{"unknown key in an entry", "jwt:\n  issuers:\n" + entry + "      audience: [x]\n",
+			claimmapper.Config{}, `authz.yaml:6:7: jwt.issuers[0].audience: unknown key (did you mean "audiences"?)`},
+		{"nested issuers", "jwt:\n  issuers:\n" + entry + "      issuers: [{issuer: https://b.example}]\n",
+			claimmapper.Config{}, `authz.yaml:6:16: jwt.issuers[0].issuers: an entry cannot list issuers itself`},
+		{"issuers not a list", "jwt:\n  issuers: https://a.example\n",
+			claimmapper.Config{}, `authz.yaml:2:12: jwt.issuers: expected a list of a mapping, got "https://a.example"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("authz.yaml", []byte(tc.yaml), tc.base)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error\n got: %s\nwant: %s...", err, tc.want)
+			}
+		})
+	}
+}
