@@ -20,6 +20,7 @@ type Router struct {
 	byIssuer map[string]authorization.ClaimMapper
 	fallback authorization.ClaimMapper
 	owned    []*Mapper
+	maxToken int // the largest authorization value whose iss is read
 }
 
 var (
@@ -31,11 +32,30 @@ var (
 // other call to fallback (nil: refuse tokens of other issuers). Close does not
 // close these mappers.
 func NewRouter(byIssuer map[string]authorization.ClaimMapper, fallback authorization.ClaimMapper) *Router {
-	r := &Router{byIssuer: make(map[string]authorization.ClaimMapper, len(byIssuer)), fallback: fallback}
+	r := &Router{byIssuer: make(map[string]authorization.ClaimMapper, len(byIssuer)), fallback: fallback, maxToken: 1 << 20}
 	for iss, m := range byIssuer {
 		r.byIssuer[iss] = m
 	}
 	return r
+}
+
+// With returns a router that also routes tokens of the issuers of byIssuer to
+// their mappers (replacing r's route for the same issuer), with r's fallback.
+// Close of the result closes nothing: close r.
+func (r *Router) With(byIssuer map[string]authorization.ClaimMapper) *Router {
+	out := &Router{byIssuer: make(map[string]authorization.ClaimMapper, len(r.byIssuer)+len(byIssuer)), fallback: r.fallback, maxToken: r.maxToken}
+	for iss, m := range r.byIssuer {
+		out.byIssuer[iss] = m
+	}
+	for iss, m := range byIssuer {
+		out.byIssuer[iss] = m
+		limit := 1 << 20 // the largest max_token_size
+		if mm, ok := m.(*Mapper); ok {
+			limit = mm.cfg.MaxTokenSize
+		}
+		out.maxToken = max(out.maxToken, limit)
+	}
+	return out
 }
 
 // NewIssuers validates cfg, which must list Issuers, and builds one Mapper per
@@ -61,6 +81,7 @@ func NewIssuers(ctx context.Context, cfg Config, opts ...Option) (_ *Router, err
 		}
 		r.owned = append(r.owned, m)
 		r.byIssuer[e.Issuer] = m
+		r.maxToken = max(r.maxToken, m.cfg.MaxTokenSize)
 	}
 	return r, nil
 }
@@ -82,7 +103,16 @@ func (r *Router) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 		}
 		return nil, tokenErr(CodeNoAuthInfo, "no authorization info")
 	}
-	iss, ok := unverifiedIssuer(ai.AuthToken)
+	var (
+		iss string
+		ok  bool
+	)
+	switch {
+	case len(ai.AuthToken) <= r.maxToken:
+		iss, ok = unverifiedIssuer(ai.AuthToken)
+	case r.fallback == nil:
+		return nil, tokenErrf(CodeTokenTooLarge, "authorization value of %d bytes exceeds the max_token_size of every issuer", len(ai.AuthToken))
+	}
 	if m, found := r.byIssuer[iss]; ok && found {
 		return m.GetClaims(ai)
 	}
@@ -100,7 +130,10 @@ func (r *Router) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, e
 		}
 		return nil, tokenErr(CodeUnknownIssuer, "the token has no readable iss; every token must name one of jwt.issuers")
 	}
-	return nil, tokenErrf(CodeUnknownIssuer, "issuer %s is not one of jwt.issuers", short(iss))
+	if len(iss) > 256 {
+		return nil, tokenErrf(CodeUnknownIssuer, "issuer %q... is not one of jwt.issuers", iss[:256])
+	}
+	return nil, tokenErrf(CodeUnknownIssuer, "issuer %q is not one of jwt.issuers", iss)
 }
 
 // AuthInfoRequired returns true, as Mapper.
@@ -119,7 +152,7 @@ func (r *Router) Close() error {
 // verifying anything; ok is false when there is no string iss to read.
 func unverifiedIssuer(authz string) (iss string, ok bool) {
 	scheme, raw, found := strings.Cut(authz, " ")
-	if !found || !strings.EqualFold(scheme, "bearer") || len(raw) > 1<<20 {
+	if !found || !strings.EqualFold(scheme, "bearer") {
 		return "", false
 	}
 	_, rest, ok1 := strings.Cut(raw, ".")

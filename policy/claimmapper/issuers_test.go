@@ -83,6 +83,9 @@ func TestIssuersBindKeysToIssuer(t *testing.T) {
 		{name: "not a JWS", auth: "Bearer not-a-token", wantCode: CodeUnknownIssuer},
 		{name: "not bearer", auth: "Basic dXNlcjpwYXNz", wantCode: CodeInvalidAuthHeader},
 		{name: "no token: claims without roles", auth: ""},
+		{name: "long unlisted issuer named in full", auth: bearer(keyA.sign(t, withIss(claimsAt(now, "m", nil), "https://login.example.com/realms/a-rather-long-realm-name/protocol"), nil)),
+			wantCode: CodeUnknownIssuer, wantIn: `"https://login.example.com/realms/a-rather-long-realm-name/protocol" is not one of jwt.issuers`},
+		{name: "too large for every issuer", auth: bearer(strings.Repeat("a", DefaultMaxTokenSize)), wantCode: CodeTokenTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,5 +263,44 @@ func TestIssuersConfigErrors(t *testing.T) {
 	}
 	if _, err := NewIssuers(context.Background(), Config{JWKSFiles: []string{"/k.json"}}); err == nil {
 		t.Errorf("NewIssuers without issuers: %v, want an error", err)
+	}
+}
+
+// TestRouterWithFallback: NewRouter and With route listed issuers to their
+// mapper and everything else to the fallback (start-dev's trusted dev issuer).
+func TestRouterWithFallback(t *testing.T) {
+	keyA := newTestKey(t, "a-1", "ES256")
+	keyDev := newTestKey(t, "dev-1", "ES256")
+	srvA, srvDev := newJWKSServer(t, keyA), newJWKSServer(t, keyDev)
+	a := newTestMapper(t, Config{Issuer: "https://a.example", SkipDiscovery: true, JWKSURLs: []string{srvA.JWKSURL()}})
+	dev := newTestMapper(t, Config{Issuer: "dev", SkipDiscovery: true, JWKSURLs: []string{srvDev.JWKSURL()}})
+	only := newTestIssuers(t, Config{Issuers: []Config{{Issuer: "https://a.example", SkipDiscovery: true, JWKSURLs: []string{srvA.JWKSURL()}}}})
+	now := time.Now()
+	tokA := keyA.sign(t, withIss(claimsAt(now, "alice", []any{"default:read"}), "https://a.example"), nil)
+	tokDev := keyDev.sign(t, withIss(claimsAt(now, "dev", []any{"default:admin"}), "dev"), nil)
+	tokDevAsA := keyDev.sign(t, withIss(claimsAt(now, "dev", []any{"default:admin"}), "https://a.example"), nil)
+	tests := []struct {
+		name     string
+		r        *Router
+		tok      string
+		wantCode ErrorCode
+	}{
+		{name: "fallback verifies its issuer", r: NewRouter(map[string]authorization.ClaimMapper{"dev": dev}, a), tok: tokA},
+		{name: "routed issuer", r: NewRouter(map[string]authorization.ClaimMapper{"dev": dev}, a), tok: tokDev},
+		{name: "fallback refuses a foreign key", r: NewRouter(map[string]authorization.ClaimMapper{"dev": dev}, a), tok: tokDevAsA, wantCode: CodeUnknownKID},
+		{name: "issuers with a trusted issuer", r: only.With(map[string]authorization.ClaimMapper{"dev": dev}), tok: tokDev},
+		{name: "issuers still verify their own", r: only.With(map[string]authorization.ClaimMapper{"dev": dev}), tok: tokA},
+		{name: "issuers without the trusted issuer", r: only, tok: tokDev, wantCode: CodeUnknownIssuer},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.r.GetClaims(authInfo(tc.tok))
+			if tc.wantCode == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.wantCode != "" && !isCode(err, tc.wantCode) {
+				t.Fatalf("got %v, want %s", err, tc.wantCode)
+			}
+		})
 	}
 }

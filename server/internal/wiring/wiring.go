@@ -39,8 +39,13 @@ import (
 // Auth is an Authorizer and a ClaimMapper ready to be installed in a server,
 // with the bundle sources that feed the Authorizer.
 type Auth struct {
-	Authorizer  *policy.Authorizer
+	Authorizer *policy.Authorizer
+	// ClaimMapper verifies tokens of the single issuer of the jwt section; nil
+	// when it lists jwt.issuers.
 	ClaimMapper *claimmapper.Mapper
+	// Issuers verifies each token with the mapper of the issuer it names, one
+	// per entry of jwt.issuers; nil without jwt.issuers.
+	Issuers *claimmapper.Router
 	// PolicySources describes where the policy comes from, for people: the
 	// embedded default, the watched policy.bundle, the bundles of
 	// policy.opa_config. The start-dev banner shows it.
@@ -65,8 +70,8 @@ type Auth struct {
 // NewAuth builds the Authorizer (embedded default policy, with the bundle of
 // settings.Policy.Bundle layered on it and watched, and the bundles of
 // settings.Policy.OPA downloaded in the background) and the ClaimMapper
-// (settings.JWT, whose key sources are fetched now: an unreachable one is an
-// error). A bundle file that cannot be activated now is an error (a
+// (settings.JWT, or one mapper per entry of its issuers, whose key sources are
+// fetched now: an unreachable one is an error). A bundle file that cannot be activated now is an error (a
 // *PolicyError); remote bundles are waited for only with
 // settings.Policy.RequireBundle, bounded by its timeout, and otherwise logged
 // as pending. Close the result when done: it stops the sources.
@@ -160,7 +165,11 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	if a.Metrics != nil {
 		cmOpts = append(cmOpts, claimmapper.WithKeyFetchHook(a.Metrics.KeyFetch))
 	}
-	a.ClaimMapper, err = claimmapper.New(ctx, settings.JWT, cmOpts...)
+	if len(settings.JWT.Issuers) > 0 {
+		a.Issuers, err = claimmapper.NewIssuers(ctx, settings.JWT, cmOpts...)
+	} else {
+		a.ClaimMapper, err = claimmapper.New(ctx, settings.JWT, cmOpts...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -427,6 +436,9 @@ func (a *Auth) Close() error {
 	}
 	if a.ClaimMapper != nil {
 		errs = append(errs, a.ClaimMapper.Close())
+	}
+	if a.Issuers != nil {
+		errs = append(errs, a.Issuers.Close())
 	}
 	if a.DecisionLog != nil {
 		// After the server has stopped: flush what is queued, within a bound.
