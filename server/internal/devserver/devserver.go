@@ -494,8 +494,9 @@ func (s *Server) startUI(ctx context.Context, o Options, cfg *webui.Config) erro
 }
 
 // loadSettings builds the authz settings: the dev key's alone, or those of
-// o.AuthzFile. ownIssuer reports that the file names its own key source, whose
-// mapper then replaces the dev key's (which start keeps through TrustIssuer).
+// o.AuthzFile. ownIssuer reports that the file names its own key source (or
+// jwt.issuers), whose mapper then replaces the dev key's (which start keeps
+// through TrustIssuer).
 func loadSettings(o Options, devJWT claimmapper.Config) (_ authzconfig.File, ownIssuer bool, err error) {
 	settings := authzconfig.File{JWT: devJWT}
 	if o.AuthzFile != "" {
@@ -508,7 +509,7 @@ func loadSettings(o Options, devJWT claimmapper.Config) (_ authzconfig.File, own
 		}
 		_ = yaml.Unmarshal(data, &peek) // syntax errors are reported by Parse, with their line
 		base := devJWT
-		for _, k := range []string{"issuer", "jwks_urls", "jwks_files"} {
+		for _, k := range []string{"issuer", "jwks_urls", "jwks_files", "issuers"} {
 			if _, ok := peek.JWT[k]; ok {
 				base, ownIssuer = claimmapper.Config{}, true
 			}

@@ -144,7 +144,16 @@ func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdi
 		}
 		cfg = claimmapper.Config{Issuer: devkey.Issuer, SkipDiscovery: true, JWKSFiles: []string{file}}
 	}
-	m, err := claimmapper.New(ctx, cfg)
+	var m interface {
+		authorization.ClaimMapper
+		Close() error
+	}
+	var err error
+	if len(cfg.Issuers) > 0 {
+		m, err = claimmapper.NewIssuers(ctx, cfg) // the mapper of the token's issuer verifies it
+	} else {
+		m, err = claimmapper.New(ctx, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
