@@ -11,7 +11,7 @@
 // one), JWKS URLs and JWKS files. Each is registered with a jwx jwk.Cache that
 // refreshes it every refresh_interval; New loads every source once and fails, naming
 // the source, if one cannot be loaded. From each fetched set only public signature
-// keys with a kid that fit an allowed algorithm are kept (RSA for RS*/PS*, the
+// keys that fit an allowed algorithm are kept (RSA for RS*/PS*, the
 // matching curve for ES*, Ed25519 for EdDSA); symmetric keys never are. A fetch that
 // fails, or yields no usable key, keeps the source's previous keys. A token whose kid
 // is unknown triggers one refetch of every source; concurrent callers share it and
@@ -22,12 +22,25 @@
 //
 // GetClaims refuses, before parsing, an Authorization value longer than
 // max_token_size; it then requires the "Bearer" scheme (case-insensitive, as
-// Temporal), a compact JWS whose alg is in the allow-list (never none or HMAC), a kid,
-// no crit header, and a signature that verifies with the kid's key. Only then is the
+// Temporal), a compact JWS whose alg is in the allow-list (never none or HMAC), no
+// crit header, and a signature that verifies with the kid's key; a token without kid
+// is verified only when exactly one key of the set fits its alg (JWT-SVIDs may omit
+// kid), and refused with CodeMissingKID otherwise. Only then is the
 // payload decoded and checked: exp (required unless require_exp is false), nbf and iat
 // with leeway, iss against issuer, aud against audiences and against
 // AuthInfo.Audience (Temporal's audience getter) when set. A refused token gives a
 // *[TokenError] with a stable [ErrorCode]; its message never contains the token.
+//
+// # Several issuers
+//
+// Config.Issuers (jwt.issuers) lists trusted issuers, each with its own key sources
+// and claim settings. [NewIssuers] builds one Mapper per entry and returns a
+// [Router], which hands a token to the Mapper of the issuer it names (its unverified
+// iss); that Mapper verifies it in full, iss included, with its own keys only, so a
+// key of one issuer never verifies a token claiming another (Temporal's default
+// mapper merges every key source into one set). A token of an issuer not listed is
+// refused with CodeUnknownIssuer. [NewRouter] routes in the same way with a fallback
+// mapper for the other tokens.
 //
 // # Roles
 //
