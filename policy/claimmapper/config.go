@@ -57,6 +57,10 @@ type Config struct {
 	JWKSURLs []string `yaml:"jwks_urls"`
 	// JWKSFiles are local files holding a JSON Web Key Set, re-read at every refresh.
 	JWKSFiles []string `yaml:"jwks_files"`
+	// CAFile is a PEM file of CA certificates trusted, instead of the system's,
+	// for the https discovery and JWKS fetches (for example a Kubernetes
+	// cluster's CA). Read once by New.
+	CAFile string `yaml:"ca_file"`
 	// RefreshInterval is how often every key source is fetched again in the background.
 	// Default 15m, at least 1s.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
@@ -230,6 +234,9 @@ func (c *Config) Validate() error {
 		if err := checkHTTPURL(u); err != nil {
 			bad(fmt.Sprintf("jwks_urls[%d]", i), "%v", err)
 		}
+	}
+	if c.CAFile != "" && strings.TrimSpace(c.CAFile) != c.CAFile {
+		bad("ca_file", "want a file path without surrounding spaces, got %q", c.CAFile)
 	}
 	for i, f := range c.JWKSFiles {
 		if strings.TrimSpace(f) == "" {

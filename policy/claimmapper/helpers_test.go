@@ -10,6 +10,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -127,6 +129,23 @@ func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 
 // startJWKSServer starts a server the caller must close.
 func startJWKSServer(keys ...*testKey) *jwksServer {
+	s := unstartedJWKSServer(keys...)
+	s.Start()
+	return s
+}
+
+// newTLSJWKSServer is newJWKSServer over https, with a certificate of
+// httptest's own CA.
+func newTLSJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
+	t.Helper()
+	s := unstartedJWKSServer(keys...)
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are what some tests check
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func unstartedJWKSServer(keys ...*testKey) *jwksServer {
 	s := &jwksServer{}
 	for _, k := range keys {
 		s.keys = append(s.keys, k.pub)
@@ -146,7 +165,7 @@ func startJWKSServer(keys ...*testKey) *jwksServer {
 			"jwks_uri": s.URL + "/realms/test/protocol/openid-connect/certs",
 		})
 	})
-	s.Server = httptest.NewServer(mux)
+	s.Server = httptest.NewUnstartedServer(mux)
 	return s
 }
 

@@ -2,7 +2,16 @@ package claimmapper
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"maps"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -300,6 +309,63 @@ func TestRouterWithFallback(t *testing.T) {
 			}
 			if tc.wantCode != "" && !isCode(err, tc.wantCode) {
 				t.Fatalf("got %v, want %s", err, tc.wantCode)
+			}
+		})
+	}
+}
+
+// TestCAFile: ca_file trusts a private CA for discovery and JWKS over https,
+// per issuer; without it the same issuer is refused at start-up.
+func TestCAFile(t *testing.T) {
+	key := newTestKey(t, "k-1", "ES256")
+	srv := newTLSJWKSServer(t, key)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	must(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+	notPEM := filepath.Join(dir, "not.pem")
+	must(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o600))
+	otherCA := filepath.Join(dir, "other.pem")
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "another CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
+	must(t, err)
+	must(t, os.WriteFile(otherCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+
+	tests := []struct {
+		name    string
+		caFile  string
+		wantErr string // "" = starts and verifies a token
+	}{
+		{name: "private CA", caFile: caFile},
+		{name: "no ca_file", wantErr: "certificate"},
+		{name: "another CA", caFile: otherCA, wantErr: "certificate"},
+		{name: "not PEM", caFile: notPEM, wantErr: "holds no PEM certificate"},
+		{name: "missing file", caFile: filepath.Join(dir, "missing.pem"), wantErr: "ca_file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := NewIssuers(ctx, Config{Issuers: []Config{{Issuer: srv.Issuer(), CAFile: tc.caFile}}})
+			if tc.wantErr != "" {
+				if err == nil {
+					_ = r.Close()
+					t.Fatalf("started, want an error containing %q", tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("NewIssuers: %v", err)
+			}
+			t.Cleanup(func() { _ = r.Close() })
+			tok := key.sign(t, withIss(claimsAt(time.Now(), "alice", []any{"default:read"}), srv.Issuer()), nil)
+			if _, err := r.GetClaims(authInfo(tok)); err != nil {
+				t.Fatalf("refused: %v", err)
 			}
 		})
 	}

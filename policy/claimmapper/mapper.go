@@ -3,11 +3,14 @@ package claimmapper
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -87,6 +90,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 	}
 	if o.client == nil {
 		o.client = &http.Client{}
+	}
+	if cfg.CAFile != "" {
+		var err error
+		if o.client, err = withCAFile(o.client, cfg.CAFile); err != nil {
+			return nil, err
+		}
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
@@ -398,4 +407,33 @@ func describe(v any, found bool) string {
 		return "an object"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// withCAFile returns a copy of c that trusts the CA certificates of the PEM file
+// at path instead of the system's.
+func withCAFile(c *http.Client, path string) (*http.Client, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("claimmapper: config ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("claimmapper: config ca_file: %s holds no PEM certificate", path)
+	}
+	var tr *http.Transport
+	switch t := c.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		return nil, fmt.Errorf("claimmapper: config ca_file: the HTTP client's transport is a %T, not an *http.Transport; set its root CAs there instead", t)
+	}
+	if tr.TLSClientConfig == nil {
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	tr.TLSClientConfig.RootCAs = pool
+	out := *c
+	out.Transport = tr
+	return &out, nil
 }

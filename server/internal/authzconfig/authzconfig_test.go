@@ -250,6 +250,7 @@ jwt:
     - issuer: spiffe://prod.example
       skip_discovery: true
       jwks_files: [/etc/spire/bundle.jwks]
+      ca_file: /etc/spire/ca.pem
       audiences: [spiffe://prod.example/temporal]
       subject_claim: sub
       leeway: 30s
@@ -261,7 +262,7 @@ jwt:
 	got := f.JWT.IssuerConfigs()
 	want := []claimmapper.Config{
 		{Issuer: "https://keycloak.example/realms/t", Audiences: []string{"temporal"}, PermissionsClaim: "resource_access.temporal-authz.roles"},
-		{Issuer: "spiffe://prod.example", SkipDiscovery: true, JWKSFiles: []string{"/etc/spire/bundle.jwks"},
+		{Issuer: "spiffe://prod.example", SkipDiscovery: true, JWKSFiles: []string{"/etc/spire/bundle.jwks"}, CAFile: "/etc/spire/ca.pem",
 			Audiences: []string{"spiffe://prod.example/temporal"}, PermissionsClaim: "perms", SubjectClaim: "sub", Leeway: 30 * time.Second},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -293,6 +294,8 @@ func TestParseIssuersErrors(t *testing.T) {
 			claimmapper.Config{}, `authz.yaml:6:7: jwt.issuers[0].audience: unknown key (did you mean "audiences"?)`},
 		{"nested issuers", "jwt:\n  issuers:\n" + entry + "      issuers: [{issuer: https://b.example}]\n",
 			claimmapper.Config{}, `authz.yaml:6:16: jwt.issuers[0].issuers: an entry cannot list issuers itself`},
+		{"ca_file not a string", "jwt:\n  issuers:\n" + entry + "      ca_file: [a.pem]\n",
+			claimmapper.Config{}, `authz.yaml:6:16: jwt.issuers[0].ca_file: expected a string, got a list`},
 		{"issuers not a list", "jwt:\n  issuers: https://a.example\n",
 			claimmapper.Config{}, `authz.yaml:2:12: jwt.issuers: expected a list of a mapping, got "https://a.example"`},
 	}
