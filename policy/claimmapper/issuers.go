@@ -86,15 +86,6 @@ func NewIssuers(ctx context.Context, cfg Config, opts ...Option) (_ *Router, err
 	return r, nil
 }
 
-// Issuers returns the issuers the router routes to, in no order.
-func (r *Router) Issuers() []string {
-	out := make([]string, 0, len(r.byIssuer))
-	for iss := range r.byIssuer {
-		out = append(out, iss)
-	}
-	return out
-}
-
 // GetClaims routes ai to the mapper of its token's issuer.
 func (r *Router) GetClaims(ai *authorization.AuthInfo) (*authorization.Claims, error) {
 	if ai == nil {

@@ -370,3 +370,20 @@ func TestCAFile(t *testing.T) {
 		})
 	}
 }
+
+// TestIssuersStartUpNamesTheFailingIssuer: an issuer whose keys cannot be
+// loaded stops NewIssuers, naming the entry.
+func TestIssuersStartUpNamesTheFailingIssuer(t *testing.T) {
+	good := newJWKSServer(t, newTestKey(t, "k-1", "ES256"))
+	down := startJWKSServer()
+	down.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := NewIssuers(ctx, Config{Issuers: []Config{
+		{Issuer: "https://good.example", SkipDiscovery: true, JWKSURLs: []string{good.JWKSURL()}},
+		{Issuer: "https://down.example", SkipDiscovery: true, JWKSURLs: []string{down.JWKSURL()}},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "issuers[1] (https://down.example)") || !strings.Contains(err.Error(), down.JWKSURL()) {
+		t.Fatalf("got %v, want an error naming issuers[1] and its key source", err)
+	}
+}
