@@ -362,10 +362,12 @@ func TestNewAuthorizerRejectsBadOptions(t *testing.T) {
 type tokenExt struct {
 	key    string
 	claims map[string]any
+	issuer string
 }
 
 func (e tokenExt) TokenClaims() map[string]any { return e.claims }
 func (e tokenExt) CacheKey() string            { return e.key }
+func (e tokenExt) Issuer() string              { return e.issuer }
 
 func TestTokenClaimsReachInputAndCache(t *testing.T) {
 	a := newAuthorizer(t, policy.Options{})

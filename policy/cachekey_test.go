@@ -49,6 +49,8 @@ deny contains sprintf("roles=%v", [input.claims.namespaces[input.target.namespac
 
 deny contains sprintf("system=%v", [input.claims.system]) if _echo
 
+deny contains sprintf("issuer=%v", [input.claims.issuer]) if _echo
+
 deny contains sprintf("subject=%v", [input.claims.subject]) if {
 	_echo
 	input.target.method == "QueryWorkflow"
@@ -186,7 +188,7 @@ func randomCall(rng *rand.Rand) (*authorization.Claims, *authorization.CallTarge
 		if rng.IntN(2) == 0 {
 			ext["jti"] = fmt.Sprint(rng.IntN(3))
 		}
-		claims.Extensions = tokenExt{key: fmt.Sprint(ext), claims: ext}
+		claims.Extensions = tokenExt{key: fmt.Sprint(ext), claims: ext, issuer: pick("https://idp.example", "https://k8s.example", "")}
 	}
 	apis := []string{apiStart, apiDescribe, apiTerm, apiListNS,
 		"/temporal.api.workflowservice.v1.WorkflowService/QueryWorkflow",

@@ -161,6 +161,9 @@ func (g *policyGen) atom() condition {
 			return condition{lines: []string{fmt.Sprintf("input.claims.subject == %q", g.pick("alice", "bob"))}}
 		},
 		func() condition { return condition{lines: []string{`input.claims.auth_type == "temporal"`}} },
+		func() condition { // the verifying issuer
+			return condition{lines: []string{fmt.Sprintf("input.claims.issuer == %q", g.pick("https://idp.example", "https://k8s.example", ""))}}
+		},
 		func() condition { return condition{lines: []string{fmt.Sprintf("%q in input.claims.system", role)}} },
 		func() condition {
 			return condition{lines: []string{fmt.Sprintf("%s := input.claims", v("c")), fmt.Sprintf("%s.jwt.jti == %q", v("c"), g.pick("0", "1"))}}
@@ -293,6 +296,7 @@ func (g *policyGen) echo() string {
 		"[r | some ns; some r in input.claims.namespaces[ns]]",
 		"count(input.claims.namespaces)",
 		"input.claims.subject",
+		"input.claims.issuer",
 		`"x"`,
 	)
 }

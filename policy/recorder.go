@@ -196,6 +196,16 @@ func (e *Event) InputValue() (ast.Value, error) {
 	return v, nil
 }
 
+// Issuer is the configured issuer that verified the caller's token
+// (input.claims.issuer); "" without one. Its values are bounded by the
+// configuration: only tokens of configured issuers reach the authorizer.
+func (e *Event) Issuer() string {
+	if e.Claims == nil {
+		return ""
+	}
+	return projection.IssuerOf(e.Claims.Extensions)
+}
+
 // HasRequest reports whether the input carries input.request (the deciding
 // policy reads the request body).
 func (e *Event) HasRequest() bool { return e.request }

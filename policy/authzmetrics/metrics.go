@@ -9,7 +9,7 @@
 // namespace, subject or token-derived label; operation is a Temporal API method
 // name, bundle a configured bundle name, code a fixed error code.
 //
-//	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run}
+//	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run, issuer}
 //	temporal_opa_policy_eval_latency{operation}            (timer: cache misses only)
 //	temporal_opa_decision_cache_requests{result=hit|miss}
 //	temporal_opa_bundle_loaded{bundle}
@@ -36,7 +36,7 @@ import (
 // OpenTelemetry handler refuses a name defined twice).
 var (
 	Decisions = metrics.NewCounterDef("temporal_opa_decisions",
-		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy) and mode (enforce, dry_run)."))
+		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run) and issuer (the configured issuer that verified the token; empty without one)."))
 	EvalLatency = metrics.NewTimerDef("temporal_opa_policy_eval_latency",
 		metrics.WithDescription("Rego evaluation time of decisions not taken from the decision cache, by API method (operation)."))
 	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
@@ -81,7 +81,10 @@ type Metrics struct {
 	evalBy      sync.Map // operation -> metrics.TimerIface
 }
 
-type decisionKey struct{ op, decision, source, mode string }
+// decisionKey is a label set of temporal_opa_decisions. issuer is the
+// configured issuer that verified the token ("" without one): bounded by the
+// configuration.
+type decisionKey struct{ op, decision, source, mode, issuer string }
 
 var _ policy.Recorder = (*Metrics)(nil)
 
@@ -107,7 +110,7 @@ func New(h metrics.Handler) *Metrics {
 // Record counts one decision.
 func (m *Metrics) Record(e *policy.Event) {
 	op := api.MethodName(e.Target.APIName)
-	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode}
+	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode, issuer: e.Issuer()}
 	switch {
 	case e.Err != nil:
 		k.decision = DecisionError
@@ -130,7 +133,7 @@ func (m *Metrics) Record(e *policy.Event) {
 	c, ok := m.decisionsBy.Load(k)
 	if !ok {
 		c, _ = m.decisionsBy.LoadOrStore(k, Decisions.With(m.h.WithTags(metrics.OperationTag(op),
-			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode))))
+			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode), metrics.StringTag("issuer", k.issuer))))
 	}
 	c.(metrics.CounterIface).Record(1)
 }

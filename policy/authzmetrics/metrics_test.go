@@ -54,6 +54,9 @@ func TestDecisionSeries(t *testing.T) {
 			_, _ = az.Authorize(context.Background(), reader, &authorization.CallTarget{APIName: apiList, Namespace: "default"})
 		}
 		_, _ = az.Authorize(context.Background(), reader, &authorization.CallTarget{APIName: apiStart, Namespace: "default"})
+		workload := &authorization.Claims{Subject: "w", Namespaces: map[string]authorization.Role{"default": authorization.RoleReader},
+			Extensions: verifiedBy("https://k8s.example")}
+		_, _ = az.Authorize(context.Background(), workload, &authorization.CallTarget{APIName: apiList, Namespace: "default"})
 	}
 	snap := capture.Snapshot()
 	cases := []struct {
@@ -62,17 +65,19 @@ func TestDecisionSeries(t *testing.T) {
 		want int
 	}{
 		{"list allowed from the policy", map[string]string{"operation": "ListWorkflowExecutions", "decision": "allow", "source": "policy", "mode": "enforce"}, 1},
-		{"list allowed from the cache", map[string]string{"operation": "ListWorkflowExecutions", "decision": "allow", "source": "cache", "mode": "enforce"}, 2},
+		{"list allowed from the cache", map[string]string{"operation": "ListWorkflowExecutions", "decision": "allow", "source": "cache", "mode": "enforce", "issuer": ""}, 2},
 		{"start denied", map[string]string{"operation": "StartWorkflowExecution", "decision": "deny", "mode": "enforce"}, 1},
 		{"start denied in dry run", map[string]string{"operation": "StartWorkflowExecution", "decision": "deny", "mode": "dry_run"}, 1},
+		{"no issuer", map[string]string{"operation": "ListWorkflowExecutions", "mode": "enforce", "issuer": ""}, 3},
+		{"by the verifying issuer", map[string]string{"operation": "ListWorkflowExecutions", "mode": "enforce", "issuer": "https://k8s.example"}, 1},
 	}
 	for _, tc := range cases {
 		if got := count(snap, "temporal_opa_decisions", tc.tags); got != tc.want {
 			t.Errorf("%s: temporal_opa_decisions%v = %d, want %d", tc.name, tc.tags, got, tc.want)
 		}
 	}
-	if hits, misses := count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "hit"}), count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "miss"}); hits != 4 || misses != 4 {
-		t.Errorf("cache hits %d, misses %d; want 4 and 4", hits, misses)
+	if hits, misses := count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "hit"}), count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "miss"}); hits != 6 || misses != 4 {
+		t.Errorf("cache hits %d, misses %d; want 6 and 4", hits, misses)
 	}
 	lat := snap["temporal_opa_policy_eval_latency"]
 	if len(lat) != 4 || lat[0].Tags["operation"] == "" || lat[0].Value.(time.Duration) <= 0 {
@@ -112,3 +117,11 @@ func TestHookSeries(t *testing.T) {
 		}
 	}
 }
+
+// verifiedBy is the Claims.Extensions of a token verified by issuer, as
+// package claimmapper's Token gives it.
+type verifiedBy string
+
+func (v verifiedBy) TokenClaims() map[string]any { return map[string]any{"iss": string(v)} }
+func (v verifiedBy) CacheKey() string            { return "k-" + string(v) }
+func (v verifiedBy) Issuer() string              { return string(v) }

@@ -117,6 +117,11 @@ func TestIssuersBindKeysToIssuer(t *testing.T) {
 			if got.Subject != tc.wantSub || !maps.Equal(roles(got.Namespaces), roles(tc.wantNS)) || got.System != 0 {
 				t.Errorf("got subject=%q system=%v namespaces=%v, want %q %v", got.Subject, got.System, got.Namespaces, tc.wantSub, tc.wantNS)
 			}
+			// The configured issuer that verified it (input.claims.issuer) is the token's iss.
+			tok, _ := got.Extensions.(*Token)
+			if tc.auth != "" && (tok == nil || tok.Issuer() == "" || tok.Issuer() != tok.TokenClaims()["iss"]) {
+				t.Errorf("verifying issuer %v, want the token's iss", got.Extensions)
+			}
 		})
 	}
 }

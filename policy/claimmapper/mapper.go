@@ -298,7 +298,7 @@ func (m *Mapper) verify(raw string, sum *[32]byte, now time.Time, ks *keySet) (*
 		m.logger.Debug("claimmapper: token payload exceeds max_extension_bytes, exposing only registered claims to policies",
 			slog.Int("payload_bytes", payloadLen), slog.Int("max_extension_bytes", m.cfg.MaxExtensionBytes))
 	}
-	v.token = &Token{claims: ext, key: hex.EncodeToString(sum[:])}
+	v.token = &Token{claims: ext, key: hex.EncodeToString(sum[:]), issuer: m.cfg.Issuer}
 	return v, nil
 }
 

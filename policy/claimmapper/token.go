@@ -5,12 +5,18 @@ package claimmapper
 type Token struct {
 	claims map[string]any
 	key    string
+	issuer string
 }
 
 // TokenClaims returns the verified token's claims as decoded by encoding/json (string,
 // float64, bool, nil, []any, map[string]any), bounded by max_extension_bytes. The map
 // is shared by every request presenting the same token: do not modify it.
 func (t *Token) TokenClaims() map[string]any { return t.claims }
+
+// Issuer returns the configured issuer (jwt.issuer, or the jwt.issuers entry)
+// that verified the token: the token's iss, checked; "" when the mapper that
+// verified it has no issuer configured (key sources alone).
+func (t *Token) Issuer() string { return t.issuer }
 
 // CacheKey returns the hex SHA-256 of the token: it identifies the verified token
 // (same key, same claims and roles for one Mapper) without revealing it.

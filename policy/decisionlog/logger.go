@@ -345,6 +345,9 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if e.Claims != nil {
 		custom["subject"] = bounded(e.Claims.Subject)
 	}
+	if iss := e.Issuer(); iss != "" {
+		custom["issuer"] = bounded(iss)
+	}
 	if len(erased) > 0 {
 		custom["erased"] = erased
 	}

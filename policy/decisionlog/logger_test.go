@@ -532,3 +532,43 @@ func loadBundles(t *testing.T, paths ...string) map[string]*bundle.Bundle {
 	}
 	return out
 }
+
+// verifiedBy is the Claims.Extensions of a token verified by issuer, as
+// package claimmapper's Token gives it.
+type verifiedBy string
+
+func (v verifiedBy) TokenClaims() map[string]any {
+	return map[string]any{"iss": string(v), "email": "w@example"}
+}
+func (v verifiedBy) CacheKey() string { return "k-" + string(v) }
+func (v verifiedBy) Issuer() string   { return string(v) }
+
+// An event names the configured issuer that verified the caller's token, in
+// custom.issuer and input.claims.issuer; a call without one has neither.
+func TestIssuerRecorded(t *testing.T) {
+	var out syncBuffer
+	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out})
+	claims := writer("default")
+	claims.Extensions = verifiedBy("https://k8s.example")
+	for _, c := range []*authorization.Claims{claims, writer("default")} {
+		if _, err := az.Authorize(context.Background(), c, &authorization.CallTarget{APIName: apiStart, Namespace: "default"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeLogger(t, dl)
+	evs := events(t, out.String())
+	if len(evs) != 2 {
+		t.Fatalf("%d events", len(evs))
+	}
+	for i, want := range []string{"https://k8s.example", ""} {
+		custom, _ := evs[i]["custom"].(map[string]any)
+		if got, _ := custom["issuer"].(string); got != want {
+			t.Errorf("event %d: custom.issuer %q, want %q", i, got, want)
+		}
+		in, _ := evs[i]["input"].(map[string]any)
+		cl, _ := in["claims"].(map[string]any)
+		if got, _ := cl["issuer"].(string); got != want {
+			t.Errorf("event %d: input.claims.issuer %q, want %q", i, got, want)
+		}
+	}
+}

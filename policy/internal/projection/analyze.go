@@ -23,6 +23,7 @@ const (
 type Reads struct {
 	root              *pathTree // every read of input, but those of the target namespace's roles
 	subject, authType bool
+	issuer            bool
 	jwt               *pathTree // nil: input.claims.jwt is not read
 	namespaces        nsReads
 	request           *pathTree // nil: input.request is not read
@@ -154,6 +155,7 @@ func (an *analyzer) result() *Reads {
 	r := &Reads{root: root, withInput: an.withInput, varying: an.varying, notes: an.notes}
 	if claims := readsOf(root, "claims"); claims != nil {
 		r.subject = readsOf(claims, "subject") != nil
+		r.issuer = readsOf(claims, "issuer") != nil
 		r.authType = readsOf(claims, "auth_type") != nil
 		r.jwt = readsOf(claims, "jwt")
 		if readsOf(claims, "namespaces") != nil {

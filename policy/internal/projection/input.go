@@ -62,6 +62,7 @@ var (
 	keyClaims        = ast.StringTerm("claims")
 	keyTarget        = ast.StringTerm("target")
 	keySubject       = ast.StringTerm("subject")
+	keyIssuer        = ast.StringTerm("issuer")
 	keyAuthType      = ast.StringTerm("auth_type")
 	keySystem        = ast.StringTerm("system")
 	keyNamespaces    = ast.StringTerm("namespaces")
@@ -198,6 +199,7 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 	}
 	return ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
+		[2]*ast.Term{keyIssuer, ast.StringTerm(IssuerOf(c.Extensions))},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
 		[2]*ast.Term{keyNamespaces, ast.NewTerm(namespacesValue(c.Namespaces))},
@@ -288,4 +290,18 @@ func JSONValue(x any) (ast.Value, error) {
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+// issuerer is implemented by the Claims.Extensions of claim mappers that know
+// which configured issuer verified the token (package claimmapper's Token).
+type issuerer interface{ Issuer() string }
+
+// IssuerOf is the configured issuer that verified the call's token, from its
+// Claims.Extensions; "" when there is none (no token, the internal principal,
+// a mapper without a configured issuer).
+func IssuerOf(ext any) string {
+	if i, ok := ext.(issuerer); ok {
+		return i.Issuer()
+	}
+	return ""
 }

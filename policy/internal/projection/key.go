@@ -31,6 +31,9 @@ func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTa
 		if r.subject {
 			b = appendString(b, c.Subject)
 		}
+		if r.issuer {
+			b = appendString(b, IssuerOf(c.Extensions))
+		}
 		if r.authType {
 			b = appendString(b, c.AuthType)
 		}
@@ -189,6 +192,7 @@ func (r *Reads) claimsWith(c *authorization.Claims, nss ast.Object) (ast.Value, 
 	}
 	return ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
+		[2]*ast.Term{keyIssuer, ast.StringTerm(IssuerOf(c.Extensions))},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
 		[2]*ast.Term{keyNamespaces, ast.NewTerm(nss)},

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/server/common/authorization"
 
+	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
@@ -107,66 +108,75 @@ func TestNewAuthWithIssuers(t *testing.T) {
 // the issuer whose keys verified the token, and cached decisions keep two
 // issuers' callers with the same roles apart.
 func TestPolicyReadsTheVerifiedIssuer(t *testing.T) {
-	keyA, jwksA := issuerKey(t)
-	keyB, jwksB := issuerKey(t)
-	const issA, issB = "https://people.example", "https://k8s.example"
-	dir := testutil.WriteFiles(t, map[string]string{
-		"bundle/.manifest": `{"roots": ["acme"]}`,
-		"bundle/acme/authz.rego": `package acme
+	// The verified token's iss, and the configured issuer that verified it.
+	for _, read := range []string{"input.claims.jwt.iss", "input.claims.issuer"} {
+		t.Run(read, func(t *testing.T) {
+			keyA, jwksA := issuerKey(t)
+			keyB, jwksB := issuerKey(t)
+			const issA, issB = "https://people.example", "https://k8s.example"
+			dir := testutil.WriteFiles(t, map[string]string{
+				"bundle/.manifest": `{"roots": ["acme"]}`,
+				"bundle/acme/authz.rego": `package acme
 
-# METADATA
-# entrypoint: true
-decision := {"allow": false, "reason": "people-only admits people"} if {
-	input.target.namespace == "people-only"
-	input.claims.jwt.iss != "` + issA + `"
-} else := data.temporal.authz.decision
-`,
-	})
-	settings := authzconfig.File{JWT: claimmapper.Config{
-		Audiences: []string{"temporal"},
-		Issuers: []claimmapper.Config{
-			{Issuer: issA, SkipDiscovery: true, JWKSURLs: []string{jwksA}},
-			{Issuer: issB, SkipDiscovery: true, JWKSURLs: []string{jwksB}},
-		},
-	}}
-	settings.Policy.Bundle = filepath.Join(dir, "bundle")
-	settings.Policy.DecisionPath = "data.acme.decision"
-	a, err := NewAuth(context.Background(), settings, nil, nil)
-	if err != nil {
-		t.Fatalf("NewAuth: %v", err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	cm := a.claimMapper()
-	api, err := offline.ResolveAPI("StartWorkflowExecution")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mint := func(k *devkey.Key, iss string) string {
-		tok, err := k.Mint(devkey.Claims{Subject: "same-subject", Issuer: iss, Audience: []string{"temporal"}, Permissions: []string{"people-only:write"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "Bearer " + tok
-	}
-	tokA, tokB := mint(keyA, issA), mint(keyB, issB)
-	// Twice each, interleaved: the second round is answered from the decision cache.
-	for round := range 2 {
-		for _, tc := range []struct {
-			name      string
-			auth      string
-			wantAllow bool
-		}{{"people issuer", tokA, true}, {"workload issuer", tokB, false}} {
-			claims, err := cm.GetClaims(&authorization.AuthInfo{AuthToken: tc.auth})
+		# METADATA
+		# entrypoint: true
+		decision := {"allow": false, "reason": "people-only admits people"} if {
+			input.target.namespace == "people-only"
+			` + read + ` != "` + issA + `"
+		} else := data.temporal.authz.decision
+		`,
+			})
+			settings := authzconfig.File{JWT: claimmapper.Config{
+				Audiences: []string{"temporal"},
+				Issuers: []claimmapper.Config{
+					{Issuer: issA, SkipDiscovery: true, JWKSURLs: []string{jwksA}},
+					{Issuer: issB, SkipDiscovery: true, JWKSURLs: []string{jwksB}},
+				},
+			}}
+			settings.Policy.Bundle = filepath.Join(dir, "bundle")
+			settings.Policy.DecisionPath = "data.acme.decision"
+			a, err := NewAuth(context.Background(), settings, nil, nil)
 			if err != nil {
-				t.Fatalf("%s: refused: %v", tc.name, err)
+				t.Fatalf("NewAuth: %v", err)
 			}
-			res, err := a.Authorizer.Authorize(context.Background(), claims, &authorization.CallTarget{APIName: api, Namespace: "people-only"})
+			t.Cleanup(func() { _ = a.Close() })
+			cm := a.claimMapper()
+			api, err := offline.ResolveAPI("StartWorkflowExecution")
 			if err != nil {
-				t.Fatalf("%s: %v", tc.name, err)
+				t.Fatal(err)
 			}
-			if got := res.Decision == authorization.DecisionAllow; got != tc.wantAllow {
-				t.Errorf("round %d, %s: allowed=%v, want %v", round, tc.name, got, tc.wantAllow)
+			mint := func(k *devkey.Key, iss string) string {
+				tok, err := k.Mint(devkey.Claims{Subject: "same-subject", Issuer: iss, Audience: []string{"temporal"}, Permissions: []string{"people-only:write"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return "Bearer " + tok
 			}
-		}
+			tokA, tokB := mint(keyA, issA), mint(keyB, issB)
+			// Twice each, interleaved: the second round is answered from the decision cache.
+			for round := range 2 {
+				for _, tc := range []struct {
+					name      string
+					auth      string
+					issuer    string
+					wantAllow bool
+				}{{"people issuer", tokA, issA, true}, {"workload issuer", tokB, issB, false}} {
+					claims, err := cm.GetClaims(&authorization.AuthInfo{AuthToken: tc.auth})
+					if err != nil {
+						t.Fatalf("%s: refused: %v", tc.name, err)
+					}
+					if got, want := (&policy.Event{Claims: claims}).Issuer(), tc.issuer; got != want {
+						t.Errorf("%s: the verifying issuer is %q, want %q", tc.name, got, want)
+					}
+					res, err := a.Authorizer.Authorize(context.Background(), claims, &authorization.CallTarget{APIName: api, Namespace: "people-only"})
+					if err != nil {
+						t.Fatalf("%s: %v", tc.name, err)
+					}
+					if got := res.Decision == authorization.DecisionAllow; got != tc.wantAllow {
+						t.Errorf("round %d, %s: allowed=%v, want %v", round, tc.name, got, tc.wantAllow)
+					}
+				}
+			}
+		})
 	}
 }
