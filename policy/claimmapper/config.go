@@ -78,6 +78,12 @@ type Config struct {
 	Leeway time.Duration `yaml:"leeway"`
 	// RequireExp refuses tokens without "exp". Default true (Temporal: false).
 	RequireExp *bool `yaml:"require_exp"`
+	// MaxLifetime, when set, refuses tokens that live longer: exp - iat (or,
+	// without iat, exp - now) above it, past the leeway. A token without exp
+	// is refused too. For short-lived credentials such as Kubernetes projected
+	// service-account tokens (1h), so that a long-lived token minted for
+	// something else is not accepted. Default 0: no limit.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
 	// MaxTokenSize is the largest Authorization value in bytes; larger ones are refused
 	// before parsing. Default 8192.
 	MaxTokenSize int `yaml:"max_token_size"`
@@ -269,6 +275,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(a) == "" {
 			bad(fmt.Sprintf("audiences[%d]", i), "want an audience, got an empty string")
 		}
+	}
+	if c.MaxLifetime < 0 {
+		bad("max_lifetime", "want a duration >= 0 (0: no limit), got %s", c.MaxLifetime)
 	}
 	if c.Leeway < 0 {
 		bad("leeway", "want a duration >= 0, got %s", c.Leeway)

@@ -25,6 +25,7 @@ const (
 	CodeBadSignature      ErrorCode = "bad_signature"       // the signature does not verify
 	CodeInvalidClaims     ErrorCode = "invalid_claims"      // exp/nbf/iat of the wrong type
 	CodeMissingExp        ErrorCode = "missing_exp"         // no exp and require_exp is on
+	CodeLifetimeTooLong   ErrorCode = "lifetime_too_long"   // exp - iat (or exp - now) is above max_lifetime
 	CodeTokenExpired      ErrorCode = "token_expired"       // exp (+ leeway) is past
 	CodeTokenNotYetValid  ErrorCode = "token_not_yet_valid" // nbf or iat (- leeway) is in the future
 	CodeInvalidIssuer     ErrorCode = "invalid_issuer"      // iss is not the configured issuer

@@ -333,6 +333,18 @@ func (m *Mapper) checkTimes(claims map[string]any, now time.Time, v *verified) *
 	if hasIat && now.Add(leeway).Before(iat) {
 		return tokenErr(CodeTokenNotYetValid, "iat is in the future")
 	}
+	if limit := m.cfg.MaxLifetime; limit > 0 {
+		if !hasExp {
+			return tokenErrf(CodeLifetimeTooLong, "no exp claim, and max_lifetime is %s", limit)
+		}
+		from, what := now, "exp - now"
+		if hasIat {
+			from, what = iat, "exp - iat"
+		}
+		if life := exp.Sub(from); life > limit+leeway {
+			return tokenErrf(CodeLifetimeTooLong, "%s is %s, above max_lifetime %s", what, life.Round(time.Second), limit)
+		}
+	}
 	return nil
 }
 

@@ -244,10 +244,12 @@ func TestParseIssuers(t *testing.T) {
 	yml := `
 jwt:
   audiences: [temporal]
+  max_lifetime: 8h
   issuers:
     - issuer: https://keycloak.example/realms/t
       permissions_claim: resource_access.temporal-authz.roles
     - issuer: spiffe://prod.example
+      max_lifetime: 1h
       skip_discovery: true
       jwks_files: [/etc/spire/bundle.jwks]
       ca_file: /etc/spire/ca.pem
@@ -261,9 +263,9 @@ jwt:
 	}
 	got := f.JWT.IssuerConfigs()
 	want := []claimmapper.Config{
-		{Issuer: "https://keycloak.example/realms/t", Audiences: []string{"temporal"}, PermissionsClaim: "resource_access.temporal-authz.roles"},
+		{Issuer: "https://keycloak.example/realms/t", Audiences: []string{"temporal"}, PermissionsClaim: "resource_access.temporal-authz.roles", MaxLifetime: 8 * time.Hour},
 		{Issuer: "spiffe://prod.example", SkipDiscovery: true, JWKSFiles: []string{"/etc/spire/bundle.jwks"}, CAFile: "/etc/spire/ca.pem",
-			Audiences: []string{"spiffe://prod.example/temporal"}, PermissionsClaim: "perms", SubjectClaim: "sub", Leeway: 30 * time.Second},
+			Audiences: []string{"spiffe://prod.example/temporal"}, PermissionsClaim: "perms", SubjectClaim: "sub", Leeway: 30 * time.Second, MaxLifetime: time.Hour},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("issuers\n got %+v\nwant %+v", got, want)
