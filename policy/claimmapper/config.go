@@ -61,6 +61,12 @@ type Config struct {
 	// for the https discovery and JWKS fetches (for example a Kubernetes
 	// cluster's CA). Read once by New.
 	CAFile string `yaml:"ca_file"`
+	// FetchTokenFile is a file holding a bearer token sent with discovery and
+	// key-set fetches, read again for every fetch (a Kubernetes API server's
+	// issuer may require one: the pod's projected service-account token,
+	// rotated by the kubelet). It is sent only over https or to a loopback
+	// host, never on a redirect to another host, and never logged.
+	FetchTokenFile string `yaml:"fetch_token_file"`
 	// RefreshInterval is how often every key source is fetched again in the background.
 	// Default 15m, at least 1s.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
@@ -122,7 +128,7 @@ type Config struct {
 
 // perIssuerFields are the fields of Config that an Issuers entry never takes
 // from the top level: its identity and its key sources.
-var perIssuerFields = map[string]bool{"Issuer": true, "SkipDiscovery": true, "JWKSURLs": true, "JWKSFiles": true, "Issuers": true}
+var perIssuerFields = map[string]bool{"Issuer": true, "SkipDiscovery": true, "JWKSURLs": true, "JWKSFiles": true, "FetchTokenFile": true, "Issuers": true}
 
 // IssuerConfigs returns the entries of c.Issuers, each with the fields it leaves
 // zero taken from c (except its issuer and key sources). It returns nil when
@@ -240,6 +246,9 @@ func (c *Config) Validate() error {
 		if err := checkHTTPURL(u); err != nil {
 			bad(fmt.Sprintf("jwks_urls[%d]", i), "%v", err)
 		}
+	}
+	if c.FetchTokenFile != "" && strings.TrimSpace(c.FetchTokenFile) != c.FetchTokenFile {
+		bad("fetch_token_file", "want a file path without surrounding spaces, got %q", c.FetchTokenFile)
 	}
 	if c.CAFile != "" && strings.TrimSpace(c.CAFile) != c.CAFile {
 		bad("ca_file", "want a file path without surrounding spaces, got %q", c.CAFile)

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,10 +187,11 @@ type keyStore struct {
 // getter is the jwk.HTTPClient of the cache: it bounds every request by the
 // mapper's lifetime and a timeout, limits the body size, and serves file sources.
 type getter struct {
-	ctx     context.Context
-	client  *http.Client
-	timeout time.Duration
-	files   map[string]string // cache key -> path
+	ctx       context.Context
+	client    *http.Client
+	timeout   time.Duration
+	files     map[string]string // cache key -> path
+	tokenFile string            // fetch_token_file: a bearer token for every fetch
 }
 
 func (g *getter) Get(u string) (*http.Response, error) {
@@ -206,19 +209,29 @@ func (g *getter) Get(u string) (*http.Response, error) {
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.timeout)
 	defer cancel()
-	b, resp, err := httpGet(ctx, g.client, u)
+	b, resp, err := httpGet(ctx, g.client, u, g.tokenFile)
 	if err != nil {
 		return nil, err
 	}
 	return &http.Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(b))}, nil
 }
 
-func httpGet(ctx context.Context, client *http.Client, u string) ([]byte, *http.Response, error) {
+// httpGet fetches u, with the bearer token of tokenFile when there is one
+// (fetch_token_file). The token is set on the request, not by the transport,
+// so that the client drops it on a redirect to another host.
+func httpGet(ctx context.Context, client *http.Client, u, tokenFile string) ([]byte, *http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if tokenFile != "" {
+		tok, err := fetchToken(tokenFile, req.URL)
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -243,14 +256,14 @@ func readLimited(r io.Reader) ([]byte, error) {
 }
 
 // discover fetches the OIDC discovery document of issuer and returns its jwks_uri.
-func discover(ctx context.Context, client *http.Client, issuer string, timeout time.Duration) (string, error) {
+func discover(ctx context.Context, client *http.Client, issuer, tokenFile string, timeout time.Duration) (string, error) {
 	wellKnown := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	fail := func(err error) (string, error) {
 		return "", &sourceError{raw: wellKnown, source: "OIDC discovery " + redactURL(wellKnown), err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	b, resp, err := httpGet(ctx, client, wellKnown)
+	b, resp, err := httpGet(ctx, client, wellKnown, tokenFile)
 	if err != nil {
 		return fail(err)
 	}
@@ -282,7 +295,7 @@ func newKeyStore(cfg *Config, client *http.Client, logger *slog.Logger, now func
 		timeout:     cfg.FetchTimeout,
 		onChange:    onChange,
 		perSource:   make(map[string][]*keyEntry),
-		getter:      &getter{client: client, timeout: cfg.FetchTimeout, files: make(map[string]string)},
+		getter:      &getter{client: client, timeout: cfg.FetchTimeout, files: make(map[string]string), tokenFile: cfg.FetchTokenFile},
 	}
 	for _, a := range cfg.Algorithms {
 		ks.allowed[a] = true
@@ -482,4 +495,29 @@ func (ks *keyStore) fetchOne(s source) error {
 	}
 	_, err = ks.postFetch(s.key, set)
 	return err
+}
+
+// fetchToken reads the bearer token of a fetch_token_file for one fetch of u:
+// only over https or to a loopback host. Errors name the file, never the token.
+func fetchToken(path string, u *url.URL) (string, error) {
+	host := u.Hostname()
+	loopback := host == "localhost"
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		loopback = true
+	}
+	if u.Scheme != "https" && !loopback {
+		return "", fmt.Errorf("fetch_token_file: not sending its token over plain %s to %s: use https", u.Scheme, host)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("fetch_token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("fetch_token_file %s is empty", path)
+	}
+	if strings.ContainsAny(tok, "\r\n") {
+		return "", fmt.Errorf("fetch_token_file %s holds more than one line", path)
+	}
+	return tok, nil
 }

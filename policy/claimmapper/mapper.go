@@ -137,7 +137,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Mapper, error) {
 	m.keys = newKeyStore(&m.cfg, o.client, m.logger, m.now, m.keysChanged)
 	m.keys.onFetch = o.onFetch
 	if cfg.Issuer != "" && !cfg.SkipDiscovery {
-		jwksURI, err := discover(ctx, o.client, cfg.Issuer, cfg.FetchTimeout)
+		jwksURI, err := discover(ctx, o.client, cfg.Issuer, cfg.FetchTokenFile, cfg.FetchTimeout)
 		if err != nil {
 			return nil, err
 		}
