@@ -315,6 +315,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	dc := dynamicconfig.StaticClient{
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
 		dynamicconfig.FrontendHTTPAllowedHosts.Key():                []dynamicconfig.ConstrainedValue{{Value: allowedHosts}},
+		// The principal of each call (the verified token's subject, or the
+		// internal principal), as the authorizer returns it, is stamped on the
+		// history events the call writes: a history says who started,
+		// signalled or terminated a workflow. Temporal strips principal
+		// headers callers send, so none can be forged.
+		dynamicconfig.EnablePrincipalPropagation.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
 	}
 	for k, v := range o.DynamicConfig {
 		if k == dynamicconfig.FrontendHTTPAllowedHosts.Key() {
