@@ -508,7 +508,7 @@ func TestStaticAnalysisOfPolicies(t *testing.T) {
 		{"whole request", `deny contains "x" if count(input.request) > 99`, true, false, false},
 		{"request passed whole to a function", `deny contains "x" if object.get(input.request, "workflow_id", "") == "w"`, true, false, false},
 		{"token claim by a computed key", `deny contains "x" if { some k; input.claims.jwt[k] == "boom" }`, false, true, true},
-		{"with input", "deny contains \"x\" if data.temporal.authz.default_allow with input.target.namespace as \"x\"", true, true, false},
+		{"with input", "deny contains \"x\" if data.temporal.authz.required_role == \"read\" with input.target.access as \"read\"", true, true, false},
 		{"non-deterministic built-in", `deny contains "x" if time.now_ns() < 0`, false, false, false},
 		{"target only", `deny contains "x" if input.target.namespace == "frozen"`, false, false, true},
 	}

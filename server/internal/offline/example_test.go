@@ -174,14 +174,14 @@ func ExamplePolicyExplain() {
 	// Rules that produced a value (file:line, rule, value):
 	//   /temporal/custom/production.rego:5  data.temporal.custom._destructive         ["DeleteWorkflowExecution","ResetWorkflowExecution","TerminateWorkflowExecution"]
 	//   /temporal/custom/production.rego:7  data.temporal.custom.deny                 "TerminateWorkflowExecution in namespace \"production\" needs admin"
-	//   /temporal/authz/authz.rego:92       data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in namespace \"production\" needs admin"
-	//   /temporal/authz/authz.rego:20       data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in namespace \"production\" needs admin"}
+	//   /temporal/authz/authz.rego:153      data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in namespace \"production\" needs admin"
+	//   /temporal/authz/authz.rego:25       data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in namespace \"production\" needs admin"}
 	//
 	// Trace (the decision's package and package temporal.custom):
 	// query:1                                 Enter data.temporal.authz.decision = _
 	// query:1                                 | Eval data.temporal.authz.decision = _
-	// /temporal/authz/authz.rego:20           | Enter data.temporal.authz.decision
-	// /temporal/authz/authz.rego:21           | | Eval __local41__ = data.temporal.authz._custom_deny_reasons
+	// /temporal/authz/authz.rego:25           | Enter data.temporal.authz.decision
+	// /temporal/authz/authz.rego:26           | | Eval __local106__ = data.temporal.authz._custom_deny_reasons
 	// ...
 	// exit status 1
 }

@@ -2,11 +2,16 @@
 # title: Temporal default authorization
 # description: |
 #   Temporal's default authorizer (authorization.NewDefaultAuthorizer) written in Rego,
-#   with an extension point for custom rules in package temporal.custom:
-#   - data.temporal.custom.deny, a set of reason strings (deny contains reason if ...):
-#     any reason denies the call, whatever else allows it;
-#   - data.temporal.custom.allow, a boolean (allow if ...): true allows a call the
-#     default rules deny.
+#   with extension points for custom rules in package temporal.custom, or in any
+#   package one level below it (temporal.custom.<name>, one per bundle, so that
+#   bundles with their own roots compose):
+#   - deny, a set of reason strings (deny contains reason if ...): any reason
+#     denies the call, whatever else allows it;
+#   - allow, a boolean (allow if ...): true allows a call the default rules deny;
+#   - namespace_roles, an object of sets (namespace_roles[ns] contains role if ...),
+#     and system_roles, a set (system_roles contains role if ...): roles granted
+#     to the caller (worker, read, write or admin), which the default rules count
+#     exactly as the roles of the caller's token.
 # related_resources:
 #   - ref: https://docs.temporal.io/self-hosted-guide/security#authorizer-plugin
 package temporal.authz
@@ -21,8 +26,8 @@ decision := {"allow": false, "reason": concat("; ", sort(_custom_deny_reasons))}
 	count(_custom_deny_reasons) > 0
 } else := {"allow": true, "reason": "allowed by the default policy"} if {
 	default_allow
-} else := {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.allow)"} if {
-	data.temporal.custom.allow == true
+} else := {"allow": true, "reason": sprintf("allowed by a custom rule (%s)", [concat(", ", sort(_custom_allow_rules))])} if {
+	count(_custom_allow_rules) > 0
 } else := {"allow": false, "reason": _default_deny_reason}
 
 # METADATA
@@ -45,6 +50,12 @@ default_allow if {
 	_rank[role] >= _required_rank
 }
 
+default_allow if {
+	input.target.scope in {"cluster", "namespace"}
+	some grant in granted_roles
+	_rank[grant.role] >= _required_rank
+}
+
 # METADATA
 # title: Internal principal
 # description: |
@@ -65,6 +76,56 @@ held_roles contains role if {
 held_roles contains role if {
 	input.target.scope == "namespace"
 	some role in input.claims.namespaces[input.target.namespace]
+}
+
+held_roles contains grant.role if {
+	some grant in granted_roles
+}
+
+# METADATA
+# title: Granted roles
+# description: |
+#   The roles the custom role rules grant the caller that count for this call, as
+#   held_roles counts token roles: system roles always, and the target namespace's
+#   roles for namespace-scoped APIs. Each is {"role", "namespace" ("" for a
+#   system role), "rule"}: rule names the rule that granted it. Only worker, read,
+#   write and admin count, and only for a caller with claims (a token or a
+#   verified certificate): a call without credentials holds no role.
+granted_roles contains {"role": role, "namespace": "", "rule": rule} if {
+	some [rule, role] in _system_grants
+}
+
+granted_roles contains {"role": role, "namespace": ns, "rule": rule} if {
+	input.target.scope == "namespace"
+	ns := input.target.namespace
+	some [rule, role] in _namespace_grants(ns)
+}
+
+# METADATA
+# title: All granted roles
+# description: |
+#   Every role the custom role rules grant the caller, on every namespace and on
+#   the cluster, whatever the call (entries as in granted_roles). The server lists
+#   namespaces with it; it is not part of any decision.
+all_granted_roles contains {"role": role, "namespace": "", "rule": rule} if {
+	some [rule, role] in _system_grants
+}
+
+all_granted_roles contains {"role": role, "namespace": ns, "rule": "data.temporal.custom.namespace_roles"} if {
+	_has_claims
+	some ns, roles in data.temporal.custom.namespace_roles
+	is_string(ns)
+	some role in roles
+	_rank[role]
+}
+
+all_granted_roles contains {"role": role, "namespace": ns, "rule": sprintf("data.temporal.custom.%s.namespace_roles", [pkg])} if {
+	_has_claims
+	some pkg, ns
+	some role in data.temporal.custom[pkg].namespace_roles[ns]
+	not pkg in _reserved
+	is_string(ns)
+	_rank[role]
 }
 
 # METADATA
@@ -97,6 +158,62 @@ _custom_deny_reasons contains reason if {
 _custom_deny_reasons contains "denied by a custom rule (data.temporal.custom.deny)" if {
 	some reason in data.temporal.custom.deny
 	not is_string(reason)
+}
+
+_custom_deny_reasons contains reason if {
+	some pkg
+	some reason in data.temporal.custom[pkg].deny
+	not pkg in _reserved
+	is_string(reason)
+}
+
+_custom_deny_reasons contains sprintf("denied by a custom rule (data.temporal.custom.%s.deny)", [pkg]) if {
+	some pkg
+	some reason in data.temporal.custom[pkg].deny
+	not pkg in _reserved
+	not is_string(reason)
+}
+
+_custom_allow_rules contains "data.temporal.custom.allow" if {
+	data.temporal.custom.allow == true
+}
+
+_custom_allow_rules contains sprintf("data.temporal.custom.%s.allow", [pkg]) if {
+	some pkg
+	data.temporal.custom[pkg].allow == true
+	not pkg in _reserved
+}
+
+# The extension points' names: in package temporal.custom they are rules, not
+# packages of rules (data.temporal.custom.deny.deny is not a rule).
+_reserved := {"deny", "allow", "namespace_roles", "system_roles"}
+
+# [rule, role] pairs of the system roles the role rules grant.
+_system_grants contains ["data.temporal.custom.system_roles", role] if {
+	_has_claims
+	some role in data.temporal.custom.system_roles
+	_rank[role]
+}
+
+_system_grants contains [sprintf("data.temporal.custom.%s.system_roles", [pkg]), role] if {
+	_has_claims
+	some pkg
+	some role in data.temporal.custom[pkg].system_roles
+	not pkg in _reserved
+	_rank[role]
+}
+
+# [rule, role] pairs of the roles the role rules grant on namespace ns.
+_namespace_grants(ns) := {["data.temporal.custom.namespace_roles", role] |
+	_has_claims
+	some role in data.temporal.custom.namespace_roles[ns]
+	_rank[role]
+} | {[sprintf("data.temporal.custom.%s.namespace_roles", [pkg]), role] |
+	_has_claims
+	some pkg
+	some role in data.temporal.custom[pkg].namespace_roles[ns]
+	not pkg in _reserved
+	_rank[role]
 }
 
 _highest_held := _role_name[max({_rank[role] | some role in held_roles})]

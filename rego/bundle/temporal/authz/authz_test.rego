@@ -171,3 +171,97 @@ test_internal_principal if {
 	not authz.internal_principal with input as {"claims": _claims(["admin"], {}), "target": _start}
 	not authz.internal_principal with input as {"claims": null, "target": _start}
 }
+
+# Roles granted by role rules count as token roles do: for the decision, the
+# deny reason's held role and held_roles, and are listed with their rule.
+_no_roles := _claims([], {})
+
+test_namespace_role_grant_allows if {
+	d := authz.decision with input as {"claims": _no_roles, "target": _start}
+		with data.temporal.custom.namespace_roles as {"payments": {"write"}}
+	d.allow
+	d.reason == "allowed by the default policy"
+	authz.granted_roles == {{"role": "write", "namespace": "payments", "rule": "data.temporal.custom.namespace_roles"}} with input as {"claims": _no_roles, "target": _start}
+		with data.temporal.custom.namespace_roles as {"payments": {"write"}}
+}
+
+test_sub_package_grants_count_and_name_their_rule if {
+	inp := {"claims": _no_roles, "target": _start}
+	authz.decision.allow with input as inp with data.temporal.custom.groups.namespace_roles as {"payments": ["admin"]}
+	authz.granted_roles == {{"role": "admin", "namespace": "payments", "rule": "data.temporal.custom.groups.namespace_roles"}} with input as inp
+		with data.temporal.custom.groups.namespace_roles as {"payments": ["admin"]}
+	authz.held_roles == {"admin"} with input as inp with data.temporal.custom.groups.namespace_roles as {"payments": ["admin"]}
+}
+
+test_grant_on_other_namespace_does_not_count if {
+	d := authz.decision with input as {"claims": _no_roles, "target": _start}
+		with data.temporal.custom.namespace_roles as {"orders": {"admin"}}
+	not d.allow
+	d.reason == "StartWorkflowExecution in namespace \"payments\" requires write; caller has no role"
+}
+
+test_granted_read_named_in_deny_reason if {
+	d := authz.decision with input as {"claims": _claims(["worker"], {}), "target": _start}
+		with data.temporal.custom.k8s.namespace_roles as {"payments": {"read"}}
+	not d.allow
+	d.reason == "StartWorkflowExecution in namespace \"payments\" requires write; caller has read"
+}
+
+test_system_role_grant if {
+	inp := {"claims": _no_roles, "target": _list_namespaces}
+	authz.decision.allow with input as inp with data.temporal.custom.ops.system_roles as {"read"}
+	not authz.decision.allow with input as inp with data.temporal.custom.ops.system_roles as {"worker"}
+	authz.granted_roles == {{"role": "read", "namespace": "", "rule": "data.temporal.custom.ops.system_roles"}} with input as inp
+		with data.temporal.custom.ops.system_roles as {"read"}
+	authz.decision.allow with input as inp with data.temporal.custom.system_roles as {"admin"}
+}
+
+test_grants_need_claims if {
+	inp := {"claims": null, "target": _describe}
+	not authz.decision.allow with input as inp with data.temporal.custom.system_roles as {"admin"}
+	not authz.decision.allow with input as inp with data.temporal.custom.namespace_roles as {"payments": {"admin"}}
+	count(authz.granted_roles) == 0 with input as inp with data.temporal.custom.x.system_roles as {"admin"}
+}
+
+test_unknown_role_names_ignored if {
+	inp := {"claims": _no_roles, "target": _describe}
+	not authz.decision.allow with input as inp with data.temporal.custom.namespace_roles as {"payments": {"Read", "owner", 2}}
+	count(authz.granted_roles) == 0 with input as inp with data.temporal.custom.namespace_roles as {"payments": {"Read", "owner", 2}}
+}
+
+test_reserved_names_are_not_packages if {
+	# data.temporal.custom.namespace_roles.namespace_roles is the roles on a
+	# namespace named "namespace_roles", not a package's rule.
+	inp := {"claims": _no_roles, "target": _target("StartWorkflowExecution", "namespace_roles", "namespace", "write")}
+	grants := authz.granted_roles with input as inp with data.temporal.custom.namespace_roles as {"namespace_roles": {"write"}}
+	grants == {{"role": "write", "namespace": "namespace_roles", "rule": "data.temporal.custom.namespace_roles"}}
+}
+
+test_all_granted_roles_lists_every_namespace if {
+	inp := {"claims": _no_roles, "target": _list_namespaces}
+	grants_all := authz.all_granted_roles with input as inp
+		with data.temporal.custom.namespace_roles as {"payments": {"read"}}
+		with data.temporal.custom.k8s.namespace_roles as {"orders": {"worker"}, "payments": {"bogus"}}
+		with data.temporal.custom.k8s.system_roles as {"read"}
+	grants_all == {
+		{"role": "read", "namespace": "payments", "rule": "data.temporal.custom.namespace_roles"},
+		{"role": "worker", "namespace": "orders", "rule": "data.temporal.custom.k8s.namespace_roles"},
+		{"role": "read", "namespace": "", "rule": "data.temporal.custom.k8s.system_roles"},
+	}
+	count(authz.granted_roles) == 1 with input as inp
+		with data.temporal.custom.namespace_roles as {"payments": {"read"}}
+		with data.temporal.custom.k8s.namespace_roles as {"orders": {"worker"}}
+		with data.temporal.custom.k8s.system_roles as {"read"}
+}
+
+test_sub_package_deny_and_allow if {
+	deny := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _start}
+		with data.temporal.custom.a.deny as {"no starts today"}
+		with data.temporal.custom.b.deny as {7}
+	deny == {"allow": false, "reason": "denied by a custom rule (data.temporal.custom.b.deny); no starts today"}
+	allow := authz.decision with input as {"claims": _no_roles, "target": _start}
+		with data.temporal.custom.b.allow as true
+		with data.temporal.custom.a.allow as true
+	allow == {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.a.allow, data.temporal.custom.b.allow)"}
+	not authz.decision.allow with input as {"claims": _no_roles, "target": _start} with data.temporal.custom.a.allow as "yes"
+}
