@@ -18,7 +18,7 @@ import (
 // groupsBundle is a bundle of role rules as an operator writes one: a group
 // table in data.json, trusted only for tokens of one issuer, in a package of
 // its own (root temporal/custom/groups).
-func groupsBundle(t *testing.T, table string) *bundle.Bundle {
+func groupsBundle(t testing.TB, table string) *bundle.Bundle {
 	t.Helper()
 	return writeBundle(t, map[string]string{
 		".manifest": `{"roots": ["temporal/custom/groups"], "revision": "g1", "metadata": {"name": "groups"}}`,
