@@ -62,7 +62,11 @@ type eventLog struct {
 	events []*policy.Event
 }
 
-func (l *eventLog) Record(e *policy.Event) { l.mu.Lock(); l.events = append(l.events, e); l.mu.Unlock() }
+func (l *eventLog) Record(e *policy.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
 
 func (l *eventLog) last() *policy.Event {
 	l.mu.Lock()

@@ -176,8 +176,8 @@ type givenClaims struct {
 }
 
 func (g givenClaims) TokenClaims() map[string]any { return g.claims }
-func (g givenClaims) CacheKey() string           { return "" }
-func (g givenClaims) Issuer() string             { return g.issuer }
+func (g givenClaims) CacheKey() string            { return "" }
+func (g givenClaims) Issuer() string              { return g.issuer }
 
 // ClaimsFromPermissions builds claims as the claim mapper would from a token whose
 // permissions claim holds perms ("<namespace>:<permission>"; temporal-system is
