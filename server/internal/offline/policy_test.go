@@ -494,9 +494,9 @@ func TestPolicyExplain(t *testing.T) {
 	}{
 		{"custom deny", []string{"--permissions", "production:write", "--api", "TerminateWorkflowExecution", "--namespace", "production", b}, 1, []string{
 			`denied: TerminateWorkflowExecution in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`,
-			`/temporal/custom/protected.rego:18  data.temporal.custom.deny`,
-			`/temporal/authz/authz.rego:25       data.temporal.authz.decision`,
-			"| | | Enter data.temporal.custom.deny",
+			`/temporal/custom/protected_namespaces/protected.rego:20  data.temporal.custom.protected_namespaces.deny`,
+			`/temporal/authz/authz.rego:25                            data.temporal.authz.decision`,
+			"| | | Enter data.temporal.custom.protected_namespaces.deny",
 		}},
 		{"default allow", []string{"--permissions", "production:write", "--api", "StartWorkflowExecution", "--namespace", "production", b}, 0, []string{
 			"allowed: allowed by the default policy",
@@ -676,4 +676,20 @@ func TestPolicyCheckNotesCacheDefeat(t *testing.T) {
 // squashSpaces replaces each run of spaces in s with one space.
 func squashSpaces(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
+}
+
+// The example bundles compose: each has its own root temporal/custom/<name>,
+// and the server activates all of them at once.
+func TestPolicyCheckExampleBundlesTogether(t *testing.T) {
+	bundles := exampleBundles(t)
+	out, errOut, status := runCLI("", append([]string{"policy", "check"}, bundles...)...)
+	if status != 0 {
+		t.Fatalf("policy check of every example bundle: status %d\nstdout: %s\nstderr: %s", status, out, errOut)
+	}
+	for _, b := range bundles {
+		name := filepath.Base(b)
+		if !strings.Contains(out, name) {
+			t.Errorf("policy check does not name bundle %s:\n%s", name, out)
+		}
+	}
 }
