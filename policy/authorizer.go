@@ -75,6 +75,10 @@ type Decision struct {
 	Allow  bool           `json:"allow"`
 	Reason string         `json:"reason"`
 	Input  map[string]any `json:"input,omitempty"`
+	// GrantedRoles are the roles the policy's role rules granted the caller
+	// that counted for the call (data.temporal.authz.granted_roles), sorted;
+	// none without role rules.
+	GrantedRoles []Grant `json:"granted_roles,omitempty"`
 	// Revisions are the active bundles' revisions (bundle name to revision).
 	Revisions map[string]string `json:"revisions,omitempty"`
 }
@@ -132,23 +136,25 @@ var _ authorization.Authorizer = (*Authorizer)(nil)
 // explains (explain) and says what of the input it reads (reads); the
 // Authorizer swaps generations, caches their decisions and records them.
 type generation struct {
-	id           uint64
-	path         string              // the decision path, for errors
-	timeout      time.Duration       // bounds one evaluation
-	txn          storage.Transaction // a read transaction on the query's store, shared by evaluations
-	store        storage.Store
-	decideBody   ast.Body        // the compiled query `<decision path> = _`, evaluated with topdown
-	decisionVar  ast.Var         // the variable of decideBody that binds the decision
-	explained    map[string]bool // the files whose steps explain keeps: the decision's package and temporal.custom
-	revisions    map[string]string
-	user         map[string]*bundle.Bundle // the user bundles it was built from, by name
-	reads        *projection.Reads         // what of the input the policy reads: the cache key, the input built
-	requestPaths []string                  // the JSON pointers of input.request it reads; nil when it reads it whole or not at all
-	jwtPaths     []string                  // the JSON pointers of input.claims.jwt it reads; nil when it reads none
-	activatedAt  time.Time
-	cache        *decisionCache // nil when decisions of this policy cannot be cached
-	compiler     *ast.Compiler
-	system       map[string][]byte // sources of the modules under data.system, kept out of the policy
+	id            uint64
+	path          string              // the decision path, for errors
+	timeout       time.Duration       // bounds one evaluation
+	txn           storage.Transaction // a read transaction on the query's store, shared by evaluations
+	store         storage.Store
+	decideBody    ast.Body        // the compiled query `<decision path> = _`, evaluated with topdown
+	decisionVar   ast.Var         // the variable of decideBody that binds the decision
+	roles         bool            // the policy has role rules: decideBody binds grantsVar to granted_roles too
+	allGrantsBody ast.Body        // with role rules, the compiled query binding grantsVar to all_granted_roles
+	explained     map[string]bool // the files whose steps explain keeps: the decision's package and temporal.custom
+	revisions     map[string]string
+	user          map[string]*bundle.Bundle // the user bundles it was built from, by name
+	reads         *projection.Reads         // what of the input the policy reads: the cache key, the input built
+	requestPaths  []string                  // the JSON pointers of input.request it reads; nil when it reads it whole or not at all
+	jwtPaths      []string                  // the JSON pointers of input.claims.jwt it reads; nil when it reads none
+	activatedAt   time.Time
+	cache         *decisionCache // nil when decisions of this policy cannot be cached
+	compiler      *ast.Compiler
+	system        map[string][]byte // sources of the modules under data.system, kept out of the policy
 }
 
 // NewAuthorizer returns an Authorizer running the embedded default policy with
@@ -300,7 +306,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	_, err = rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		store.Abort(ctx, wtxn)
-		return nil, &ActivationError{Stage: StageCompile, Err: err}
+		return nil, &ActivationError{Stage: StageCompile, Err: withRecursionHint(err)}
 	}
 	if err := store.Commit(ctx, wtxn); err != nil {
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
@@ -315,13 +321,31 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	// per-call evaluation context, and the decision is read as an OPA value.
 	// Written as `opa eval` writes a query for a value (<path> = _), so that
 	// explain's trace reads as OPA's; the wildcard binds the decision.
-	query, err := ast.ParseBodyWithOpts(a.opts.DecisionPath+" = _", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	// With role rules under the default decision path, the same evaluation
+	// also binds the roles they granted (granted_roles: for the decision log,
+	// eval and explain), cached with the decision.
+	text := a.opts.DecisionPath + " = _"
+	roles := a.opts.DecisionPath == DefaultDecisionPath && hasRoleRules(compiler)
+	if roles {
+		text += "; " + grantedRolesPath + " = " + string(grantsVar)
+	}
+	query, err := ast.ParseBodyWithOpts(text, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
 	decideBody, err := compiler.QueryCompiler().Compile(query)
 	if err != nil {
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
+	}
+	var allGrantsBody ast.Body
+	if roles {
+		q, err := ast.ParseBodyWithOpts(allGrantedRolesPath+" = "+string(grantsVar), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err == nil {
+			allGrantsBody, err = compiler.QueryCompiler().Compile(q)
+		}
+		if err != nil {
+			return nil, &ActivationError{Stage: StageCompile, Err: err}
+		}
 	}
 	var decisionVar ast.Var
 	ast.WalkVars(decideBody, func(v ast.Var) bool {
@@ -336,7 +360,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	if len(compiler.GetRules(a.decisionRef)) == 0 {
 		hint := ""
 		if replaced {
-			hint = fmt.Sprintf(" (a bundle's roots cover the default policy's %v, so it replaces it: give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest)", defRoots)
+			hint = fmt.Sprintf(" (a bundle's roots cover the default policy's %v, so it replaces it: give a bundle of custom rules the roots [\"temporal/custom/<name>\"] (or [\"temporal/custom\"]) in its .manifest)", defRoots)
 		}
 		return nil, &ActivationError{Stage: StageEntrypoint, Err: fmt.Errorf("no rule defines the decision path %s%s", a.opts.DecisionPath, hint)}
 	}
@@ -346,19 +370,21 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		revisions[name] = b.Manifest.Revision
 	}
 	g := &generation{
-		id:          a.nextGen.Add(1),
-		path:        a.opts.DecisionPath,
-		decisionVar: decisionVar,
-		explained:   explainedFiles(all, a.decisionRef),
-		timeout:     a.opts.EvalTimeout,
-		txn:         txn,
-		store:       store,
-		decideBody:  decideBody,
-		revisions:   revisions,
-		user:        user,
-		activatedAt: time.Now(),
-		compiler:    compiler,
-		system:      system,
+		roles:         roles,
+		allGrantsBody: allGrantsBody,
+		id:            a.nextGen.Add(1),
+		path:          a.opts.DecisionPath,
+		decisionVar:   decisionVar,
+		explained:     explainedFiles(all, a.decisionRef),
+		timeout:       a.opts.EvalTimeout,
+		txn:           txn,
+		store:         store,
+		decideBody:    decideBody,
+		revisions:     revisions,
+		user:          user,
+		activatedAt:   time.Now(),
+		compiler:      compiler,
+		system:        system,
 	}
 	g.reads = projection.Analyze(compiler)
 	g.requestPaths = g.reads.RequestPointers()
@@ -454,6 +480,7 @@ func (a *Authorizer) record(ctx context.Context, rec Recorder, g *generation, o 
 		Target:       authorization.CallTarget{APIName: target.APIName, Namespace: target.Namespace, NexusEndpointName: target.NexusEndpointName},
 		Allow:        allow,
 		Reason:       reason,
+		GrantedRoles: o.d.granted,
 		Err:          o.err,
 		Cached:       o.cached,
 		Mode:         a.opts.Mode,
@@ -562,9 +589,9 @@ func (g *generation) decision(ctx context.Context, input ast.Value, doc map[stri
 		return Decision{Reason: denyReason(err)}, err
 	}
 	d, err := g.eval(ctx, input, tracer)
-	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, Revisions: maps.Clone(g.revisions)}
+	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, GrantedRoles: slices.Clone(d.granted), Revisions: maps.Clone(g.revisions)}
 	if err != nil {
-		out.Allow, out.Reason = false, denyReason(err)
+		out.Allow, out.Reason, out.GrantedRoles = false, denyReason(err), nil
 	}
 	return out, err
 }
@@ -595,19 +622,45 @@ func (a *Authorizer) RequestReadsWithin(recorded []string) (outside string, ok b
 
 // decided is a decision as the policy made it.
 type decided struct {
-	allow  bool
-	reason string
+	allow   bool
+	reason  string
+	granted []Grant // the roles role rules granted for the call, sorted; shared: do not modify
 }
 
 // eval evaluates the decision on input, traced into tracer when there is one.
 func (g *generation) eval(ctx context.Context, input ast.Value, tracer topdown.QueryTracer) (decided, error) {
+	rs, err := g.run(ctx, g.decideBody, input, tracer)
+	if err != nil {
+		return decided{}, err
+	}
+	if len(rs) == 0 || rs[0][g.decisionVar] == nil {
+		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", g.path)}
+	}
+	if len(rs) > 1 {
+		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", g.path, len(rs))}
+	}
+	d, err := decisionOf(g.path, rs[0][g.decisionVar].Value)
+	if err == nil && g.roles {
+		d.granted = grantsOf(rs[0][grantsVar])
+	}
+	return capReason(d), err // cached and returned bounded
+}
+
+var (
+	keyAllow  = ast.StringTerm("allow")
+	keyReason = ast.StringTerm("reason")
+)
+
+// run evaluates the compiled query body on input within the generation's
+// timeout, traced into tracer when there is one. Its errors are *EvalError.
+func (g *generation) run(ctx context.Context, body ast.Body, input ast.Value, tracer topdown.QueryTracer) (topdown.QueryResultSet, error) {
 	// Cancelled by a timer and by the caller's context, without the goroutine
 	// and context OPA would start for each evaluation.
 	c := topdown.NewCancel()
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(g.timeout, func() { timedOut.Store(true); c.Cancel() })
 	stop := context.AfterFunc(ctx, c.Cancel)
-	q := topdown.NewQuery(g.decideBody).
+	q := topdown.NewQuery(body).
 		WithCompiler(g.compiler).
 		WithStore(g.store).
 		WithTransaction(g.txn).
@@ -623,27 +676,15 @@ func (g *generation) eval(ctx context.Context, input ast.Value, tracer topdown.Q
 	stop()
 	if err != nil {
 		if timedOut.Load() {
-			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", g.timeout, context.DeadlineExceeded)}
+			return nil, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped after %s: %w", g.timeout, context.DeadlineExceeded)}
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return decided{}, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped: %w", ctxErr)}
+			return nil, &EvalError{Code: CodeEvalTimeout, Err: fmt.Errorf("evaluation stopped: %w", ctxErr)}
 		}
-		return decided{}, &EvalError{Code: CodeEvalError, Err: err}
+		return nil, &EvalError{Code: CodeEvalError, Err: err}
 	}
-	if len(rs) == 0 || rs[0][g.decisionVar] == nil {
-		return decided{}, &EvalError{Code: CodeUndefinedDecision, Err: fmt.Errorf("%s is undefined for this input", g.path)}
-	}
-	if len(rs) > 1 {
-		return decided{}, &EvalError{Code: CodeInvalidDecision, Err: fmt.Errorf("%s has %d results; it must have one", g.path, len(rs))}
-	}
-	d, err := decisionOf(g.path, rs[0][g.decisionVar].Value)
-	return capReason(d), err // cached and returned bounded
+	return rs, nil
 }
-
-var (
-	keyAllow  = ast.StringTerm("allow")
-	keyReason = ast.StringTerm("reason")
-)
 
 // decisionOf reads a decision from its OPA value, as parseDecision does from
 // its JSON form (which it falls back to for the error of a malformed one).

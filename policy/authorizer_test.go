@@ -39,7 +39,7 @@ func target(api, ns string) *authorization.CallTarget {
 }
 
 // writeBundle writes files (path to content) as a bundle directory and loads it.
-func writeBundle(t *testing.T, files map[string]string) *bundle.Bundle {
+func writeBundle(t testing.TB, files map[string]string) *bundle.Bundle {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {

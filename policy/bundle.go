@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -121,33 +122,93 @@ var errNoBundle = errors.New("nil bundle")
 
 var customPackage = ast.MustParseRef("data.temporal.custom")
 
-// checkCustomRules checks that a bundle's rules in package temporal.custom have the
-// shapes the default policy reads: deny a set of reasons, allow a boolean. The
-// compiler would reject other shapes too, but with a type error inside the
-// default policy; this names the author's own file and line.
+// extensionNames are the rules the default policy reads in package
+// temporal.custom and in the packages one level below it.
+var extensionNames = []string{"deny", "allow", "namespace_roles", "system_roles"}
+
+// checkCustomRules checks that a bundle's rules at the default policy's
+// extension points have the shapes it reads: deny a set of reasons, allow a
+// boolean, namespace_roles an object of role sets, system_roles a set of
+// roles; that no package deeper than temporal.custom.<name> defines them (the
+// default policy would not read them: a deny there would deny nothing); and
+// that the bundle's data defines none of them (data.json's allow: true would
+// allow every call). The compiler would reject some other shapes too, but with
+// a type error inside the default policy; this names the author's own file
+// and line.
 func checkCustomRules(name string, b *bundle.Bundle) error {
 	for _, m := range b.Modules {
-		if m.Parsed == nil || !m.Parsed.Package.Path.Equal(customPackage) {
+		if m.Parsed == nil {
 			continue
 		}
+		level := customLevel(m.Parsed.Package.Path)
+		if level < 0 {
+			continue
+		}
+		pkg := m.Parsed.Package.Path.String()
 		for _, r := range m.Parsed.Rules {
 			ref := r.Head.Ref()
 			if len(ref) == 0 {
 				continue
 			}
-			switch ref[0].Value.String() {
+			rule, _ := ref[0].Value.(ast.Var)
+			if !slices.Contains(extensionNames, string(rule)) {
+				continue
+			}
+			path := pkg + "." + string(rule)
+			if level > 1 {
+				return fmt.Errorf("bundle %s: %s: %s is not read by the default policy, which collects %s only from package temporal.custom and the packages directly below it; move it to package %s (bundle root %s)",
+					name, r.Location, path, rule, customPackage.Append(m.Parsed.Package.Path[len(customPackage)]).String()[len("data."):], rootOf(m.Parsed.Package.Path[:len(customPackage)+1]))
+			}
+			switch rule {
 			case "deny":
 				if len(ref) != 1 || r.Head.RuleKind() != ast.MultiValue {
-					return fmt.Errorf("bundle %s: %s: data.temporal.custom.deny must be a set of reason strings; write it as: deny contains \"why\" if { ... }", name, r.Location)
+					return fmt.Errorf("bundle %s: %s: %s must be a set of reason strings; write it as: deny contains \"why\" if { ... }", name, r.Location, path)
 				}
 			case "allow":
 				if len(ref) != 1 || r.Head.RuleKind() != ast.SingleValue || (r.Head.Value != nil && !isBoolean(r.Head.Value)) {
-					return fmt.Errorf("bundle %s: %s: data.temporal.custom.allow must be a boolean; write it as: allow if { ... }", name, r.Location)
+					return fmt.Errorf("bundle %s: %s: %s must be a boolean; write it as: allow if { ... }", name, r.Location, path)
+				}
+			case "system_roles":
+				if len(ref) != 1 || r.Head.RuleKind() != ast.MultiValue {
+					return fmt.Errorf("bundle %s: %s: %s must be a set of role names; write it as: system_roles contains \"read\" if { ... }", name, r.Location, path)
+				}
+			case "namespace_roles":
+				if len(ref) != 2 || r.Head.RuleKind() != ast.MultiValue {
+					return fmt.Errorf("bundle %s: %s: %s must map namespaces to sets of role names; write it as: namespace_roles[namespace] contains \"write\" if { ... }", name, r.Location, path)
 				}
 			}
 		}
 	}
+	return checkCustomData(name, b.Data)
+}
+
+// checkCustomData rejects data at the extension points: data.json cannot
+// deny, allow or grant roles, only rules can.
+func checkCustomData(name string, data map[string]any) error {
+	temporal, _ := data["temporal"].(map[string]any)
+	custom, _ := temporal["custom"].(map[string]any)
+	for _, key := range slices.Sorted(maps.Keys(custom)) {
+		if slices.Contains(extensionNames, key) {
+			return fmt.Errorf("bundle %s: data.temporal.custom.%s is data; the default policy reads it as a rule: rename the data key", name, key)
+		}
+		sub, _ := custom[key].(map[string]any)
+		for _, ext := range extensionNames {
+			if _, ok := sub[ext]; ok {
+				return fmt.Errorf("bundle %s: data.temporal.custom.%s.%s is data; the default policy reads it as a rule of package temporal.custom.%s: rename the data key", name, key, ext, key)
+			}
+		}
+	}
 	return nil
+}
+
+// rootOf is the bundle root of a package path: data.temporal.custom.x is temporal/custom/x.
+func rootOf(pkg ast.Ref) string {
+	parts := make([]string, 0, len(pkg)-1)
+	for _, t := range pkg[1:] {
+		s, _ := t.Value.(ast.String)
+		parts = append(parts, string(s))
+	}
+	return strings.Join(parts, "/")
 }
 
 func isBoolean(t *ast.Term) bool {

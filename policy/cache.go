@@ -14,6 +14,7 @@ import (
 const (
 	maxKeyBytes   = projection.MaxKeyBytes
 	entryOverhead = 112
+	grantOverhead = 48 // a Grant: three string headers
 	cacheShards   = 16
 )
 
@@ -76,6 +77,9 @@ func (c *decisionCache) get(k []byte) (decided, bool) {
 
 func (c *decisionCache) put(k string, d decided) {
 	size := len(k) + len(d.reason) + entryOverhead
+	for _, g := range d.granted {
+		size += len(g.Role) + len(g.Namespace) + len(g.Rule) + grantOverhead
+	}
 	if len(k) > maxKeyBytes {
 		return
 	}

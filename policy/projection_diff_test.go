@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -301,8 +302,23 @@ func (g *policyGen) echo() string {
 	)
 }
 
-// policy generates the custom and helper modules of one policy.
-func (g *policyGen) policy() (custom, helpers string) {
+// genPolicy is one generated policy: its modules in package temporal.custom,
+// temporal.custom.helpers and temporal.custom.roles (role rules reading a
+// group table, and deny rules reading the roles held; "" for none).
+type genPolicy struct{ custom, helpers, roles string }
+
+func (p genPolicy) String() string { return p.custom + "\n" + p.helpers + "\n" + p.roles }
+
+// groupTable is the data of the generated temporal.custom.roles package: the
+// roles each group of randomCall's tokens grants.
+const groupTable = `{"temporal": {"custom": {"roles": {"groups": {
+	"payments-team": ["payments:write", "e-a:read"],
+	"platform": ["temporal-system:read", "e-b:worker"],
+	"ops": ["e-b:admin", "default:worker", "temporal-system:bogus"]
+}}}}}`
+
+// policy generates the modules of one policy.
+func (g *policyGen) policy() genPolicy {
 	var rules, help []string
 	for range 1 + g.rng.IntN(3) {
 		var lines []string
@@ -313,22 +329,61 @@ func (g *policyGen) policy() (custom, helpers string) {
 			help = append(help, c.help...)
 		}
 		body := strings.Join(lines, "\n\t")
-		if g.rng.IntN(4) == 0 {
+		switch g.rng.IntN(6) {
+		case 0:
 			rules = append(rules, fmt.Sprintf("allow if {\n\t%s\n}", body))
-		} else {
+		case 1: // a role rule on a namespace named in the rule or the call's
+			role := g.pick("worker", "read", "write", "admin")
+			if g.rng.IntN(2) == 0 {
+				rules = append(rules, fmt.Sprintf("namespace_roles[%q] contains %q if {\n\t%s\n}", g.pick("e-a", "payments", "default"), role, body))
+			} else {
+				rules = append(rules, fmt.Sprintf("namespace_roles[ns] contains %q if {\n\tns := input.target.namespace\n\t%s\n}", role, body))
+			}
+		case 2:
+			rules = append(rules, fmt.Sprintf("system_roles contains %q if {\n\t%s\n}", g.pick("worker", "read", "admin"), body))
+		default:
 			rules = append(rules, fmt.Sprintf("deny contains sprintf(\"d%d %%v\", [%s]) if {\n\t%s\n}", g.id(), g.echo(), body))
 		}
 	}
-	custom = "package temporal.custom\n\n" + strings.Join(rules, "\n\n") + "\n"
-	helpers = "package temporal.custom.helpers\n\n" + strings.Join(help, "\n\n") + "\n"
-	return custom, helpers
+	p := genPolicy{
+		custom:  "package temporal.custom\n\n" + strings.Join(rules, "\n\n") + "\n",
+		helpers: "package temporal.custom.helpers\n\n" + strings.Join(help, "\n\n") + "\n",
+	}
+	if g.rng.IntN(2) == 0 {
+		p.roles = `package temporal.custom.roles
+
+namespace_roles[ns] contains role if {
+	some group in input.claims.jwt.groups
+	some grant in data.temporal.custom.roles.groups[group]
+	[ns, role] := split(grant, ":")
+	ns != "temporal-system"
+}
+
+system_roles contains role if {
+	some group in input.claims.jwt.groups
+	some grant in data.temporal.custom.roles.groups[group]
+	parts := split(grant, ":")
+	parts[0] == "temporal-system"
+	role := parts[1]
+}
+`
+		if g.rng.IntN(2) == 0 {
+			p.roles += fmt.Sprintf(`
+deny contains sprintf("r%d %%v", [sort(data.temporal.authz.held_roles)]) if {
+	input.target.namespace == %q
+	not %q in data.temporal.authz.held_roles
+}
+`, g.id(), g.pick("e-a", "e-b", "payments"), g.pick("read", "write", "admin"))
+		}
+	}
+	return p
 }
 
 // differ decides calls with a caching Authorizer (the server's path) and with
 // Decide (the whole input, no cache), and reports the first call on which they
 // disagree. Each call is decided twice by the Authorizer, so that the second
 // is a cache hit when the policy's decisions are cached.
-func differ(t testing.TB, a *policy.Authorizer, rng *rand.Rand, calls int) (string, bool) {
+func differ(t testing.TB, a *policy.Authorizer, h *hitCounter, rng *rand.Rand, calls int) (string, bool) {
 	ctx := context.Background()
 	for i := range calls {
 		claims, target := randomCall(rng)
@@ -339,26 +394,45 @@ func differ(t testing.TB, a *policy.Authorizer, rng *rand.Rand, calls int) (stri
 				return fmt.Sprintf("call %d (%s in %q, claims %+v, request %v): server path %v %q (error %v); whole input %v %q (error %v)",
 					i, target.APIName, target.Namespace, claims, target.Request, got.Decision, got.Reason, gotErr, want.Allow, want.Reason, wantErr), true
 			}
+			// The roles granted, recorded for the audit trail, are those of the whole input too.
+			if p := h.granted.Load(); p != nil && !slices.Equal(*p, want.GrantedRoles) {
+				return fmt.Sprintf("call %d (%s in %q, claims %+v): server path granted %v; whole input %v", i, target.APIName, target.Namespace, claims, *p, want.GrantedRoles), true
+			}
 		}
 	}
 	return "", false
 }
 
-// hitCounter counts the decisions that came from the decision cache.
-type hitCounter struct{ hits atomic.Int64 }
+// hitCounter counts the decisions that came from the decision cache and keeps
+// the roles granted for the last one.
+type hitCounter struct {
+	hits     atomic.Int64
+	granting atomic.Int64 // decisions with roles granted by role rules
+	granted  atomic.Pointer[[]policy.Grant]
+}
 
 func (h *hitCounter) Record(e *policy.Event) {
 	if e.Cached {
 		h.hits.Add(1)
 	}
+	g := e.GrantedRoles
+	h.granted.Store(&g)
+	if len(g) > 0 {
+		h.granting.Add(1)
+	}
 }
 
-func generatedAuthorizer(t *testing.T, custom, helpers string) (*policy.Authorizer, *hitCounter, error) {
-	b := writeBundle(t, map[string]string{
+func generatedAuthorizer(t *testing.T, p genPolicy) (*policy.Authorizer, *hitCounter, error) {
+	files := map[string]string{
 		".manifest":                          customManifest,
-		"temporal/custom/rules.rego":         custom,
-		"temporal/custom/helpers/rules.rego": helpers,
-	})
+		"temporal/custom/rules.rego":         p.custom,
+		"temporal/custom/helpers/rules.rego": p.helpers,
+	}
+	if p.roles != "" {
+		files["temporal/custom/roles/roles.rego"] = p.roles
+		files["data.json"] = groupTable
+	}
+	b := writeBundle(t, files)
 	h := &hitCounter{}
 	a, err := policy.NewAuthorizer(policy.Options{DecisionCacheSize: 256, Recorder: h}, map[string]*bundle.Bundle{"custom": b})
 	return a, h, err
@@ -372,33 +446,37 @@ func TestProjectionDifferential(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		policies = 60
 	}
-	pairs, cached, hits, disagreements := 0, 0, int64(0), 0
+	pairs, cached, hits, granting, disagreements := 0, 0, int64(0), int64(0), 0
 	for p := range policies {
 		rng := rand.New(rand.NewPCG(17, uint64(p)))
 		g := &policyGen{rng: rng}
-		custom, helpers := g.policy()
-		a, h, err := generatedAuthorizer(t, custom, helpers)
+		gp := g.policy()
+		a, h, err := generatedAuthorizer(t, gp)
 		if err != nil {
-			t.Fatalf("generated policy %d does not activate: %v\n%s\n%s", p, err, custom, helpers)
+			t.Fatalf("generated policy %d does not activate: %v\n%s", p, err, gp)
 		}
-		diff, bad := differ(t, a, rng, calls)
+		diff, bad := differ(t, a, h, rng, calls)
 		if bad {
 			disagreements++
-			t.Errorf("policy %d:\n%s\n%s\n%s", p, custom, helpers, diff)
+			t.Errorf("policy %d:\n%s\n%s", p, gp, diff)
 		}
 		if a.Status().Cacheable {
 			cached++
 			// Each call's second decision comes from the cache: the
 			// comparison covered cache hits, not only misses.
 			if !bad && h.hits.Load() < int64(calls) {
-				t.Errorf("policy %d has a decision cache but only %d of its %d repeated calls were cache hits\n%s", p, h.hits.Load(), calls, custom)
+				t.Errorf("policy %d has a decision cache but only %d of its %d repeated calls were cache hits\n%s", p, h.hits.Load(), calls, gp)
 			}
 		}
 		hits += h.hits.Load()
+		granting += h.granting.Load()
 		pairs += calls
 	}
-	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided twice each way (%d decisions from the cache), %d disagreements",
-		policies, cached, pairs, hits, disagreements)
+	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided twice each way (%d decisions from the cache, %d with roles granted by role rules), %d disagreements",
+		policies, cached, pairs, hits, granting, disagreements)
+	if granting == 0 {
+		t.Error("no decision had roles granted by role rules: the generator does not exercise them")
+	}
 }
 
 // FuzzProjection is TestProjectionDifferential driven by the fuzzer's seeds:
@@ -410,13 +488,13 @@ func FuzzProjection(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s1, s2 uint64) {
 		rng := rand.New(rand.NewPCG(s1, s2))
 		g := &policyGen{rng: rng}
-		custom, helpers := g.policy()
-		a, _, err := generatedAuthorizer(t, custom, helpers)
+		gp := g.policy()
+		a, h, err := generatedAuthorizer(t, gp)
 		if err != nil {
-			t.Fatalf("generated policy does not activate: %v\n%s\n%s", err, custom, helpers)
+			t.Fatalf("generated policy does not activate: %v\n%s", err, gp)
 		}
-		if diff, bad := differ(t, a, rng, 20); bad {
-			t.Fatalf("\n%s\n%s\n%s", custom, helpers, diff)
+		if diff, bad := differ(t, a, h, rng, 20); bad {
+			t.Fatalf("\n%s\n%s", gp, diff)
 		}
 	})
 }
@@ -501,11 +579,11 @@ deny contains "admin elsewhere" if {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, _, err := generatedAuthorizer(t, tc.custom, "package temporal.custom.helpers\n")
+			a, h, err := generatedAuthorizer(t, genPolicy{custom: tc.custom, helpers: "package temporal.custom.helpers\n"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff, bad := differ(t, a, rand.New(rand.NewPCG(3, 4)), 1000); bad {
+			if diff, bad := differ(t, a, h, rand.New(rand.NewPCG(3, 4)), 1000); bad {
 				t.Fatal(diff)
 			}
 			ctx := context.Background()

@@ -138,6 +138,10 @@ type Event struct {
 	// In dry-run mode the call was allowed whatever Allow says.
 	Allow  bool
 	Reason string
+	// GrantedRoles are the roles the policy's role rules granted the caller
+	// for the call (Decision.GrantedRoles). Shared with the decision cache: do
+	// not modify.
+	GrantedRoles []Grant
 	// Mode is the Authorizer's mode: ModeEnforce or ModeDryRun.
 	Mode string
 	// Request is a copy of the call's request body, only for a RequestRecorder

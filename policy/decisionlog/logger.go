@@ -348,6 +348,15 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if iss := e.Issuer(); iss != "" {
 		custom["issuer"] = bounded(iss)
 	}
+	if len(e.GrantedRoles) > 0 {
+		// The roles the policy's role rules granted for the call, with the rule
+		// that granted each: why a caller without the role in its token held it.
+		granted := make([]any, len(e.GrantedRoles))
+		for i, g := range e.GrantedRoles {
+			granted[i] = map[string]any{"role": g.Role, "namespace": bounded(g.Namespace), "rule": bounded(g.Rule)}
+		}
+		custom["granted_roles"] = granted
+	}
 	if len(erased) > 0 {
 		custom["erased"] = erased
 	}

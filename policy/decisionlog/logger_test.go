@@ -572,3 +572,47 @@ func TestIssuerRecorded(t *testing.T) {
 		}
 	}
 }
+
+// An event lists the roles the policy's role rules granted for the call, with
+// the rule of each; the issuer's email claim, which the rule reads, is kept.
+func TestGrantedRolesRecorded(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		".manifest": `{"roots": ["temporal/custom/people"]}`,
+		"temporal/custom/people/people.rego": `package temporal.custom.people
+
+namespace_roles["default"] contains "write" if input.claims.jwt.email == "w@example"
+
+system_roles contains "read" if input.claims.issuer == "https://idp.example"
+`,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out syncBuffer
+	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out}, dir)
+	claims := &authorization.Claims{Subject: "w", AuthType: "jwt", Extensions: verifiedBy("https://idp.example")}
+	for range 2 { // the second from the cache
+		if res, err := az.Authorize(context.Background(), claims, &authorization.CallTarget{APIName: apiStart, Namespace: "default"}); err != nil || res.Decision != authorization.DecisionAllow {
+			t.Fatal(res, err)
+		}
+	}
+	closeLogger(t, dl)
+	evs := events(t, out.String())
+	if len(evs) != 2 {
+		t.Fatalf("%d events", len(evs))
+	}
+	want := `[{"namespace":"","role":"read","rule":"data.temporal.custom.people.system_roles"},{"namespace":"default","role":"write","rule":"data.temporal.custom.people.namespace_roles"}]`
+	for i, ev := range evs {
+		custom, _ := ev["custom"].(map[string]any)
+		got, _ := json.Marshal(custom["granted_roles"])
+		if string(got) != want {
+			t.Errorf("event %d (cached %v): custom.granted_roles %s, want %s", i, custom["cached"], got, want)
+		}
+	}
+}

@@ -97,6 +97,8 @@ func TestFlagErrors(t *testing.T) {
 		{"empty namespace", startDev, []string{"--namespace", "a,,b"}, `start-dev: --namespace "a,,b": empty entry`},
 		{"missing opa config", startDev, []string{"--opa-config", filepath.Join(dir, "opa.yaml")}, "start-dev: --opa-config " + filepath.Join(dir, "opa.yaml") + ": no such file or directory"},
 		{"replay with a call", eval, []string{"--replay", "-", "--api", "StartWorkflowExecution"}, "eval: --replay decides recorded calls: drop --api, --token and --permissions"},
+		{"claims not an object", eval, []string{"--api", "StartWorkflowExecution", "--permissions", "default:read", "--claims", `["payments-devs"]`}, `eval: --claims "[\"payments-devs\"]": not a JSON object; give the claims as '{"groups": ["payments-devs"]}'`},
+		{"claims with a token", eval, []string{"--api", "StartWorkflowExecution", "--token", "x.y.z", "--claims", `{}`}, "eval: --claims and --issuer describe the token of --permissions; a --token has its own claims and issuer, and --permissions none has no token"},
 		{"replay format", eval, []string{"--replay", "-", "--format", "yaml"}, `eval: --format "yaml": must be pretty or json`},
 		{"missing replay file", eval, []string{"--replay", filepath.Join(dir, "ev.jsonl")}, "eval: --replay " + filepath.Join(dir, "ev.jsonl") + ": no such file or directory"},
 		{"no room for the UI", startDev, []string{"--port", "65000", "--status-addr", "-1"}, "start-dev: --port 65000 leaves no room for the Web UI on port+1000: set --ui-port, or --headless to run without the UI"},

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -466,7 +467,9 @@ type Eval struct {
 	Token       string   // a JWT; verified with the dev key or --authz's jwt settings
 	Permissions []string // instead of Token: claims built from these
 	Subject     string
-	API         string // full API name or bare method name
+	Claims      map[string]any // with Permissions: the token's own claims (input.claims.jwt), from --claims
+	Issuer      string         // with Permissions: the issuer that verified the token (input.claims.issuer)
+	API         string         // full API name or bare method name
 	Namespace   string
 	Policy      string // bundle path
 	AuthzFile   string // jwt and policy settings as start uses them
@@ -529,6 +532,17 @@ func (o *Eval) callerFlags(f *flagSet, api bool) {
 	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
 	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
 	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
+	f.Func("claims", "with --permissions: the token's own claims as a JSON `OBJECT` (input.claims.jwt), e.g.\n'{\"groups\": [\"payments-devs\"]}', for rules that read them (role rules, attribute rules)", func(v string) error {
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil || m == nil || dec.More() {
+			return fmt.Errorf("not a JSON object; give the claims as '{\"groups\": [\"payments-devs\"]}'")
+		}
+		o.Claims = m
+		return nil
+	})
+	f.StringVar(&o.Issuer, "issuer", "", "with --permissions: the `URL` of the issuer that verified the token (input.claims.issuer),\nfor rules bound to an issuer")
 	if api {
 		f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
 	}
@@ -547,6 +561,9 @@ func (o *Eval) checkCaller(f *flagSet, api bool) error {
 		return f.errorf("give --token or --permissions, not both")
 	case o.Token == "" && len(o.Permissions) == 0:
 		return f.errorf("give the caller as --token JWT or --permissions default:read (or --permissions none for no token)")
+	}
+	if (o.Claims != nil || o.Issuer != "") && (o.Token != "" || len(o.Permissions) == 1 && o.Permissions[0] == "none") {
+		return f.errorf("--claims and --issuer describe the token of --permissions; a --token has its own claims and issuer, and --permissions none has no token")
 	}
 	if len(o.Permissions) == 1 && o.Permissions[0] == "none" {
 		o.Permissions = []string{}

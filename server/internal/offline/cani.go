@@ -109,6 +109,15 @@ func PolicyCanI(ctx context.Context, o cli.PolicyCanI, stdin io.Reader, w io.Wri
 		return enc.Encode(out)
 	}
 	fmt.Fprintf(w, "Caller: %s; namespace APIs decided in %q, cluster APIs with no namespace.\n", caller(o.Eval, claims), o.Namespace)
+	if roles, err := az.CallerRoles(ctx, claims, nil); err != nil {
+		fmt.Fprintf(w, "Roles granted by the policy: unknown, its role rules failed: %v\n", err)
+	} else if len(roles.Granted) > 0 {
+		var granted []string
+		for _, g := range roles.Granted {
+			granted = append(granted, g.String())
+		}
+		fmt.Fprintf(w, "Roles granted by the policy: %s\n", strings.Join(granted, ", "))
+	}
 	for _, s := range out {
 		fmt.Fprintf(w, "\n%s: %d of %d allowed\n", s.Service, s.Allowed, len(s.APIs))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

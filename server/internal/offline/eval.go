@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc"
 
+	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
@@ -37,7 +38,9 @@ type Result struct {
 	API       string            `json:"api"`
 	Input     map[string]any    `json:"input"`
 	Revisions map[string]string `json:"revisions,omitempty"`
-	Error     string            `json:"error,omitempty"`
+	// GrantedRoles are the roles the policy's role rules granted the caller for the call.
+	GrantedRoles []policy.Grant `json:"granted_roles,omitempty"`
+	Error        string         `json:"error,omitempty"`
 }
 
 // Eval is "temporal-opa eval": it decides one call as the server would and prints
@@ -78,7 +81,7 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 	}
 	target := &authorization.CallTarget{APIName: api, Namespace: o.Namespace}
 	d, err := az.Decide(ctx, claims, target)
-	res.Allow, res.Reason, res.Input, res.Revisions = d.Allow, d.Reason, d.Input, d.Revisions
+	res.Allow, res.Reason, res.Input, res.Revisions, res.GrantedRoles = d.Allow, d.Reason, d.Input, d.Revisions, d.GrantedRoles
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -109,7 +112,11 @@ func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdi
 		if len(o.Permissions) == 0 {
 			return nil, nil // no token: Temporal passes nil claims
 		}
-		return ClaimsFromPermissions(o.Subject, o.Permissions), nil
+		c := ClaimsFromPermissions(o.Subject, o.Permissions)
+		if o.Claims != nil || o.Issuer != "" {
+			c.Extensions = givenClaims{claims: o.Claims, issuer: o.Issuer}
+		}
+		return c, nil
 	}
 	tok := o.Token
 	if tok == "-" {
@@ -160,6 +167,17 @@ func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdi
 	defer m.Close()
 	return m.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + tok})
 }
+
+// givenClaims are the token claims and issuer of --claims and --issuer, as
+// the claim mapper's Claims.Extensions carries a verified token's.
+type givenClaims struct {
+	claims map[string]any
+	issuer string
+}
+
+func (g givenClaims) TokenClaims() map[string]any { return g.claims }
+func (g givenClaims) CacheKey() string           { return "" }
+func (g givenClaims) Issuer() string             { return g.issuer }
 
 // ClaimsFromPermissions builds claims as the claim mapper would from a token whose
 // permissions claim holds perms ("<namespace>:<permission>"; temporal-system is

@@ -68,7 +68,7 @@ func PolicyExplain(ctx context.Context, o cli.PolicyExplain, stdin io.Reader, w 
 		return reportExplain(w, o.Format, ex, nil)
 	}
 	pe, err := az.Explain(ctx, claims, target)
-	ex.Allow, ex.Reason, ex.Input, ex.Revisions, ex.Rules = pe.Allow, pe.Reason, pe.Input, pe.Revisions, pe.Rules
+	ex.Allow, ex.Reason, ex.Input, ex.Revisions, ex.Rules, ex.GrantedRoles = pe.Allow, pe.Reason, pe.Input, pe.Revisions, pe.Rules, pe.GrantedRoles
 	if err != nil {
 		ex.Error = err.Error()
 	}
@@ -90,6 +90,9 @@ func reportExplain(w io.Writer, format string, ex Explanation, trace []byte) err
 	fmt.Fprintf(w, "api: %s\n", ex.API)
 	if ex.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", ex.Error)
+	}
+	for _, g := range ex.GrantedRoles {
+		fmt.Fprintf(w, "granted by the policy: %s\n", g)
 	}
 	if len(ex.Rules) > 0 {
 		fmt.Fprintf(w, "\nRules that produced a value (file:line, rule, value):\n")

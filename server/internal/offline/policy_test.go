@@ -182,7 +182,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 		{name: "package outside roots", files: map[string]string{".manifest": customManifest, "temporal/other/rules.rego": "package temporal.other\n\nx := 1\n"},
 			want: "manifest roots [temporal/custom] do not permit 'package temporal.other' in module '/temporal/other/rules.rego'"},
 		{name: "roots cover the default", files: map[string]string{".manifest": `{"roots": ["temporal"]}`, "temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"x\" if false\n"},
-			want: "policy not activated (entrypoint): no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's [temporal/authz], so it replaces it: give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest)"},
+			want: "policy not activated (entrypoint): no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's [temporal/authz], so it replaces it: give a bundle of custom rules the roots [\"temporal/custom/<name>\"] (or [\"temporal/custom\"]) in its .manifest)"},
 		{name: "no manifest", files: map[string]string{"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"x\" if false\n"},
 			want: "no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's"},
 		{name: "reserved name", files: custom("package temporal.custom\n"), named: "temporal-opa/default",
@@ -691,5 +691,65 @@ func TestPolicyCheckExampleBundlesTogether(t *testing.T) {
 		if !strings.Contains(out, name) {
 			t.Errorf("policy check does not name bundle %s:\n%s", name, out)
 		}
+	}
+}
+
+// eval, policy explain and policy can-i decide with the roles a policy's role
+// rules grant from the token claims of --claims and the issuer of --issuer,
+// and show which rule granted which role.
+func TestOfflineToolsShowGrantedRoles(t *testing.T) {
+	b := testutil.WriteFiles(t, map[string]string{
+		".manifest": `{"roots": ["temporal/custom/groups"]}`,
+		"temporal/custom/groups/groups.rego": `package temporal.custom.groups
+
+namespace_roles[ns] contains role if {
+	input.claims.issuer == "https://idp.example"
+	some group in input.claims.jwt.groups
+	some grant in data.temporal.custom.groups.table[group]
+	[ns, role] := split(grant, ":")
+}
+`,
+		"temporal/custom/groups/data.json": `{"table": {"payments-devs": ["payments:write"]}}`,
+	})
+	caller := []string{"--permissions", "default:read", "--claims", `{"groups": ["payments-devs"]}`, "--issuer", "https://idp.example", "--namespace", "payments"}
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string
+	}{
+		{"eval", append([]string{"eval", "--api", "StartWorkflowExecution", "--policy", b}, caller...), 0,
+			[]string{`"allow": true`, `"granted_roles": [`, `"rule": "data.temporal.custom.groups.namespace_roles"`}},
+		{"explain", append([]string{"policy", "explain", "--api", "StartWorkflowExecution", b}, caller...), 0,
+			[]string{"allowed: allowed by the default policy", "granted by the policy: payments:write (data.temporal.custom.groups.namespace_roles)"}},
+		{"explain, another issuer", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--permissions", "default:read", "--claims", `{"groups": ["payments-devs"]}`, "--issuer", "https://other.example", "--namespace", "payments", b}, 1,
+			[]string{`denied: StartWorkflowExecution in namespace "payments" requires write; caller has no role`}},
+		{"can-i", append([]string{"policy", "can-i", "--service", "workflow", b}, caller...), 0,
+			[]string{"Roles granted by the policy: payments:write (data.temporal.custom.groups.namespace_roles)", "allow StartWorkflowExecution", `RegisterNamespace in namespace "payments" requires admin; caller has write`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut string
+			var status int
+			if tc.args[0] == "eval" {
+				var buf bytes.Buffer
+				o, err := cli.ParseEval(tc.args[1:], cli.Env{Getenv: func(string) string { return "" }})
+				if err == nil {
+					err = Eval(context.Background(), o, strings.NewReader(""), &buf)
+				}
+				var errBuf bytes.Buffer
+				out, status, errOut = buf.String(), exitStatus(err, &errBuf), errBuf.String()
+			} else {
+				out, errOut, status = runCLI("", tc.args...)
+			}
+			if status != tc.status {
+				t.Errorf("status %d, want %d; stderr %s", status, tc.status, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(squashSpaces(out), squashSpaces(w)) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }

@@ -63,7 +63,7 @@ func PolicyTest(ctx context.Context, o cli.PolicyTest, w, errw io.Writer) error 
 		return ExitError{Code: 1}
 	}
 	if _, layered := all[policy.DefaultBundleName]; !layered {
-		fmt.Fprintf(errw, "note: %s: its roots cover the default policy's (temporal/authz), so it replaces it, as on the server; give a bundle of custom rules the roots [\"temporal/custom\"] in its .manifest to layer it\n", describe(ls))
+		fmt.Fprintf(errw, "note: %s: its roots cover the default policy's (temporal/authz), so it replaces it, as on the server; give a bundle of custom rules the roots [\"temporal/custom/<name>\"] in its .manifest to layer it\n", describe(ls))
 	}
 	schemas, err := policy.InputSchemas()
 	if err != nil {

@@ -65,6 +65,7 @@ type Auth struct {
 	file  *source.File                   // policy.bundle, watched; nil when not set
 	set   *source.Set                    // policy.opa_config's bundles; nil when not set
 	extra map[string]*claimmapper.Mapper // TrustIssuer: issuer -> its own mapper
+	log   *slog.Logger
 }
 
 // NewAuth builds the Authorizer (embedded default policy, with the bundle of
@@ -91,7 +92,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	gated := slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
 	opts := settings.Policy.Options
 	opts.Logger = gated
-	a := &Auth{flush: settings.DecisionLogs.Flush()}
+	a := &Auth{flush: settings.DecisionLogs.Flush(), log: logger}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -407,7 +408,7 @@ func (a *Auth) ServerOptions() []temporal.ServerOption {
 	return []temporal.ServerOption{
 		temporal.WithAuthorizer(a.Authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
-		temporal.WithChainedFrontendGrpcInterceptors(FilterNamespaces),
+		temporal.WithChainedFrontendGrpcInterceptors(FilterNamespaces(a.Authorizer, a.log)),
 	}
 }
 
