@@ -753,3 +753,46 @@ namespace_roles[ns] contains role if {
 		})
 	}
 }
+
+// keycloak-groups and protected-namespaces together, as policy explain decides
+// with a token's groups (--claims) and issuer (--issuer): a group-granted admin
+// terminates in a protected namespace, a group-granted write does not, and a
+// token of another issuer gets no role from its groups.
+func TestPolicyExplainGroupRolesInProtectedNamespace(t *testing.T) {
+	groups := copyBundle(t, "../../../bundles/keycloak-groups")
+	protected := copyBundle(t, "../../../bundles/protected-namespaces")
+	if err := os.WriteFile(filepath.Join(protected, "temporal/custom/protected_namespaces/data.json"), []byte(`{"namespaces": ["payments"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const keycloak = "https://keycloak.example/realms/temporal"
+	tests := []struct {
+		name, group, issuer string
+		status              int
+		want                []string
+	}{
+		{"group admin", "/temporal-payments-oncall", keycloak, 0, []string{
+			"allowed: allowed by the default policy",
+			"granted by the policy: payments:admin (data.temporal.custom.keycloak_groups.namespace_roles)",
+		}},
+		{"group writer", "/temporal-payments-devs", keycloak, 1, []string{
+			`denied: TerminateWorkflowExecution in protected namespace "payments" requires admin on "payments" or on temporal-system; caller has write`,
+		}},
+		{"another issuer", "temporal-platform-admins", "https://evil.example", 1, []string{
+			`denied: TerminateWorkflowExecution in protected namespace "payments" requires admin on "payments" or on temporal-system; caller has no role`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, status := runCLI("", "policy", "explain", "--permissions", "other:read", "--claims", `{"groups": ["`+tc.group+`"]}`,
+				"--issuer", tc.issuer, "--api", "TerminateWorkflowExecution", "--namespace", "payments", groups, protected)
+			if status != tc.status {
+				t.Errorf("status %d, want %d; stderr %s", status, tc.status, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
