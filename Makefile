@@ -4,6 +4,7 @@ OPA       := $(GO) tool opa
 SCHEMA    := rego/input.schema.json
 DEFAULT   := rego/bundle
 BUNDLES   := $(wildcard bundles/*/)
+COMPOSE   := bundles/compose_test.rego
 BENCHTIME ?= 1s
 ARGS      ?=
 
@@ -34,8 +35,10 @@ test-go: build
 test-race:
 	CGO_ENABLED=1 $(GO) test -count=1 -race ./policy/...
 
+# Each bundle alone on the default policy, then all of them together (their roots
+# temporal/custom/<name> must not overlap; $(COMPOSE) tests decisions they make together).
 test-rego:
-	$(OPA) fmt --fail --list $(DEFAULT) $(BUNDLES) || { echo "opa fmt: run 'go tool opa fmt -w $(DEFAULT) $(BUNDLES)'"; exit 1; }
+	$(OPA) fmt --fail --list $(DEFAULT) $(BUNDLES) $(COMPOSE) || { echo "opa fmt: run 'go tool opa fmt -w $(DEFAULT) $(BUNDLES) $(COMPOSE)'"; exit 1; }
 	$(OPA) check --strict --schema $(SCHEMA) $(DEFAULT)
 	$(OPA) test --fail-on-empty $(DEFAULT)
 	$(OPA) build -b --ignore '*_test.rego' -o /dev/null $(DEFAULT)
@@ -45,6 +48,10 @@ test-rego:
 		$(OPA) test --fail-on-empty $(DEFAULT) $$b; \
 		$(OPA) build -b --ignore '*_test.rego' -o /dev/null $$b; \
 	done
+	@echo "== all bundles together"
+	$(OPA) check --strict --schema $(SCHEMA) $(DEFAULT) $(BUNDLES) $(COMPOSE)
+	$(OPA) test --fail-on-empty --run '^data\.bundles\.compose_test\.' $(DEFAULT) $(BUNDLES) $(COMPOSE)
+	$(OPA) build -b --ignore '*_test.rego' -o /dev/null $(DEFAULT) $(BUNDLES)
 
 ## test-policy-ci: the README's Policy CI recipe on each example bundle, run by the built binary
 ## from a temporary directory that holds only that bundle (no checkout of this repository needed)
@@ -70,7 +77,7 @@ test-policy-ci: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(OPA) fmt --fail --list $(DEFAULT) $(BUNDLES)
+	$(OPA) fmt --fail --list $(DEFAULT) $(BUNDLES) $(COMPOSE)
 	$(OPA) check --strict --schema $(SCHEMA) $(DEFAULT)
 	@set -e; for b in $(BUNDLES); do $(OPA) check --strict --schema $(SCHEMA) $(DEFAULT) $$b; done
 

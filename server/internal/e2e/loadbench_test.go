@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -649,72 +649,50 @@ func benchDynamicConfig() dynamicconfig.StaticClient {
 }
 
 // layeredBundles writes the four example bundles of bundles/ as one bundle in
-// a temporary directory and returns it: only one bundle can own
-// temporal/custom, so, as bundles/README.md says to combine them, their
-// policy files go side by side and their data.json files are merged. OPA
-// refuses two "default allow := false" and two package- or document-scoped
-// annotations of the same package: one default is kept, and the METADATA
-// blocks become plain comments.
+// a temporary directory and returns it, as `opa build -b` of their directories
+// merges them: each keeps its package temporal.custom.<name>, its policy files
+// and data.json under its own root, and the manifest lists the four roots.
 func layeredBundles(b *testing.B) string {
 	names := []string{"least-privilege-workers", "protected-namespaces", "ui-friendly-reads", "workflow-type-acl"}
 	dir := b.TempDir()
-	custom := filepath.Join(dir, "temporal", "custom")
-	if err := os.MkdirAll(custom, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	defaultAllow := regexp.MustCompile(`(?m)^default allow := false\n`)
-	metadata := regexp.MustCompile(`(?m)^# METADATA$`)
-	data := map[string]any{}
-	seenDefault := false
+	var roots []string
 	for _, name := range names {
-		src := filepath.Join(repoPath(b, "bundles"), name, "temporal", "custom")
-		files, err := os.ReadDir(src)
+		src := filepath.Join(repoPath(b, "bundles"), name)
+		raw, err := os.ReadFile(filepath.Join(src, ".manifest"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, f := range files {
-			raw, err := os.ReadFile(filepath.Join(src, f.Name()))
+		var m struct {
+			Roots []string `json:"roots"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			b.Fatalf("%s/.manifest: %v", name, err)
+		}
+		roots = append(roots, m.Roots...)
+		err = filepath.WalkDir(filepath.Join(src, "temporal"), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") || !(strings.HasSuffix(p, ".rego") || d.Name() == "data.json") {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			raw, err := os.ReadFile(p)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
-			switch {
-			case f.Name() == "data.json":
-				var d map[string]any
-				if err := json.Unmarshal(raw, &d); err != nil {
-					b.Fatalf("%s/data.json: %v", name, err)
-				}
-				for k, v := range d {
-					if _, dup := data[k]; dup {
-						b.Fatalf("%s/data.json: key %q is in another bundle's data.json too", name, k)
-					}
-					data[k] = v
-				}
-			case strings.HasSuffix(f.Name(), ".rego") && !strings.HasSuffix(f.Name(), "_test.rego"):
-				if defaultAllow.Match(raw) {
-					if seenDefault {
-						raw = defaultAllow.ReplaceAll(raw, nil)
-					}
-					seenDefault = true
-				}
-				raw = metadata.ReplaceAll(raw, []byte("# (metadata of "+name+")"))
-				if err := os.WriteFile(filepath.Join(custom, name+"-"+f.Name()), raw, 0o644); err != nil {
-					b.Fatal(err)
-				}
+			if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755); err != nil {
+				return err
 			}
+			return os.WriteFile(filepath.Join(dir, rel), raw, 0o644)
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
 	}
-	dataJSON, err := json.Marshal(data)
+	manifest, err := json.Marshal(map[string]any{"roots": roots, "rego_version": 1, "metadata": map[string]any{"name": "four-examples"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	manifest := `{"roots": ["temporal/custom"], "rego_version": 1, "metadata": {"name": "four-examples"}}`
-	for file, content := range map[string][]byte{
-		filepath.Join(custom, "data.json"): dataJSON,
-		filepath.Join(dir, ".manifest"):    []byte(manifest),
-	} {
-		if err := os.WriteFile(file, content, 0o644); err != nil {
-			b.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, ".manifest"), manifest, 0o644); err != nil {
+		b.Fatal(err)
 	}
 	return dir
 }

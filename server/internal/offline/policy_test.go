@@ -494,9 +494,9 @@ func TestPolicyExplain(t *testing.T) {
 	}{
 		{"custom deny", []string{"--permissions", "production:write", "--api", "TerminateWorkflowExecution", "--namespace", "production", b}, 1, []string{
 			`denied: TerminateWorkflowExecution in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`,
-			`/temporal/custom/protected.rego:18  data.temporal.custom.deny`,
-			`/temporal/authz/authz.rego:25       data.temporal.authz.decision`,
-			"| | | Enter data.temporal.custom.deny",
+			`/temporal/custom/protected_namespaces/protected.rego:20  data.temporal.custom.protected_namespaces.deny`,
+			`/temporal/authz/authz.rego:25                            data.temporal.authz.decision`,
+			"| | | Enter data.temporal.custom.protected_namespaces.deny",
 		}},
 		{"default allow", []string{"--permissions", "production:write", "--api", "StartWorkflowExecution", "--namespace", "production", b}, 0, []string{
 			"allowed: allowed by the default policy",
@@ -678,6 +678,22 @@ func squashSpaces(s string) string {
 	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' }), " ")
 }
 
+// The example bundles compose: each has its own root temporal/custom/<name>,
+// and the server activates all of them at once.
+func TestPolicyCheckExampleBundlesTogether(t *testing.T) {
+	bundles := exampleBundles(t)
+	out, errOut, status := runCLI("", append([]string{"policy", "check"}, bundles...)...)
+	if status != 0 {
+		t.Fatalf("policy check of every example bundle: status %d\nstdout: %s\nstderr: %s", status, out, errOut)
+	}
+	for _, b := range bundles {
+		name := filepath.Base(b)
+		if !strings.Contains(out, name) {
+			t.Errorf("policy check does not name bundle %s:\n%s", name, out)
+		}
+	}
+}
+
 // eval, policy explain and policy can-i decide with the roles a policy's role
 // rules grant from the token claims of --claims and the issuer of --issuer,
 // and show which rule granted which role.
@@ -731,6 +747,49 @@ namespace_roles[ns] contains role if {
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(squashSpaces(out), squashSpaces(w)) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// keycloak-groups and protected-namespaces together, as policy explain decides
+// with a token's groups (--claims) and issuer (--issuer): a group-granted admin
+// terminates in a protected namespace, a group-granted write does not, and a
+// token of another issuer gets no role from its groups.
+func TestPolicyExplainGroupRolesInProtectedNamespace(t *testing.T) {
+	groups := copyBundle(t, "../../../bundles/keycloak-groups")
+	protected := copyBundle(t, "../../../bundles/protected-namespaces")
+	if err := os.WriteFile(filepath.Join(protected, "temporal/custom/protected_namespaces/data.json"), []byte(`{"namespaces": ["payments"]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const keycloak = "https://keycloak.example/realms/temporal"
+	tests := []struct {
+		name, group, issuer string
+		status              int
+		want                []string
+	}{
+		{"group admin", "/temporal-payments-oncall", keycloak, 0, []string{
+			"allowed: allowed by the default policy",
+			"granted by the policy: payments:admin (data.temporal.custom.keycloak_groups.namespace_roles)",
+		}},
+		{"group writer", "/temporal-payments-devs", keycloak, 1, []string{
+			`denied: TerminateWorkflowExecution in protected namespace "payments" requires admin on "payments" or on temporal-system; caller has write`,
+		}},
+		{"another issuer", "temporal-platform-admins", "https://evil.example", 1, []string{
+			`denied: TerminateWorkflowExecution in protected namespace "payments" requires admin on "payments" or on temporal-system; caller has no role`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, status := runCLI("", "policy", "explain", "--permissions", "other:read", "--claims", `{"groups": ["`+tc.group+`"]}`,
+				"--issuer", tc.issuer, "--api", "TerminateWorkflowExecution", "--namespace", "payments", groups, protected)
+			if status != tc.status {
+				t.Errorf("status %d, want %d; stderr %s", status, tc.status, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}

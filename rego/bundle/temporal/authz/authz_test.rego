@@ -86,47 +86,43 @@ _cases := {
 	"internal principal allowed": {"claims": _internal, "target": _register, "allow": true},
 }
 
+# The default rules alone: data.temporal.custom is masked whole, since the
+# example bundles' packages (temporal.custom.<name>) may be loaded beside these tests.
 test_default_decisions[name] if {
 	some name, tc in _cases
 	d := authz.decision with input as {"claims": tc.claims, "target": tc.target}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d.allow == tc.allow
 	is_string(d.reason)
 }
 
 test_reason_names_required_and_held_role if {
 	d := authz.decision with input as {"claims": _claims([], {"payments": ["read"]}), "target": _start}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d == {"allow": false, "reason": `StartWorkflowExecution in namespace "payments" requires write; caller has read`}
 }
 
 test_reason_without_roles if {
 	d := authz.decision with input as {"claims": _claims([], {}), "target": _start}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d.reason == `StartWorkflowExecution in namespace "payments" requires write; caller has no role`
 }
 
 test_reason_for_cluster_api if {
 	d := authz.decision with input as {"claims": _claims([], {"payments": ["admin"]}), "target": _list_namespaces}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d.reason == "ListNamespaces is a cluster API and requires read on temporal-system; caller has no role"
 }
 
 test_reason_without_credentials if {
 	d := authz.decision with input as {"claims": null, "target": _start}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d == {"allow": false, "reason": "StartWorkflowExecution requires a token: the call carried no credentials"}
 }
 
 test_reason_for_unknown_api if {
 	d := authz.decision with input as {"claims": _claims(["admin"], {}), "target": _unknown}
-		with data.temporal.custom.deny as set()
-		with data.temporal.custom.allow as false
+		with data.temporal.custom as {}
 	d.reason == `unknown API "/example.v1.Unknown/Do" is denied`
 }
 

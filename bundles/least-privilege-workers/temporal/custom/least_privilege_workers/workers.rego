@@ -6,15 +6,19 @@
 #   namespace: poll, respond, heartbeat, and the few reads an SDK worker needs.
 #   Temporal's default authorizer grants the worker role nothing (pollers need
 #   write, which also lets them start, signal and terminate workflows).
+#   Roles granted by role rules of other bundles (namespace_roles, system_roles)
+#   count as token roles do: the caller's roles are read from
+#   data.temporal.authz.held_roles.
 #   Layered on the default policy: every other call is decided by it as before.
-package temporal.custom
+package temporal.custom.least_privilege_workers
 
 # METADATA
 # title: Allow worker calls
 # description: |
 #   True when the caller holds the worker role on the target namespace (or
 #   temporal-system:worker, which like every system role counts in all
-#   namespaces) and calls one of the worker APIs of WorkflowService.
+#   namespaces), from its token or granted by a role rule, and calls one of the
+#   worker APIs of WorkflowService.
 default allow := false
 
 allow if {
@@ -63,6 +67,6 @@ worker_apis := {
 	"ShutdownWorker",
 }
 
-_holds_worker_role if "worker" in input.claims.namespaces[input.target.namespace]
-
-_holds_worker_role if "worker" in input.claims.system
+# held_roles: the token's system roles and its roles on the target namespace,
+# and the roles role rules grant there.
+_holds_worker_role if "worker" in data.temporal.authz.held_roles

@@ -1,4 +1,4 @@
-package temporal.custom_test
+package temporal.custom.ui_friendly_reads_test
 
 import data.temporal.authz
 
@@ -45,7 +45,7 @@ _reader := _claims([], {"orders": ["read"]})
 
 _ns_admin := _claims([], {"orders": ["admin"]})
 
-_by_custom := {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.allow)"}
+_by_custom := {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.ui_friendly_reads.allow)"}
 
 _by_default := {"allow": true, "reason": "allowed by the default policy"}
 
@@ -131,4 +131,30 @@ test_list_namespaces_enabled[name] if {
 # namespaces the caller holds a role on (wiring.FilterNamespaces).
 test_data_json_default if {
 	data.temporal.custom.ui_friendly_reads.list_namespaces == true
+}
+
+# Roles granted on a namespace by a role rule of another bundle count as the
+# token's: read or higher gets the UI's cluster reads, worker does not.
+test_granted_namespace_roles_count if {
+	no_roles := _claims([], {})
+	got := authz.decision with input as {"claims": no_roles, "target": _cluster_info}
+		with data.temporal.custom.groups.namespace_roles as {"orders": {"read"}}
+	got == _by_custom
+	listed := authz.decision with input as {"claims": no_roles, "target": _list_namespaces}
+		with data.temporal.custom.groups.namespace_roles as {"orders": {"write"}}
+		with data.temporal.custom.ui_friendly_reads.list_namespaces as true
+	listed == _by_custom
+	worker := authz.decision with input as {"claims": no_roles, "target": _cluster_info}
+		with data.temporal.custom.groups.namespace_roles as {"orders": {"worker"}}
+	worker == _denied("GetClusterInfo is a cluster API and requires read on temporal-system; caller has no role")
+	no_creds := authz.decision with input as {"claims": null, "target": _cluster_info}
+		with data.temporal.custom.groups.namespace_roles as {"orders": {"read"}}
+	no_creds == _denied("GetClusterInfo requires a token: the call carried no credentials")
+}
+
+# A system role granted by a role rule is decided by the default rules.
+test_granted_system_role_by_default if {
+	got := authz.decision with input as {"claims": _claims([], {}), "target": _search_attributes}
+		with data.temporal.custom.groups.system_roles as {"read"}
+	got == _by_default
 }

@@ -1,4 +1,4 @@
-package temporal.custom_test
+package temporal.custom.workflow_type_acl_test
 
 import data.temporal.authz
 
@@ -225,6 +225,11 @@ _cases := {
 	"marketing worker cannot start a payments child in default": {
 		"claims": _claims(["marketing"]), "method": "StartWorkflowExecution", "call": _child_call,
 		"want": _no_grant("StartWorkflowExecution", "payments.Refund"),
+	},
+	"child command without a workflow type is denied": {
+		"claims": _platform, "method": "StartWorkflowExecution",
+		"call": _call("RespondWorkflowTaskCompletedRequest", {"commands": [{"start_child_workflow_execution_command_attributes": {"namespace": "default", "workflow_id": "c3"}}]}),
+		"want": _unreadable("StartWorkflowExecution"),
 	},
 	# Roles still apply, and the rest is the default policy's.
 	"reader in platform still cannot start": {

@@ -10,14 +10,17 @@
 #   temporal-opa's frontend then answers such a caller with only the namespaces
 #   it holds a role on, not other namespaces' data (a plain Temporal server
 #   would return every namespace: set it to false there).
+#   Roles on namespaces granted by role rules of other bundles
+#   (data.temporal.authz.all_granted_roles) count as the token's roles do.
 #   Layered on the default policy: every other call is decided by it as before.
-package temporal.custom
+package temporal.custom.ui_friendly_reads
 
 # METADATA
 # title: Allow UI cluster reads
 # description: |
 #   True for a cluster read API of WorkflowService listed in ui_cluster_reads,
-#   called by a caller with read or higher on some namespace. Nothing else
+#   called by a caller with read or higher on some namespace, from its token
+#   or granted by a role rule. Nothing else
 #   cluster-level is granted: not OperatorService, not AdminService.
 default allow := false
 
@@ -46,5 +49,15 @@ _list_namespaces := {"ListNamespaces"} if {
 _reads_some_namespace if {
 	some roles in input.claims.namespaces
 	some role in roles
-	role in {"read", "write", "admin"}
+	role in _reader_roles
 }
+
+# A role a role rule grants on some namespace (the namespace of a system role
+# grant is "": a system role already allows these calls by the default rules).
+_reads_some_namespace if {
+	some grant in data.temporal.authz.all_granted_roles
+	grant.namespace != ""
+	grant.role in _reader_roles
+}
+
+_reader_roles := {"read", "write", "admin"}

@@ -1,13 +1,15 @@
 # METADATA
 # title: Protected namespaces
 # description: |
-#   In the namespaces listed in data.temporal.custom.protected_namespaces
+#   In the namespaces listed in data.temporal.custom.protected_namespaces.namespaces
 #   (data.json), the calls that end, rewrite or erase executions and schedules
 #   (terminate, reset, delete, batch operations, ...) require admin on that
 #   namespace or on temporal-system. Temporal's default authorizer lets any
 #   writer make them. Other namespaces, and every other call, are decided by
-#   the default policy as before.
-package temporal.custom
+#   the default policy as before. Roles granted by role rules of other bundles
+#   (namespace_roles, system_roles) count as token roles do: the caller's roles
+#   are read from data.temporal.authz.held_roles.
+package temporal.custom.protected_namespaces
 
 # METADATA
 # scope: document
@@ -29,7 +31,7 @@ deny contains reason if {
 # The namespaces listed in data.json: exact, case-sensitive names, as Temporal
 # matches them. Non-string entries are ignored.
 _protected contains ns if {
-	some ns in data.temporal.custom.protected_namespaces
+	some ns in data.temporal.custom.protected_namespaces.namespaces
 	is_string(ns)
 }
 
@@ -58,18 +60,14 @@ admin_only_apis := {
 	"DeleteNexusOperationExecution",
 }
 
-_is_admin if "admin" in input.claims.system
-
-_is_admin if "admin" in input.claims.namespaces[input.target.namespace]
+# held_roles: the token's system roles and its roles on the target namespace,
+# and the roles role rules grant there.
+_is_admin if "admin" in data.temporal.authz.held_roles
 
 _rank := {"worker": 1, "read": 2, "write": 4, "admin": 8}
 
 _held_ranks contains _rank[role] if {
-	some role in input.claims.system
-}
-
-_held_ranks contains _rank[role] if {
-	some role in input.claims.namespaces[input.target.namespace]
+	some role in data.temporal.authz.held_roles
 }
 
 _caller_text := "no credentials" if {

@@ -1,7 +1,7 @@
-package temporal.custom_test
+package temporal.custom.least_privilege_workers_test
 
 import data.temporal.authz
-import data.temporal.custom
+import data.temporal.custom.least_privilege_workers as workers
 
 _wf := "temporal.api.workflowservice.v1.WorkflowService"
 
@@ -52,7 +52,7 @@ _claims(system, namespaces) := {
 
 _worker := _claims([], {"default": ["worker"]})
 
-_by_custom := {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.allow)"}
+_by_custom := {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.least_privilege_workers.allow)"}
 
 _by_default := {"allow": true, "reason": "allowed by the default policy"}
 
@@ -138,7 +138,7 @@ test_decisions[name] if {
 
 # Every listed API, whatever its access in Temporal's table, is granted to a worker.
 test_every_worker_api_allowed[method] if {
-	some method in custom.worker_apis
+	some method in workers.worker_apis
 	some access in ["read", "write"]
 	target := object.union(_target("PollWorkflowTaskQueue", "default"), {
 		"api": concat("", ["/", _wf, "/", method]),
@@ -159,4 +159,20 @@ test_other_service_not_granted if {
 	})
 	got := authz.decision with input as {"claims": _worker, "target": target}
 	got == _denied(`unknown API "/temporal.api.operatorservice.v1.OperatorService/PollWorkflowTaskQueue" is denied`)
+}
+
+# A worker role granted by a role rule of another bundle counts as the token's:
+# on the target namespace, and as a system role in every namespace.
+test_granted_worker_role_counts if {
+	no_roles := _claims([], {})
+	poll := {"claims": no_roles, "target": _target("PollWorkflowTaskQueue", "default")}
+	got := authz.decision with input as poll with data.temporal.custom.groups.namespace_roles as {"default": {"worker"}}
+	got == _by_custom
+	other := authz.decision with input as poll with data.temporal.custom.groups.namespace_roles as {"orders": {"worker"}}
+	other == _denied(`PollWorkflowTaskQueue in namespace "default" requires write; caller has no role`)
+	system := authz.decision with input as poll with data.temporal.custom.groups.system_roles as {"worker"}
+	system == _by_custom
+	start := authz.decision with input as {"claims": no_roles, "target": _target("StartWorkflowExecution", "default")}
+		with data.temporal.custom.groups.namespace_roles as {"default": {"worker"}}
+	start == _denied(`StartWorkflowExecution in namespace "default" requires write; caller has worker`)
 }

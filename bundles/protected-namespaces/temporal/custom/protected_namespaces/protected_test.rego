@@ -1,7 +1,7 @@
-package temporal.custom_test
+package temporal.custom.protected_namespaces_test
 
 import data.temporal.authz
-import data.temporal.custom
+import data.temporal.custom.protected_namespaces as protected
 
 _wf := "temporal.api.workflowservice.v1.WorkflowService"
 
@@ -139,7 +139,7 @@ test_decisions[name] if {
 
 # Every admin-only API is denied to a writer and allowed to an admin of the namespace.
 test_every_admin_only_api[method] if {
-	some method in custom.admin_only_apis
+	some method in protected.admin_only_apis
 	target := _target(method, "payments-prod")
 	denied := authz.decision with input as {"claims": _claims([], {"payments-prod": ["write"]}), "target": target}
 	denied == _denied(sprintf(
@@ -152,15 +152,15 @@ test_every_admin_only_api[method] if {
 
 # The protected namespaces come from data.json and can be replaced without editing the policy.
 test_namespaces_from_data if {
-	data.temporal.custom.protected_namespaces == ["production", "payments-prod"]
+	data.temporal.custom.protected_namespaces.namespaces == ["production", "payments-prod"]
 	got := authz.decision with input as {"claims": _prod_writer, "target": _target("TerminateWorkflowExecution", "production")}
-		with data.temporal.custom.protected_namespaces as ["staging"]
+		with data.temporal.custom.protected_namespaces.namespaces as ["staging"]
 	got == _by_default
 }
 
 test_no_protected_namespaces_protects_nothing if {
 	got := authz.decision with input as {"claims": _prod_writer, "target": _target("TerminateWorkflowExecution", "production")}
-		with data.temporal.custom.protected_namespaces as []
+		with data.temporal.custom.protected_namespaces.namespaces as []
 	got == _by_default
 }
 
@@ -375,4 +375,19 @@ test_request_options[name] if {
 	some name, tc in _option_cases
 	got := authz.decision with input as tc.call
 	got == tc.want
+}
+
+# Roles granted by role rules of other bundles count as the token's: a granted
+# admin on the namespace or on temporal-system may terminate, a granted write
+# is denied with the reason naming it.
+test_granted_roles_count if {
+	inp := {"claims": _claims([], {}), "target": _target("TerminateWorkflowExecution", "production")}
+	ns_admin := authz.decision with input as inp with data.temporal.custom.groups.namespace_roles as {"production": {"admin"}}
+	ns_admin == _by_default
+	sys_admin := authz.decision with input as inp with data.temporal.custom.groups.system_roles as {"admin"}
+	sys_admin == _by_default
+	writer := authz.decision with input as inp with data.temporal.custom.groups.namespace_roles as {"production": {"write"}}
+	writer == _denied(`TerminateWorkflowExecution in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`)
+	elsewhere := authz.decision with input as inp with data.temporal.custom.groups.namespace_roles as {"staging": {"admin"}}
+	elsewhere == _denied(`TerminateWorkflowExecution in protected namespace "production" requires admin on "production" or on temporal-system; caller has no role`)
 }

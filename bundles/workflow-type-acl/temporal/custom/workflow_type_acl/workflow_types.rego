@@ -12,7 +12,7 @@
 #   Fail closed: a call whose workflow type cannot be read, e.g. with no
 #   input.request, is denied.
 #   Roles still apply: the default policy decides who may start at all.
-package temporal.custom
+package temporal.custom.workflow_type_acl
 
 _wf := "temporal.api.workflowservice.v1.WorkflowService"
 
