@@ -406,9 +406,16 @@ namespaceDefaults:
 		denied("RegisterNamespace by payments-devs", err, "RegisterNamespace in namespace", "requires admin; caller has no role")
 		_, err = dev.ListWorkflow(rctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "payments"})
 		ok("ListWorkflowExecutions by payments-devs", err)
+		// The same person out of the group: the decision just made for her is
+		// not reused (the decision cache keys on the groups the rules read).
+		_, err = dialToken("payments", person("alice")).ListWorkflow(rctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "payments"})
+		denied("ListWorkflowExecutions by alice out of payments-devs", err, "requires read; caller has no role")
 
 		// A person whose subject claims to be the service account gets no
-		// worker role: the rule is bound to the cluster's issuer.
+		// worker role: the rule is bound to the cluster's issuer (and the
+		// decision just made for the service account is not reused).
+		_, err = sa.WorkflowService().DescribeNamespace(rctx, &workflowservice.DescribeNamespaceRequest{Namespace: "payments"})
+		ok("DescribeNamespace (a worker call) by the service account", err)
 		impostor := dialToken("payments", person(wlServiceAccount))
 		_, err = impostor.WorkflowService().DescribeNamespace(rctx, &workflowservice.DescribeNamespaceRequest{Namespace: "payments"})
 		denied("DescribeNamespace by a person named like the service account", err,
