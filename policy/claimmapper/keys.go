@@ -86,10 +86,17 @@ type keySet struct {
 	n     int
 }
 
+// spiffeJWTUse is the "use" of the JWT-SVID signing keys in a SPIFFE trust
+// bundle (the SPIFFE Trust Domain and Bundle specification, as
+// `spire-server bundle show -format spiffe` writes it): signature keys, beside
+// the "x509-svid" keys of the bundle's X.509 authorities, which sign no JWT.
+const spiffeJWTUse = "jwt-svid"
+
 // usableKeys extracts the public signing keys of set that fit an allowed algorithm.
-// Symmetric keys and encryption keys are skipped. Keys without kid are kept (kid
-// ""): only a token without kid can use one, and only when it is the set's single
-// key for the token's algorithm.
+// Symmetric keys and encryption keys are skipped, and so are the X.509
+// authorities of a SPIFFE bundle, whose JWT-SVID keys are signing keys. Keys
+// without kid are kept (kid ""): only a token without kid can use one, and only
+// when it is the set's single key for the token's algorithm.
 func usableKeys(set jwk.Set, allowed map[string]bool) []*keyEntry {
 	var out []*keyEntry
 	for i := 0; i < set.Len(); i++ {
@@ -97,8 +104,8 @@ func usableKeys(set jwk.Set, allowed map[string]bool) []*keyEntry {
 		if !ok {
 			continue
 		}
-		if use := k.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
-			continue
+		if use := k.KeyUsage(); use != "" && use != string(jwk.ForSignature) && use != spiffeJWTUse {
+			continue // encryption keys, and the X.509 CA keys of a SPIFFE bundle (x509-svid)
 		}
 		kid := k.KeyID()
 		e := &keyEntry{kid: kid}
