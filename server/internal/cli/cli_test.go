@@ -126,7 +126,7 @@ func TestFlagErrors(t *testing.T) {
 		{"bad addr", keysServe, []string{"--addr", "7280"}, `keys serve: --addr "7280": address 7280: missing port in address; want HOST:PORT such as 127.0.0.1:7280`},
 
 		{"no api", eval, []string{"--permissions", "default:read"}, "eval: --api is required, e.g. --api StartWorkflowExecution"},
-		{"no caller", eval, []string{"--api", "StartWorkflowExecution"}, "eval: give the caller as --token JWT or --permissions default:read (or --permissions none for no token)"},
+		{"no caller", eval, []string{"--api", "StartWorkflowExecution"}, "eval: give the caller as --token JWT, --permissions default:read and/or --claims '{\"groups\": [...]}' (a token's permissions and other claims), or --permissions none for no token"},
 		{"both callers", eval, []string{"--api", "X", "--token", "t", "--permissions", "default:read"}, "eval: give --token or --permissions, not both"},
 	}
 	for _, tc := range tests {

@@ -532,7 +532,7 @@ func (o *Eval) callerFlags(f *flagSet, api bool) {
 	f.StringVar(&o.Token, "token", "", "caller's `JWT` (verified with the dev key, or with --authz's jwt settings); '-' reads stdin")
 	f.list(&o.Permissions, "permissions", nil, "instead of --token: the caller's `LIST` of <namespace>:<permission>; \"none\" for a call with no token")
 	f.StringVar(&o.Subject, "sub", "dev-user", "subject when --permissions is used")
-	f.Func("claims", "with --permissions: the token's own claims as a JSON `OBJECT` (input.claims.jwt), e.g.\n'{\"groups\": [\"payments-devs\"]}', for rules that read them (role rules, attribute rules)", func(v string) error {
+	f.Func("claims", "instead of --token, alone or with --permissions: the token's own claims as a JSON `OBJECT` (input.claims.jwt), e.g.\n'{\"groups\": [\"payments-devs\"]}', for rules that read them (role rules, attribute rules)", func(v string) error {
 		dec := json.NewDecoder(strings.NewReader(v))
 		dec.UseNumber()
 		var m map[string]any
@@ -542,7 +542,7 @@ func (o *Eval) callerFlags(f *flagSet, api bool) {
 		o.Claims = m
 		return nil
 	})
-	f.StringVar(&o.Issuer, "issuer", "", "with --permissions: the `URL` of the issuer that verified the token (input.claims.issuer),\nfor rules bound to an issuer")
+	f.StringVar(&o.Issuer, "issuer", "", "with --permissions or --claims: the `URL` of the issuer that verified the token (input.claims.issuer),\nfor rules bound to an issuer")
 	if api {
 		f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
 	}
@@ -559,8 +559,8 @@ func (o *Eval) checkCaller(f *flagSet, api bool) error {
 		return f.errorf("--api is required, e.g. --api StartWorkflowExecution")
 	case o.Token != "" && len(o.Permissions) > 0:
 		return f.errorf("give --token or --permissions, not both")
-	case o.Token == "" && len(o.Permissions) == 0:
-		return f.errorf("give the caller as --token JWT or --permissions default:read (or --permissions none for no token)")
+	case o.Token == "" && len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "":
+		return f.errorf("give the caller as --token JWT, --permissions default:read and/or --claims '{\"groups\": [...]}' (a token's permissions and other claims), or --permissions none for no token")
 	}
 	if (o.Claims != nil || o.Issuer != "") && (o.Token != "" || len(o.Permissions) == 1 && o.Permissions[0] == "none") {
 		return f.errorf("--claims and --issuer describe the token of --permissions; a --token has its own claims and issuer, and --permissions none has no token")

@@ -67,7 +67,7 @@ func TestPolicyFlagErrors(t *testing.T) {
 		{"unknown flag", test, []string{"--bench", dir}, "policy test: unknown flag --bench"},
 		{"export without dir", export, nil, "policy export: give one DIR to write into, e.g. temporal-opa policy export .temporal-opa"},
 		{"explain without api", explain, []string{"--permissions", "default:read"}, "policy explain: --api is required, e.g. --api StartWorkflowExecution"},
-		{"explain without caller", explain, []string{"--api", "X"}, "policy explain: give the caller as --token JWT or --permissions default:read (or --permissions none for no token)"},
+		{"explain without caller", explain, []string{"--api", "X"}, "policy explain: give the caller as --token JWT, --permissions default:read and/or --claims '{\"groups\": [...]}' (a token's permissions and other claims), or --permissions none for no token"},
 		{"explain stdin twice", explain, []string{"--api", "X", "--token", "-", "--request", "-"}, "policy explain: --request - and --token - both read stdin; give one of them as a file"},
 		{"can-i service", canI, []string{"--permissions", "default:read", "--service", "history"}, `policy can-i: --service "history": must be workflow, operator or admin`},
 	}

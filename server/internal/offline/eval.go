@@ -109,7 +109,7 @@ func writeDecision(w io.Writer, v any, allow bool) error {
 // verified as the server verifies it.
 func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdin io.Reader) (*authorization.Claims, error) {
 	if o.Token == "" {
-		if len(o.Permissions) == 0 {
+		if len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "" {
 			return nil, nil // no token: Temporal passes nil claims
 		}
 		c := ClaimsFromPermissions(o.Subject, o.Permissions)

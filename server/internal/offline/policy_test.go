@@ -722,6 +722,8 @@ namespace_roles[ns] contains role if {
 			[]string{`"allow": true`, `"granted_roles": [`, `"rule": "data.temporal.custom.groups.namespace_roles"`}},
 		{"explain", append([]string{"policy", "explain", "--api", "StartWorkflowExecution", b}, caller...), 0,
 			[]string{"allowed: allowed by the default policy", "granted by the policy: payments:write (data.temporal.custom.groups.namespace_roles)"}},
+		{"can-i, a token with groups and no permissions", []string{"policy", "can-i", "--service", "workflow", "--claims", `{"groups": ["payments-devs"]}`, "--issuer", "https://idp.example", "--namespace", "payments", b}, 0,
+			[]string{`Caller: sub "dev-user" (--permissions) with no roles`, "Roles granted by the policy: payments:write", `RegisterNamespace in namespace "payments" requires admin; caller has write`}},
 		{"explain, another issuer", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--permissions", "default:read", "--claims", `{"groups": ["payments-devs"]}`, "--issuer", "https://other.example", "--namespace", "payments", b}, 1,
 			[]string{`denied: StartWorkflowExecution in namespace "payments" requires write; caller has no role`}},
 		{"can-i", append([]string{"policy", "can-i", "--service", "workflow", b}, caller...), 0,
