@@ -17,6 +17,16 @@ type TokenClaims interface {
 	CacheKey() string
 }
 
+// CertificateClaims is implemented by the Claims.Extensions of a caller that
+// presented a client certificate Temporal's TLS layer verified (package
+// claimmapper's Token does). Its claims become input.claims.tls.
+type CertificateClaims interface {
+	// CertificateClaims returns the certificate's identity as JSON-decoded
+	// values (claimmapper.CertificateClaims); nil when the caller presented no
+	// verified certificate. The map must not be modified.
+	CertificateClaims() map[string]any
+}
+
 // Input builds the input document of one call, as policies see it, in its JSON form,
 // including input.request when the target carries a request. It is what
 // `temporal-opa eval` prints; the Authorizer builds the same document directly as

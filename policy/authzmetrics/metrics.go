@@ -9,7 +9,7 @@
 // namespace, subject or token-derived label; operation is a Temporal API method
 // name, bundle a configured bundle name, code a fixed error code.
 //
-//	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run, issuer}
+//	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run, issuer, credentials}
 //	temporal_opa_policy_eval_latency{operation}            (timer: cache misses only)
 //	temporal_opa_decision_cache_requests{result=hit|miss}
 //	temporal_opa_bundle_loaded{bundle}
@@ -29,6 +29,7 @@ import (
 	"go.temporal.io/server/common/metrics"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 )
 
 // The definitions register in Temporal's metric catalog when the package is
@@ -36,7 +37,7 @@ import (
 // OpenTelemetry handler refuses a name defined twice).
 var (
 	Decisions = metrics.NewCounterDef("temporal_opa_decisions",
-		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run) and issuer (the configured issuer that verified the token; empty without one)."))
+		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run), issuer (the configured issuer that verified the token; empty without one) and credentials (none, jwt, tls: a verified client certificate alone, jwt+tls, temporal: the internal principal)."))
 	EvalLatency = metrics.NewTimerDef("temporal_opa_policy_eval_latency",
 		metrics.WithDescription("Rego evaluation time of decisions not taken from the decision cache, by API method (operation)."))
 	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
@@ -84,7 +85,27 @@ type Metrics struct {
 // decisionKey is a label set of temporal_opa_decisions. issuer is the
 // configured issuer that verified the token ("" without one): bounded by the
 // configuration.
-type decisionKey struct{ op, decision, source, mode, issuer string }
+type decisionKey struct{ op, decision, source, mode, issuer, credentials string }
+
+// credentials names what the caller of e authenticated with, from a bounded set.
+func credentials(e *policy.Event) string {
+	c := e.Claims
+	if c == nil {
+		return "none"
+	}
+	switch c.AuthType {
+	case "temporal":
+		return "temporal"
+	case claimmapper.AuthTypeTLS:
+		return "tls"
+	case "jwt":
+		if cc, ok := c.Extensions.(policy.CertificateClaims); ok && cc.CertificateClaims() != nil {
+			return "jwt+tls"
+		}
+		return "jwt"
+	}
+	return "other"
+}
 
 var _ policy.Recorder = (*Metrics)(nil)
 
@@ -110,7 +131,7 @@ func New(h metrics.Handler) *Metrics {
 // Record counts one decision.
 func (m *Metrics) Record(e *policy.Event) {
 	op := api.MethodName(e.Target.APIName)
-	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode, issuer: e.Issuer()}
+	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode, issuer: e.Issuer(), credentials: credentials(e)}
 	switch {
 	case e.Err != nil:
 		k.decision = DecisionError
@@ -133,7 +154,7 @@ func (m *Metrics) Record(e *policy.Event) {
 	c, ok := m.decisionsBy.Load(k)
 	if !ok {
 		c, _ = m.decisionsBy.LoadOrStore(k, Decisions.With(m.h.WithTags(metrics.OperationTag(op),
-			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode), metrics.StringTag("issuer", k.issuer))))
+			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode), metrics.StringTag("issuer", k.issuer), metrics.StringTag("credentials", k.credentials))))
 	}
 	c.(metrics.CounterIface).Record(1)
 }

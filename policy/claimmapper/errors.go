@@ -32,6 +32,9 @@ const (
 	CodeUnknownIssuer     ErrorCode = "unknown_issuer"      // iss names no issuer of jwt.issuers (Issuers)
 	CodeInvalidAudience   ErrorCode = "invalid_audience"    // aud has none of the expected audiences
 	CodeInvalidSubject    ErrorCode = "invalid_subject"     // the subject claim is missing or not a string
+	// CodeCertificateBinding: the token is bound to a client certificate
+	// (cnf.x5t#S256, RFC 8705) that the connection did not present.
+	CodeCertificateBinding ErrorCode = "certificate_binding"
 )
 
 // TokenError is returned by GetClaims when a token is refused. Its message names the

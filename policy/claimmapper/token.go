@@ -6,7 +6,13 @@ type Token struct {
 	claims map[string]any
 	key    string
 	issuer string
+	tls    map[string]any // the verified client certificate's claims; nil without one
 }
+
+// CertificateClaims returns the claims of the client certificate the caller
+// presented and Temporal's TLS layer verified (see [CertificateClaims]); nil
+// when it presented none. Shared: do not modify.
+func (t *Token) CertificateClaims() map[string]any { return t.tls }
 
 // TokenClaims returns the verified token's claims as decoded by encoding/json (string,
 // float64, bool, nil, []any, map[string]any), bounded by max_extension_bytes. The map

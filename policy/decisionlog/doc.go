@@ -33,7 +33,9 @@
 // {code, message} when the policy could not decide, bundles with their revisions,
 // timestamp, requested_by (the caller's address), metrics (timer_rego_query_eval_ns,
 // timer_server_handler_ns), labels, and custom: {cached, api, namespace, subject,
-// issuer, mode, granted_roles, erased, truncated, request_paths}. granted_roles
+// issuer, tls, mode, granted_roles, erased, truncated, request_paths}. tls is
+// the caller's verified client certificate: subject, issuer, spiffe_id, SANs,
+// serial, fingerprint_sha256, not_after. granted_roles
 // lists the roles the policy's role rules granted the caller for the call, each
 // {role, namespace ("" for a system role), rule}. String values longer than
 // MaxValueBytes are cut and listed in custom.truncated.

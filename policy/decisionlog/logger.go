@@ -348,6 +348,13 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	if iss := e.Issuer(); iss != "" {
 		custom["issuer"] = bounded(iss)
 	}
+	if e.Claims != nil {
+		if cc, ok := e.Claims.Extensions.(policy.CertificateClaims); ok {
+			if tls := cc.CertificateClaims(); tls != nil {
+				custom["tls"] = certificateIdentity(tls)
+			}
+		}
+	}
 	if len(e.GrantedRoles) > 0 {
 		// The roles the policy's role rules granted for the call, with the rule
 		// that granted each: why a caller without the role in its token held it.
@@ -515,3 +522,39 @@ drain:
 	l.mgr.Stop(ctx)
 	return err
 }
+
+// certificateIdentity is what an event records of the caller's verified client
+// certificate (input.claims.tls): who it names and which certificate it is.
+// A certificate holds nothing secret; its private key never reaches the server.
+func certificateIdentity(tls map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range []string{"spiffe_id", "serial", "fingerprint_sha256", "not_after"} {
+		if s, ok := tls[k].(string); ok {
+			out[k] = bounded(s)
+		}
+	}
+	for _, k := range []string{"subject", "issuer"} {
+		if name, ok := tls[k].(map[string]any); ok {
+			if s, ok := name["string"].(string); ok {
+				out[k] = bounded(s)
+			}
+		}
+	}
+	for _, k := range []string{"uris", "dns_names", "email_addresses", "ip_addresses"} {
+		list, _ := tls[k].([]any)
+		if len(list) == 0 {
+			continue
+		}
+		kept := make([]any, 0, min(len(list), maxSANs))
+		for _, v := range list[:min(len(list), maxSANs)] {
+			if s, ok := v.(string); ok {
+				kept = append(kept, bounded(s))
+			}
+		}
+		out[k] = kept
+	}
+	return out
+}
+
+// maxSANs bounds the names of each kind an event records of a certificate.
+const maxSANs = 16

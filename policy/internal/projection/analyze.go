@@ -25,6 +25,7 @@ type Reads struct {
 	subject, authType bool
 	issuer            bool
 	jwt               *pathTree // nil: input.claims.jwt is not read
+	tls               *pathTree // nil: input.claims.tls is not read
 	namespaces        nsReads
 	request           *pathTree // nil: input.request is not read
 	requestType       bool
@@ -60,6 +61,9 @@ func (r *Reads) Cacheable() bool {
 
 // UsesRequest reports whether the policy reads input.request or input.request_type.
 func (r *Reads) UsesRequest() bool { return r.request != nil || r.requestType }
+
+// ReadsTLS reports whether the policy reads input.claims.tls.
+func (r *Reads) ReadsTLS() bool { return r.tls != nil }
 
 // ReadsJWT reports whether the policy reads input.claims.jwt.
 func (r *Reads) ReadsJWT() bool { return r.jwt != nil }
@@ -158,6 +162,7 @@ func (an *analyzer) result() *Reads {
 		r.issuer = readsOf(claims, "issuer") != nil
 		r.authType = readsOf(claims, "auth_type") != nil
 		r.jwt = readsOf(claims, "jwt")
+		r.tls = readsOf(claims, "tls")
 		if readsOf(claims, "namespaces") != nil {
 			r.namespaces = nsAll
 		}

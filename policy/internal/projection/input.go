@@ -24,6 +24,22 @@ type tokenClaimer interface {
 	CacheKey() string
 }
 
+// certificateClaimer is policy.CertificateClaims: the Claims.Extensions of a
+// caller that presented a client certificate Temporal's TLS layer verified.
+// Its claims become input.claims.tls.
+type certificateClaimer interface {
+	CertificateClaims() map[string]any
+}
+
+// certificateClaims are the verified client certificate's claims of ext; nil
+// when the caller presented none.
+func certificateClaims(ext any) map[string]any {
+	if c, ok := ext.(certificateClaimer); ok {
+		return c.CertificateClaims()
+	}
+	return nil
+}
+
 var (
 	keyRequest     = ast.StringTerm("request")
 	keyRequestType = ast.StringTerm("request_type")
@@ -67,6 +83,7 @@ var (
 	keySystem        = ast.StringTerm("system")
 	keyNamespaces    = ast.StringTerm("namespaces")
 	keyJWT           = ast.StringTerm("jwt")
+	keyTLS           = ast.StringTerm("tls")
 	keyAPI           = ast.StringTerm("api")
 	keyService       = ast.StringTerm("service")
 	keyMethod        = ast.StringTerm("method")
@@ -197,14 +214,22 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 			return nil, err
 		}
 	}
-	return ast.NewObject(
+	obj := ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
 		[2]*ast.Term{keyIssuer, ast.StringTerm(IssuerOf(c.Extensions))},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
 		[2]*ast.Term{keyNamespaces, ast.NewTerm(namespacesValue(c.Namespaces))},
 		[2]*ast.Term{keyJWT, ast.NewTerm(jwt)},
-	), nil
+	)
+	if tls := certificateClaims(c.Extensions); tls != nil {
+		v, err := JSONValue(tls)
+		if err != nil {
+			return nil, fmt.Errorf("certificate claims: %w", err)
+		}
+		obj.Insert(keyTLS, ast.NewTerm(v))
+	}
+	return obj, nil
 }
 
 // rolesValue lists the known role bits of r by name. Unknown bits grant nothing.

@@ -55,6 +55,13 @@ func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTa
 				return nil, false
 			}
 		}
+		if r.tls != nil {
+			if tls := certificateClaims(c.Extensions); tls != nil {
+				b = keyJSON(append(b, tagObject), tls, r.tls)
+			} else {
+				b = append(b, tagAbsent)
+			}
+		}
 	}
 	if r.UsesRequest() {
 		msg := requestMessage(t.Request)
@@ -190,14 +197,26 @@ func (r *Reads) claimsWith(c *authorization.Claims, nss ast.Object) (ast.Value, 
 			}
 		}
 	}
-	return ast.NewObject(
+	obj := ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
 		[2]*ast.Term{keyIssuer, ast.StringTerm(IssuerOf(c.Extensions))},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
 		[2]*ast.Term{keyNamespaces, ast.NewTerm(nss)},
 		[2]*ast.Term{keyJWT, ast.NewTerm(jwt)},
-	), nil
+	)
+	if r.tls != nil {
+		// Present exactly when the caller presented a verified certificate,
+		// as in the whole document, so that `not input.claims.tls` holds alike.
+		if tls := certificateClaims(c.Extensions); tls != nil {
+			v, err := valueJSON(tls, r.tls)
+			if err != nil {
+				return nil, err
+			}
+			obj.Insert(keyTLS, ast.NewTerm(v))
+		}
+	}
+	return obj, nil
 }
 
 func namespacesValue(m map[string]authorization.Role) ast.Object {

@@ -375,10 +375,13 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 // claimMapper is the ClaimMapper as the server gets it (see mappers),
 // counting the tokens it refuses when metrics are on.
 func (a *Auth) claimMapper() authorization.ClaimMapper {
+	// The caller's verified client certificate, when Temporal's TLS layer
+	// verified one (global.tls.frontend with client CAs), is an identity too.
+	m := authorization.ClaimMapper(claimmapper.WithCertificates(a.mappers()))
 	if a.Metrics == nil {
-		return a.mappers()
+		return m
 	}
-	return countingMapper{inner: a.mappers(), m: a.Metrics}
+	return countingMapper{inner: m, m: a.Metrics}
 }
 
 type countingMapper struct {
