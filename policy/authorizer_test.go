@@ -363,7 +363,10 @@ type tokenExt struct {
 	key    string
 	claims map[string]any
 	issuer string
+	tls    map[string]any // a verified client certificate's claims (claimmapper.CertificateClaims)
 }
+
+func (e tokenExt) CertificateClaims() map[string]any { return e.tls }
 
 func (e tokenExt) TokenClaims() map[string]any { return e.claims }
 func (e tokenExt) CacheKey() string            { return e.key }

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -50,6 +51,12 @@ deny contains sprintf("roles=%v", [input.claims.namespaces[input.target.namespac
 deny contains sprintf("system=%v", [input.claims.system]) if _echo
 
 deny contains sprintf("issuer=%v", [input.claims.issuer]) if _echo
+deny contains sprintf("spiffe=%v", [input.claims.tls.spiffe_id]) if _echo
+deny contains sprintf("org=%v", [input.claims.tls.subject.organization]) if _echo
+deny contains "no certificate" if {
+	_echo
+	not input.claims.tls.fingerprint_sha256
+}
 
 deny contains sprintf("subject=%v", [input.claims.subject]) if {
 	_echo
@@ -95,6 +102,9 @@ deny contains sprintf("claim %s", [k]) if {
 	some k
 	input.claims.jwt[k] == "x"
 }
+`)}},
+		{"whole certificate", []*bundle.Bundle{custom(`package temporal.custom
+deny contains sprintf("certificate %v", [input.claims.tls]) if startswith(input.target.namespace, "e-")
 `)}},
 		{"request parts read whole", []*bundle.Bundle{custom(`package temporal.custom
 
@@ -188,7 +198,14 @@ func randomCall(rng *rand.Rand) (*authorization.Claims, *authorization.CallTarge
 		if rng.IntN(2) == 0 {
 			ext["jti"] = fmt.Sprint(rng.IntN(3))
 		}
-		claims.Extensions = tokenExt{key: fmt.Sprint(ext), claims: ext, issuer: pick("https://idp.example", "https://k8s.example", "")}
+		te := tokenExt{key: fmt.Sprint(ext), claims: ext, issuer: pick("https://idp.example", "https://k8s.example", "")}
+		if rng.IntN(3) == 0 { // a verified client certificate, with or without the token's claims
+			te.tls = randomCertificate(rng)
+			if rng.IntN(2) == 0 {
+				claims.AuthType, te.claims, te.issuer = "tls", nil, ""
+			}
+		}
+		claims.Extensions = te
 	}
 	apis := []string{apiStart, apiDescribe, apiTerm, apiListNS,
 		"/temporal.api.workflowservice.v1.WorkflowService/QueryWorkflow",
@@ -239,4 +256,34 @@ func randomCall(rng *rand.Rand) (*authorization.Claims, *authorization.CallTarge
 		target.Request = &workflowservice.DescribeNamespaceRequest{Namespace: target.Namespace}
 	}
 	return claims, target
+}
+
+// randomCertificate is the input.claims.tls of a client certificate, as
+// claimmapper.CertificateClaims describes one.
+func randomCertificate(rng *rand.Rand) map[string]any {
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	spiffe := pick("spiffe://prod.example/ns/payments/sa/worker", "spiffe://prod.example/ns/orders/sa/worker", "")
+	uris := []any{}
+	if spiffe != "" {
+		uris = append(uris, spiffe)
+	} else if rng.IntN(2) == 0 {
+		uris = append(uris, "https://ci.example/bot")
+	}
+	org := []any{pick("Payments", "Orders")}
+	cn := pick("payments-worker", "ci-bot")
+	c := map[string]any{
+		"subject":            map[string]any{"common_name": cn, "organization": org, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=" + cn + ",O=" + org[0].(string)},
+		"issuer":             map[string]any{"common_name": "ca", "organization": []any{}, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=ca"},
+		"spiffe_id":          spiffe,
+		"uris":               uris,
+		"dns_names":          []any{},
+		"email_addresses":    []any{},
+		"ip_addresses":       []any{},
+		"serial":             fmt.Sprintf("%x", rng.IntN(4)),
+		"not_before":         "2026-01-01T00:00:00Z",
+		"not_after":          "2027-01-01T00:00:00Z",
+	}
+	// The fingerprint identifies the certificate, as the SHA-256 of its DER does.
+	c["fingerprint_sha256"] = fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(c))))
+	return c
 }

@@ -223,6 +223,25 @@ func (g *policyGen) atom() condition {
 		func() condition {
 			return condition{lines: []string{"some " + v("k"), fmt.Sprintf("input.request[%s] == %q", v("k"), g.pick("e-a", "1"))}}
 		},
+		// The client certificate: absent, one field, a SAN list, the whole of it.
+		func() condition {
+			return condition{lines: []string{fmt.Sprintf("input.claims.tls.spiffe_id == %q", g.pick("spiffe://prod.example/ns/payments/sa/worker", "spiffe://prod.example/ns/orders/sa/worker", ""))}}
+		},
+		func() condition {
+			return condition{lines: []string{"not input.claims.tls"}}
+		},
+		func() condition {
+			return condition{lines: []string{fmt.Sprintf("%q in input.claims.tls.subject.organization", g.pick("Payments", "Orders"))}}
+		},
+		func() condition {
+			return condition{lines: []string{"some " + v("u"), fmt.Sprintf("startswith(input.claims.tls.uris[%s], %q)", v("u"), g.pick("spiffe://prod.example/ns/payments", "https://"))}}
+		},
+		func() condition {
+			return condition{lines: []string{fmt.Sprintf("count(object.get(input.claims, \"tls\", {})) > %d", g.rng.IntN(12))}}
+		},
+		func() condition {
+			return condition{lines: []string{fmt.Sprintf("input.claims.tls.subject.common_name == %q", g.pick("payments-worker", "ci-bot"))}}
+		},
 		// The target.
 		func() condition {
 			return condition{lines: []string{fmt.Sprintf("input.target.method == %q", g.pick("StartWorkflowExecution", "QueryWorkflow", "DescribeNamespace"))}}
@@ -298,6 +317,8 @@ func (g *policyGen) echo() string {
 		"count(input.claims.namespaces)",
 		"input.claims.subject",
 		"input.claims.issuer",
+		"input.claims.tls.spiffe_id",
+		"object.get(input.claims, \"tls\", {})",
 		`"x"`,
 	)
 }

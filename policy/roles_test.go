@@ -292,3 +292,43 @@ func TestCustomRuleShapesAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// A caller identified by its client certificate alone holds the roles that
+// role rules grant its SPIFFE ID, and no other.
+func TestRoleRulesForCertificates(t *testing.T) {
+	b := writeBundle(t, map[string]string{
+		".manifest": `{"roots": ["temporal/custom/svids"]}`,
+		"temporal/custom/svids/svids.rego": `package temporal.custom.svids
+
+namespace_roles[ns] contains "write" if {
+	["", "ns", ns, "sa", "worker"] = split(trim_prefix(input.claims.tls.spiffe_id, "spiffe://prod.example"), "/")
+}
+`,
+	})
+	a, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"svids": b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svid := func(id string) *authorization.Claims {
+		return &authorization.Claims{Subject: id, AuthType: "tls", Extensions: tokenExt{tls: map[string]any{"spiffe_id": id, "fingerprint_sha256": id}}}
+	}
+	tests := []struct {
+		name   string
+		claims *authorization.Claims
+		ns     string
+		reason string
+	}{
+		{"its namespace", svid("spiffe://prod.example/ns/payments/sa/worker"), "payments", "allowed by the default policy"},
+		{"another namespace", svid("spiffe://prod.example/ns/payments/sa/worker"), "orders", `StartWorkflowExecution in namespace "orders" requires write; caller has no role`},
+		{"another trust domain", svid("spiffe://evil.example/ns/payments/sa/worker"), "payments", `StartWorkflowExecution in namespace "payments" requires write; caller has no role`},
+		{"a token without a certificate", person("spiffe://prod.example/ns/payments/sa/worker", "https://idp.example"), "payments", `StartWorkflowExecution in namespace "payments" requires write; caller has no role`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := a.Decide(context.Background(), tc.claims, &authorization.CallTarget{APIName: apiStart, Namespace: tc.ns})
+			if err != nil || d.Reason != tc.reason {
+				t.Errorf("%+v, %v; want reason %q", d, err, tc.reason)
+			}
+		})
+	}
+}

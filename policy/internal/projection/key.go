@@ -57,7 +57,13 @@ func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTa
 		}
 		if r.tls != nil {
 			if tls := certificateClaims(c.Extensions); tls != nil {
-				b = keyJSON(append(b, tagObject), tls, r.tls)
+				// Read whole, the certificate is keyed by its fingerprint (the
+				// SHA-256 of its DER), which determines every claim of it.
+				if fp, ok := tls["fingerprint_sha256"].(string); ok && r.tls.whole && fp != "" {
+					b = appendString(append(b, tagString), fp)
+				} else {
+					b = keyJSON(append(b, tagObject), tls, r.tls)
+				}
 			} else {
 				b = append(b, tagAbsent)
 			}
