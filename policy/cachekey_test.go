@@ -272,16 +272,16 @@ func randomCertificate(rng *rand.Rand) map[string]any {
 	org := []any{pick("Payments", "Orders")}
 	cn := pick("payments-worker", "ci-bot")
 	c := map[string]any{
-		"subject":            map[string]any{"common_name": cn, "organization": org, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=" + cn + ",O=" + org[0].(string)},
-		"issuer":             map[string]any{"common_name": "ca", "organization": []any{}, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=ca"},
-		"spiffe_id":          spiffe,
-		"uris":               uris,
-		"dns_names":          []any{},
-		"email_addresses":    []any{},
-		"ip_addresses":       []any{},
-		"serial":             fmt.Sprintf("%x", rng.IntN(4)),
-		"not_before":         "2026-01-01T00:00:00Z",
-		"not_after":          "2027-01-01T00:00:00Z",
+		"subject":         map[string]any{"common_name": cn, "organization": org, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=" + cn + ",O=" + org[0].(string)},
+		"issuer":          map[string]any{"common_name": "ca", "organization": []any{}, "organizational_unit": []any{}, "country": []any{}, "province": []any{}, "locality": []any{}, "serial_number": "", "string": "CN=ca"},
+		"spiffe_id":       spiffe,
+		"uris":            uris,
+		"dns_names":       []any{},
+		"email_addresses": []any{},
+		"ip_addresses":    []any{},
+		"serial":          fmt.Sprintf("%x", rng.IntN(4)),
+		"not_before":      "2026-01-01T00:00:00Z",
+		"not_after":       "2027-01-01T00:00:00Z",
 	}
 	// The fingerprint identifies the certificate, as the SHA-256 of its DER does.
 	c["fingerprint_sha256"] = fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprint(c))))
