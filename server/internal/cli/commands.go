@@ -469,6 +469,7 @@ type Eval struct {
 	Subject     string
 	Claims      map[string]any // with Permissions: the token's own claims (input.claims.jwt), from --claims
 	Issuer      string         // with Permissions: the issuer that verified the token (input.claims.issuer)
+	Cert        string         // a client certificate (PEM) the caller presents, alone or with a token
 	API         string         // full API name or bare method name
 	Namespace   string
 	Policy      string // bundle path
@@ -543,6 +544,7 @@ func (o *Eval) callerFlags(f *flagSet, api bool) {
 		return nil
 	})
 	f.StringVar(&o.Issuer, "issuer", "", "with --permissions or --claims: the `URL` of the issuer that verified the token (input.claims.issuer),\nfor rules bound to an issuer")
+	f.StringVar(&o.Cert, "cert", "", "client certificate `FILE` (PEM) the caller presents, as the frontend's TLS layer verified it: alone\n(input.claims.tls, no roles of its own), or with --token (a certificate-bound token is checked against it)\nor --permissions")
 	if api {
 		f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
 	}
@@ -559,7 +561,7 @@ func (o *Eval) checkCaller(f *flagSet, api bool) error {
 		return f.errorf("--api is required, e.g. --api StartWorkflowExecution")
 	case o.Token != "" && len(o.Permissions) > 0:
 		return f.errorf("give --token or --permissions, not both")
-	case o.Token == "" && len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "":
+	case o.Token == "" && len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "" && o.Cert == "":
 		return f.errorf("give the caller as --token JWT, --permissions default:read and/or --claims '{\"groups\": [...]}' (a token's permissions and other claims), or --permissions none for no token")
 	}
 	if (o.Claims != nil || o.Issuer != "") && (o.Token != "" || len(o.Permissions) == 1 && o.Permissions[0] == "none") {
@@ -574,6 +576,9 @@ func (o *Eval) checkCaller(f *flagSet, api bool) error {
 		return f.errorf("--api %q: an API name has no spaces", o.API)
 	}
 	if err := checkFileExists(f, "authz", o.AuthzFile); err != nil {
+		return err
+	}
+	if err := checkFileExists(f, "cert", o.Cert); err != nil {
 		return err
 	}
 	return checkFileExists(f, "key", o.KeyFile)

@@ -159,8 +159,15 @@ func caller(o cli.Eval, c *authorization.Claims) string {
 	}
 	slices.Sort(roles)
 	how := "--permissions"
-	if o.Token != "" {
+	switch {
+	case o.Token != "" && o.Cert != "":
+		how = "verified token, client certificate"
+	case o.Token != "":
 		how = "verified token"
+	case o.Cert != "" && c.AuthType == "tls":
+		how = "client certificate"
+	case o.Cert != "":
+		how = "--permissions, client certificate"
 	}
 	return fmt.Sprintf("sub %q (%s) with %s", c.Subject, how, strings.Join(roles, ", "))
 }

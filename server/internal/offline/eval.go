@@ -3,9 +3,13 @@ package offline
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/credentials"
 	"io"
 	"os"
 	"path/filepath"
@@ -108,13 +112,29 @@ func writeDecision(w io.Writer, v any, allow bool) error {
 // evalClaims are the caller's claims: from --permissions directly, or from --token
 // verified as the server verifies it.
 func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdin io.Reader) (*authorization.Claims, error) {
+	var cert *x509.Certificate
+	if o.Cert != "" {
+		var err error
+		if cert, err = readCertificate(o.Cert); err != nil {
+			return nil, err
+		}
+	}
 	if o.Token == "" {
+		if cert != nil && len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "" {
+			// The certificate alone, as the server maps a caller that has
+			// no token: its identity, no roles.
+			return claimmapper.WithCertificates(noToken{}).GetClaims(withCertificate(&authorization.AuthInfo{}, cert))
+		}
 		if len(o.Permissions) == 0 && o.Claims == nil && o.Issuer == "" {
 			return nil, nil // no token: Temporal passes nil claims
 		}
 		c := ClaimsFromPermissions(o.Subject, o.Permissions)
-		if o.Claims != nil || o.Issuer != "" {
-			c.Extensions = givenClaims{claims: o.Claims, issuer: o.Issuer}
+		if o.Claims != nil || o.Issuer != "" || cert != nil {
+			g := givenClaims{claims: o.Claims, issuer: o.Issuer}
+			if cert != nil {
+				g.tls = claimmapper.CertificateClaims(cert)
+			}
+			c.Extensions = g
 		}
 		return c, nil
 	}
@@ -165,7 +185,55 @@ func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdi
 		return nil, err
 	}
 	defer m.Close()
-	return m.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + tok})
+	ai := &authorization.AuthInfo{AuthToken: "Bearer " + tok}
+	if cert == nil {
+		return m.GetClaims(ai)
+	}
+	// The token on a connection presenting the certificate: bound tokens are
+	// checked against it as the server checks them.
+	return claimmapper.WithCertificates(m).GetClaims(withCertificate(ai, cert))
+}
+
+// noToken maps a call without a token to claims without roles, as the
+// server's claim mappers do.
+type noToken struct{}
+
+func (noToken) GetClaims(*authorization.AuthInfo) (*authorization.Claims, error) {
+	return &authorization.Claims{AuthType: "jwt"}, nil
+}
+
+// withCertificate puts cert on ai as the client certificate Temporal's TLS
+// layer verified: --cert stands for a certificate the frontend accepted.
+func withCertificate(ai *authorization.AuthInfo, cert *x509.Certificate) *authorization.AuthInfo {
+	ai.TLSSubject = &cert.Subject
+	ai.TLSConnection = &credentials.TLSInfo{State: tls.ConnectionState{
+		PeerCertificates: []*x509.Certificate{cert},
+		VerifiedChains:   [][]*x509.Certificate{{cert}},
+	}}
+	return ai
+}
+
+// readCertificate reads the first certificate of a PEM file.
+func readCertificate(path string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &InputError{Err: fmt.Errorf("--cert: %w", err)}
+	}
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, &InputError{Err: fmt.Errorf("--cert %s: no PEM CERTIFICATE block; give the client certificate in PEM (the key is not needed)", path)}
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, &InputError{Err: fmt.Errorf("--cert %s: %w", path, err)}
+		}
+		return cert, nil
+	}
 }
 
 // givenClaims are the token claims and issuer of --claims and --issuer, as
@@ -173,7 +241,10 @@ func evalClaims(ctx context.Context, o cli.Eval, settings authzconfig.File, stdi
 type givenClaims struct {
 	claims map[string]any
 	issuer string
+	tls    map[string]any // --cert's certificate
 }
+
+func (g givenClaims) CertificateClaims() map[string]any { return g.tls }
 
 func (g givenClaims) TokenClaims() map[string]any { return g.claims }
 func (g givenClaims) CacheKey() string            { return "" }

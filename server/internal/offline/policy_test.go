@@ -3,8 +3,16 @@ package offline
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io/fs"
+	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -794,6 +802,63 @@ func TestPolicyExplainGroupRolesInProtectedNamespace(t *testing.T) {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// --cert: the caller presents a client certificate, alone (its identity,
+// roles only from role rules) or with a token.
+func TestOfflineToolsWithCertificate(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spiffe, _ := url.Parse("spiffe://prod.example/ns/payments/sa/worker")
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "payments-worker"}, URIs: []*url.URL{spiffe},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testutil.WriteFiles(t, map[string]string{
+		".manifest": `{"roots": ["temporal/custom/svids"]}`,
+		"temporal/custom/svids/svids.rego": `package temporal.custom.svids
+
+namespace_roles["payments"] contains "write" if input.claims.tls.spiffe_id == "spiffe://prod.example/ns/payments/sa/worker"
+`,
+		"worker.pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		"bad.pem":    "not a certificate",
+	})
+	cert := filepath.Join(b, "worker.pem")
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string
+	}{
+		{"certificate alone", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--namespace", "payments", "--cert", cert, b}, 0,
+			[]string{"allowed: allowed by the default policy", "granted by the policy: payments:write (data.temporal.custom.svids.namespace_roles)"}},
+		{"certificate alone, other namespace", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--namespace", "orders", "--cert", cert, b}, 1,
+			[]string{`denied: StartWorkflowExecution in namespace "orders" requires write; caller has no role`}},
+		{"can-i names the certificate", []string{"policy", "can-i", "--service", "workflow", "--namespace", "payments", "--cert", cert, b}, 0,
+			[]string{`Caller: sub "spiffe://prod.example/ns/payments/sa/worker" (client certificate) with no roles`, "Roles granted by the policy: payments:write"}},
+		{"not a certificate", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--cert", filepath.Join(b, "bad.pem"), b}, 2,
+			nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, status := runCLI("", tc.args...)
+			if status != tc.status {
+				t.Errorf("status %d, want %d; stderr %s", status, tc.status, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(squashSpaces(out), squashSpaces(w)) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tc.want == nil && !strings.Contains(errOut, "no PEM CERTIFICATE block; give the client certificate in PEM") {
+				t.Errorf("stderr %q", errOut)
 			}
 		})
 	}
