@@ -57,7 +57,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
-	f.list(&o.Policy, "policy", nil, "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated\nwithout a restart; repeatable or comma-separated: several bundles (with distinct roots) are active together")
+	f.list(&o.Policy, "policy", nil, "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched:\nchanges are activated without a restart; repeatable or comma-separated: bundles with distinct roots\nare active together, each under policy/<base name>")
 	f.StringVar(&o.OPAConfig, "opa-config", "", "standard OPA configuration `FILE`: remote bundles (services, bundles, keys) and decision logs (decision_logs)")
 	f.StringVar(&o.DecisionLog, "decision-log", "", "write a decision-log event (JSON line) for every call to `PATH`, or - for stdout")
 	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve Prometheus metrics (Temporal's and the policy's) at http://<--metrics-ip>:`PORT`/metrics (default: off)")
