@@ -95,10 +95,8 @@ func TestNewAuthWithSeveralBundles(t *testing.T) {
 	if want := []string{"policy/starts=" + pathA, "policy/signals=" + pathB}; !slices.Equal(names, want) {
 		t.Errorf("sources %q, want %q", names, want)
 	}
-	for _, p := range []string{pathA + " (bundle policy/starts)", pathB + " (bundle policy/signals), each watched"} {
-		if !strings.Contains(a.PolicySources, p) {
-			t.Errorf("PolicySources %q, want it to name %q", a.PolicySources, p)
-		}
+	if want := pathA + ", " + pathB + " (bundles policy/starts, policy/signals, each watched: edits are activated without a restart), layered on the embedded default"; a.PolicySources != want {
+		t.Errorf("PolicySources %q, want %q", a.PolicySources, want)
 	}
 
 	// An edit of one bundle is activated beside the other.

@@ -145,14 +145,18 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 			return nil, &PolicyError{Path: fb.Path, Err: withoutSourcePrefix(fb.Name, err)}
 		}
 		a.files = append(a.files, f)
-		if len(fbs) == 1 {
-			desc = append(desc, fb.Path+" (watched: edits are activated without a restart)")
-		} else {
-			desc = append(desc, fmt.Sprintf("%s (bundle %s)", fb.Path, fb.Name))
-		}
 	}
-	if len(fbs) > 1 {
-		desc[len(desc)-1] += ", each watched: edits are activated without a restart"
+	switch len(fbs) {
+	case 0:
+	case 1:
+		desc = append(desc, fbs[0].Path+" (watched: edits are activated without a restart)")
+	default:
+		var paths, names []string
+		for _, fb := range fbs {
+			paths, names = append(paths, fb.Path), append(names, fb.Name)
+		}
+		desc = append(desc, fmt.Sprintf("%s (bundles %s, each watched: edits are activated without a restart)",
+			strings.Join(paths, ", "), strings.Join(names, ", ")))
 	}
 	quiet.Store(false) // from here on, every activation and failure is logged as it happens
 	if cfg := settings.Policy.OPA; cfg != nil {
