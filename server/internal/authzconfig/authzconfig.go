@@ -366,6 +366,10 @@ func (f *File) validate(name string, root *yaml.Node) error {
 	}
 	if p.OPAConfig != "" {
 		cfg, err := source.LoadConfig(p.OPAConfig)
+		taken := -1 // a bundle of cfg named as one of policy.bundle
+		if err == nil {
+			taken = slices.IndexFunc(cfg.Bundles(), func(b string) bool { return fileNames[b] })
+		}
 		switch {
 		case err != nil:
 			msg := err.Error()
@@ -375,9 +379,8 @@ func (f *File) validate(name string, root *yaml.Node) error {
 			errs = append(errs, f.fieldErr(name, root, "opa_config", cli.OneLine(msg)))
 		case len(cfg.Bundles()) == 0 && !cfg.DecisionLogs():
 			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles and no decision_logs"))
-		case slices.ContainsFunc(cfg.Bundles(), func(b string) bool { return fileNames[b] }):
-			taken := cfg.Bundles()[slices.IndexFunc(cfg.Bundles(), func(b string) bool { return fileNames[b] })]
-			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, taken)))
+		case taken >= 0:
+			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, cfg.Bundles()[taken])))
 		default:
 			f.Policy.OPA = cfg
 		}
