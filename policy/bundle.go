@@ -108,14 +108,20 @@ func rootsOf(b *bundle.Bundle) []string {
 
 // overlaps reports whether any root of a overlaps any root of b.
 func overlaps(a, b []string) bool {
+	_, _, ok := overlappingRoots(a, b)
+	return ok
+}
+
+// overlappingRoots returns the first root of a and root of b that overlap.
+func overlappingRoots(a, b []string) (x, y string, ok bool) {
 	for _, x := range a {
 		for _, y := range b {
 			if bundle.RootPathsOverlap(x, y) {
-				return true
+				return x, y, true
 			}
 		}
 	}
-	return false
+	return "", "", false
 }
 
 var errNoBundle = errors.New("nil bundle")

@@ -89,6 +89,9 @@ func layer(def *bundle.Bundle, user map[string]*bundle.Bundle) (all map[string]*
 			replaced = true
 		}
 	}
+	if err := checkDisjoint(user); err != nil {
+		return nil, false, err
+	}
 	if replaced {
 		return all, true, nil
 	}
@@ -99,6 +102,32 @@ func layer(def *bundle.Bundle, user map[string]*bundle.Bundle) (all map[string]*
 	}
 	all[defaultBundleName] = def
 	return all, false, nil
+}
+
+// checkDisjoint refuses two user bundles whose roots overlap (OPA would refuse
+// them too, naming neither), naming both bundles and the roots.
+func checkDisjoint(user map[string]*bundle.Bundle) error {
+	names := sortedNames(user)
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			x, y, ok := overlappingRoots(rootsOf(user[a]), rootsOf(user[b]))
+			if !ok {
+				continue
+			}
+			return &ActivationError{Stage: StageLoad, Err: fmt.Errorf(
+				"bundles %s and %s have overlapping roots (%s and %s): each bundle must own its roots; "+
+					"give each its own root in its .manifest (e.g. temporal/custom/<name>), or build them into one bundle",
+				a, b, describeRoot(x), describeRoot(y))}
+		}
+	}
+	return nil
+}
+
+func describeRoot(r string) string {
+	if r == "" {
+		return "the whole tree: no roots in .manifest"
+	}
+	return r
 }
 
 // newCompiler is the compiler of every activation: Rego v1, strict mode, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -250,6 +251,30 @@ deny contains sprintf("terminate in %s needs admin", [input.target.namespace]) i
 	}
 	if res, _ := a.Authorize(context.Background(), person("b", "https://idp.example", "payments-admins"), terminate); res.Decision != authorization.DecisionAllow {
 		t.Errorf("admin by group: %v %q", res.Decision, res.Reason)
+	}
+}
+
+// Two bundles whose roots overlap are refused with both names and what to do;
+// the active policy stays.
+func TestOverlappingBundlesAreNamed(t *testing.T) {
+	rules := func(root string) *bundle.Bundle {
+		return writeBundle(t, map[string]string{
+			".manifest":                `{"roots": ["` + root + `"]}`,
+			"temporal/custom/a/a.rego": "package temporal.custom.a\n\ndeny contains \"no\" if false\n",
+		})
+	}
+	a, err := policy.NewAuthorizer(policy.Options{}, map[string]*bundle.Bundle{"policy/a": rules("temporal/custom/a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.SetBundle(context.Background(), "policy/b", rules("temporal/custom"))
+	var ae *policy.ActivationError
+	want := "bundles policy/a and policy/b have overlapping roots (temporal/custom/a and temporal/custom): each bundle must own its roots; give each its own root"
+	if !errors.As(err, &ae) || ae.Stage != policy.StageLoad || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v\nwant a load error containing %q", err, want)
+	}
+	if revs := a.Status().Revisions; !maps.Equal(revs, map[string]string{"policy/a": "", "temporal-opa/default": ""}) {
+		t.Errorf("revisions after the refusal %v, want policy/a on the default alone", revs)
 	}
 }
 

@@ -11,7 +11,7 @@
 //	  permissions_claim: resource_access.temporal-authz.roles
 //	  system_namespace_aliases: [system]
 //	policy:
-//	  bundle: /etc/temporal-opa/bundle.tar.gz   # watched: changes are picked up
+//	  bundle: /etc/temporal-opa/bundle.tar.gz   # watched: changes are picked up; or a list of several
 //	  opa_config: /etc/temporal-opa/opa.yaml    # remote bundles (OPA's services, bundles, keys)
 //	  require_bundle: true
 //	  require_bundle_timeout: 30s
@@ -119,8 +119,10 @@ type Policy struct {
 	policy.Options `yaml:",inline"`
 	// Bundle is a bundle directory or an `opa build` tarball layered on the
 	// embedded default policy, watched: a change on disk is activated within
-	// about a second. Empty: the embedded default alone.
-	Bundle string `yaml:"bundle"`
+	// about a second. Several (a list in YAML) are active together, each
+	// watched and activated on its own under its name (see FileBundles); their
+	// roots must not overlap. Empty: the embedded default alone.
+	Bundle BundlePaths `yaml:"bundle"`
 	// Shadow is a bundle directory or tarball layered on the embedded default
 	// and decided beside the enforced policy on every call, off the request
 	// path, without changing any result (package policy/shadow); watched like
@@ -149,35 +151,82 @@ func (p Policy) WaitTimeout() time.Duration {
 }
 
 // FileBundleName is the bundle name under which policy.bundle is activated
-// (and shown in status).
+// (and shown in status) when it names one bundle; several are named
+// FileBundleName/<base name> (see FileBundles).
 const FileBundleName = "policy"
 
 // StartsWithBundle reports whether the authorizer of these settings starts
-// with policy.bundle already active: when the decision path is not the
-// default's, the embedded default alone has no rule there.
+// with the bundles of policy.bundle already active, activated together: when
+// the decision path is not the default's (the embedded default alone has no
+// rule there), and when there are several (the file sources then activate
+// them one at a time, each beside the others).
 func (f File) StartsWithBundle() bool {
 	d := f.Policy.DecisionPath
-	return f.Policy.Bundle != "" && d != "" && d != policy.DefaultDecisionPath
+	n := len(f.Policy.Bundle)
+	return n > 1 || (n == 1 && d != "" && d != policy.DefaultDecisionPath)
 }
+
+// BundleError is a bundle of policy.bundle that did not load, or whose files
+// the error of an activation of several names.
+type BundleError struct {
+	Path string
+	Err  error
+}
+
+func (e *BundleError) Error() string { return fmt.Sprintf("policy bundle %s: %v", e.Path, e.Err) }
+
+func (e *BundleError) Unwrap() error { return e.Err }
 
 // NewAuthorizer builds the Authorizer of these settings as the server starts
 // it, with opts (the settings' policy options, with the caller's logger and
 // recorder): on the embedded default policy, with policy.bundle loaded and
-// activated first under FileBundleName when StartsWithBundle. The server, and
-// the offline commands that decide as it does (eval, explain, can-i, replay),
-// build their authorizers here, so that decision paths, bundle names and
-// revisions are the same; they then activate their bundles under the same
-// names (SetBundle(FileBundleName, ...) or SetBundles).
+// activated first, together, under their names (FileBundles) when
+// StartsWithBundle. The server, and the offline commands that decide as it
+// does (eval, explain, can-i, replay), build their authorizers here, so that
+// decision paths, bundle names and revisions are the same; they then activate
+// their bundles under the same names (SetBundle(name, ...) or SetBundles). A
+// bundle that does not load is a *BundleError, and so is a failed activation of
+// several whose error names files of one of them only.
 func (f File) NewAuthorizer(opts policy.Options) (*policy.Authorizer, error) {
 	first := map[string]*bundle.Bundle{}
+	var fbs []FileBundle
 	if f.StartsWithBundle() {
-		b, err := policy.LoadBundle(f.Policy.Bundle)
-		if err != nil {
+		var err error
+		if fbs, err = f.Policy.Bundles(); err != nil {
 			return nil, err
 		}
-		first[FileBundleName] = b
+		for _, fb := range fbs {
+			b, err := policy.LoadBundle(fb.Path)
+			if err != nil {
+				return nil, &BundleError{Path: fb.Path, Err: err}
+			}
+			first[fb.Name] = b
+		}
 	}
-	return policy.NewAuthorizer(opts, first)
+	az, err := policy.NewAuthorizer(opts, first)
+	if err != nil && len(fbs) > 1 {
+		if path := blame(err, fbs, first); path != "" {
+			return nil, &BundleError{Path: path, Err: err}
+		}
+	}
+	return az, err
+}
+
+// blame is the path of the one bundle whose files err names ("/file.rego:3"),
+// or "" when it names none or files of several.
+func blame(err error, fbs []FileBundle, loaded map[string]*bundle.Bundle) string {
+	msg, path := err.Error(), ""
+	for _, fb := range fbs {
+		for _, m := range loaded[fb.Name].Modules {
+			if strings.Contains(msg, m.Path+":") {
+				if path != "" && path != fb.Path {
+					return ""
+				}
+				path = fb.Path
+			}
+		}
+	}
+	return path
 }
 
 // Load reads the file at path. The jwt section is decoded on top of base (the
@@ -281,13 +330,28 @@ func (f *File) validate(name string, root *yaml.Node) error {
 	if p.DecisionPath != "" && !strings.HasPrefix(p.DecisionPath, "data.") {
 		errs = append(errs, f.fieldErr(name, root, "decision_path", fmt.Sprintf("must be a rule path such as data.temporal.authz.decision; got %q", p.DecisionPath)))
 	}
-	if p.Bundle != "" {
-		if _, err := os.Stat(p.Bundle); err != nil {
-			msg := "no such bundle directory or tarball"
-			if !errors.Is(err, os.ErrNotExist) {
-				msg = errors.Unwrap(err).Error()
+	fileNames := map[string]bool{}
+	if fbs, err := FileBundles(p.Bundle); err != nil {
+		var pe *PathError
+		key := "bundle"
+		if errors.As(err, &pe) {
+			key = fmt.Sprintf("bundle[%d]", pe.Index)
+		}
+		errs = append(errs, f.fieldErr(name, root, key, err.Error()))
+	} else {
+		for i, fb := range fbs {
+			fileNames[fb.Name] = true
+			if _, err := os.Stat(fb.Path); err != nil {
+				msg := "no such bundle directory or tarball"
+				if !errors.Is(err, os.ErrNotExist) {
+					msg = errors.Unwrap(err).Error()
+				}
+				key := "bundle"
+				if len(fbs) > 1 {
+					key = fmt.Sprintf("bundle[%d]", i)
+				}
+				errs = append(errs, f.fieldErr(name, root, key, fmt.Sprintf("%s: %s", fb.Path, msg)))
 			}
-			errs = append(errs, f.fieldErr(name, root, "bundle", fmt.Sprintf("%s: %s", p.Bundle, msg)))
 		}
 	}
 	if p.Shadow != "" {
@@ -302,6 +366,10 @@ func (f *File) validate(name string, root *yaml.Node) error {
 	}
 	if p.OPAConfig != "" {
 		cfg, err := source.LoadConfig(p.OPAConfig)
+		taken := -1 // a bundle of cfg named as one of policy.bundle
+		if err == nil {
+			taken = slices.IndexFunc(cfg.Bundles(), func(b string) bool { return fileNames[b] })
+		}
 		switch {
 		case err != nil:
 			msg := err.Error()
@@ -311,13 +379,13 @@ func (f *File) validate(name string, root *yaml.Node) error {
 			errs = append(errs, f.fieldErr(name, root, "opa_config", cli.OneLine(msg)))
 		case len(cfg.Bundles()) == 0 && !cfg.DecisionLogs():
 			errs = append(errs, f.fieldErr(name, root, "opa_config", p.OPAConfig+": defines no bundles and no decision_logs"))
-		case p.Bundle != "" && slices.Contains(cfg.Bundles(), FileBundleName):
-			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, FileBundleName)))
+		case taken >= 0:
+			errs = append(errs, f.fieldErr(name, root, "opa_config", fmt.Sprintf("%s: bundle name %q is taken by policy.bundle; rename the bundle", p.OPAConfig, cfg.Bundles()[taken])))
 		default:
 			f.Policy.OPA = cfg
 		}
 	}
-	if p.RequireBundle && p.Bundle == "" && p.OPAConfig == "" {
+	if p.RequireBundle && len(p.Bundle) == 0 && p.OPAConfig == "" {
 		errs = append(errs, f.fieldErr(name, root, "require_bundle", "needs policy.bundle or policy.opa_config: there is no bundle to wait for"))
 	}
 	if p.RequireBundleTimeout < 0 {

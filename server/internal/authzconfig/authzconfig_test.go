@@ -43,7 +43,7 @@ policy:
 	if !reflect.DeepEqual(f.JWT, want) {
 		t.Errorf("jwt\n got %+v\nwant %+v", f.JWT, want)
 	}
-	if f.Policy.Bundle != bundle || f.Policy.EvalTimeout != 250*time.Millisecond || f.Policy.DecisionCacheSize != -1 || f.Policy.DecisionPath != "data.custom.decision" {
+	if !reflect.DeepEqual(f.Policy.Bundle, BundlePaths{bundle}) || f.Policy.EvalTimeout != 250*time.Millisecond || f.Policy.DecisionCacheSize != -1 || f.Policy.DecisionPath != "data.custom.decision" {
 		t.Errorf("policy %+v", f.Policy)
 	}
 }
@@ -54,7 +54,7 @@ func TestParseEmptyKeepsBase(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", doc, err)
 		}
-		if !reflect.DeepEqual(f.JWT, base) || f.Policy != (Policy{}) {
+		if !reflect.DeepEqual(f.JWT, base) || !reflect.DeepEqual(f.Policy, Policy{}) {
 			t.Errorf("%q: got %+v", doc, f)
 		}
 	}
@@ -146,6 +146,93 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// policy.bundle is one path (a string, named "policy" as always) or a list of
+// them (each named policy/<base name>).
+func TestParseBundles(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	groups, protected := mk("keycloak-groups"), mk("protected-namespaces")
+	tarball := filepath.Join(dir, "acme.tar.gz")
+	if err := os.WriteFile(tarball, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := mk("other/keycloak-groups")
+	tests := []struct {
+		name, yaml string
+		want       []FileBundle // nil: none
+		err        string       // prefix of the error; "" when valid
+	}{
+		{name: "string", yaml: "bundle: " + groups, want: []FileBundle{{"policy", groups}}},
+		{name: "list of one", yaml: "bundle: [" + groups + "]", want: []FileBundle{{"policy", groups}}},
+		{name: "list", yaml: "bundle:\n    - " + groups + "\n    - " + protected + "\n    - " + tarball,
+			want: []FileBundle{{"policy/keycloak-groups", groups}, {"policy/protected-namespaces", protected}, {"policy/acme", tarball}}},
+		{name: "trailing slash", yaml: "bundle: [" + groups + "/, " + protected + "]",
+			want: []FileBundle{{"policy/keycloak-groups", groups + "/"}, {"policy/protected-namespaces", protected}}},
+		{name: "empty string", yaml: `bundle: ""`},
+		{name: "empty list", yaml: "bundle: []"},
+		{name: "empty entry", yaml: "bundle:\n    - " + groups + "\n    - ''",
+			err: `authz.yaml:4:7: policy.bundle[1]: empty path: give a bundle directory or tarball`},
+		{name: "null entry", yaml: "bundle:\n    - " + groups + "\n    -",
+			err: `authz.yaml:4:6: policy.bundle[1]: empty entry: give a bundle directory or tarball`},
+		{name: "mapping entry", yaml: "bundle:\n    - {path: x}",
+			err: `authz.yaml:3:7: policy.bundle[0]: expected a bundle path (a string), got a mapping`},
+		{name: "mapping", yaml: "bundle: {path: x}",
+			err: `authz.yaml:2:11: policy.bundle: expected a bundle path or a list of them, got a mapping`},
+		{name: "duplicate path", yaml: "bundle:\n    - " + groups + "\n    - " + protected + "\n    - " + groups + "/.",
+			err: `authz.yaml:5:7: policy.bundle[2]: ` + groups + `/. is given twice (also as ` + groups + `): give each bundle once`},
+		{name: "names collide", yaml: "bundle:\n    - " + groups + "\n    - " + other,
+			err: `authz.yaml:4:7: policy.bundle[1]: ` + groups + ` and ` + other + ` would both be bundle policy/keycloak-groups (bundles are named after the base name of their path): rename one directory or tarball`},
+		{name: "missing one of several", yaml: "bundle:\n    - " + groups + "\n    - /nonexistent/b",
+			err: `authz.yaml:4:7: policy.bundle[1]: /nonexistent/b: no such bundle directory or tarball`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse("authz.yaml", []byte("policy:\n  "+tc.yaml+"\n"), base)
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Fatalf("error\n got: %v\nwant: %s...", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := f.Policy.Bundles()
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("bundles %+v (%v), want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStartsWithBundle(t *testing.T) {
+	tests := []struct {
+		name    string
+		bundles BundlePaths
+		path    string
+		want    bool
+	}{
+		{"none", nil, "", false},
+		{"one on the default decision path", BundlePaths{"a"}, "", false},
+		{"one with its own decision path", BundlePaths{"a"}, "data.acme.decision", true},
+		{"several", BundlePaths{"a", "b"}, "", true},
+	}
+	for _, tc := range tests {
+		var f File
+		f.Policy.Bundle, f.Policy.DecisionPath = tc.bundles, tc.path
+		if got := f.StartsWithBundle(); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestFieldErrorIsTyped(t *testing.T) {
 	_, err := Parse("a.yaml", []byte("policy:\n  bundel: x\n"), base)
 	var fe *FieldError
@@ -190,6 +277,11 @@ bundles:
     service: acme
     resource: temporal/authz.tar.gz
 `)
+	for _, d := range []string{"a", "b"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Run("valid", func(t *testing.T) {
 		yml := "policy:\n  bundle: " + dir + "\n  opa_config: " + good + "\n  require_bundle: true\n  require_bundle_timeout: 5s\nstatus:\n  address: 127.0.0.1:7253\n"
 		f, err := Parse("authz.yaml", []byte(yml), base)
@@ -221,6 +313,8 @@ bundles:
 		{"no bundles", "services:\n  acme:\n    url: https://x\n", "", "authz.yaml:2:15: policy.opa_config: " + dir + "/bad.yaml: bundle config: bundles: no bundle configured (and no decision_logs section)"},
 		{"name taken", "services:\n  acme:\n    url: https://x\nbundles:\n  policy:\n    resource: b\n",
 			dir, "authz.yaml:2:15: policy.opa_config: " + dir + `/bad.yaml: bundle name "policy" is taken by policy.bundle; rename the bundle`},
+		{"name taken by one of several", "services:\n  acme:\n    url: https://x\nbundles:\n  policy/b:\n    resource: b\n",
+			"[" + dir + "/a, " + dir + "/b]", "authz.yaml:2:15: policy.opa_config: " + dir + `/bad.yaml: bundle name "policy/b" is taken by policy.bundle; rename the bundle`},
 	}
 	for _, tc := range errs {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package authzconfig
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -119,6 +120,10 @@ func (c checker) decodes(n *yaml.Node, t reflect.Type, key string) error {
 	}
 	v := reflect.New(t)
 	if err := n.Decode(v.Interface()); err != nil {
+		var ie *itemError
+		if errors.As(err, &ie) {
+			return c.errAt(ie.node, fmt.Sprintf("%s[%d]", key, ie.index), "%s", ie.msg)
+		}
 		msg := err.Error()
 		if isScalar(t) {
 			return c.errAt(n, key, "expected %s, got %s", expected(t), describe(n))

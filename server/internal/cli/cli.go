@@ -330,6 +330,22 @@ func checkFileExists(f *flagSet, name, path string) error {
 	return nil
 }
 
+// checkFilesExist is checkFileExists for each path of a list flag, refusing
+// one given twice.
+func checkFilesExist(f *flagSet, name string, paths []string) error {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if seen[filepath.Clean(p)] {
+			return f.errorf("--%s %s is given twice: give each once", name, p)
+		}
+		seen[filepath.Clean(p)] = true
+		if err := checkFileExists(f, name, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // OneLine flattens a multi-line error message (OPA's compile errors echo the
 // source line and a caret under it) into one line: the echo and the caret are
 // dropped and the remaining lines joined with "; ".

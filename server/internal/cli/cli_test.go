@@ -112,6 +112,10 @@ func TestFlagErrors(t *testing.T) {
 		{"bad ui permission", startDev, []string{"--ui-permissions", "admin"}, `start-dev: --ui-permissions "admin": each entry must be <namespace>:<permission>, e.g. default:read or temporal-system:admin`},
 		{"missing ui config", startDev, []string{"--ui-config", filepath.Join(dir, "ui.yaml")}, "start-dev: --ui-config " + filepath.Join(dir, "ui.yaml") + ": no such file or directory"},
 		{"missing authz", startDev, []string{"--authz", filepath.Join(dir, "authz.yaml")}, "start-dev: --authz " + filepath.Join(dir, "authz.yaml") + ": no such file or directory"},
+		{"missing one of several policies", startDev, []string{"--policy", dir, "--policy", filepath.Join(dir, "nope")}, "start-dev: --policy " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"policy twice", startDev, []string{"--policy", dir + "," + dir + "/"}, "start-dev: --policy " + dir + "/ is given twice: give each once"},
+		{"empty policy entry", startDev, []string{"--policy", dir + ","}, `start-dev: --policy "` + dir + `,": empty entry`},
+		{"missing eval policy", eval, []string{"--api", "X", "--permissions", "none", "--policy", dir + "," + filepath.Join(dir, "nope")}, "eval: --policy " + filepath.Join(dir, "nope") + ": no such file or directory"},
 
 		{"unknown service", start, []string{"--config", dir, "--service", "ui"}, `start: --service "ui": not a Temporal service; choose from frontend, internal-frontend, history, matching, worker`},
 		{"config-file with config", start, []string{"--config-file", "x.yaml", "--config", dir}, "start: --config-file cannot be combined with --config, --env or --zone"},
@@ -175,6 +179,41 @@ func TestParseStartDevDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(o, want) {
 		t.Errorf("got  %+v\nwant %+v", o, want)
+	}
+}
+
+// --policy is repeatable and comma-separated, in order; --shadow-policy stays one path.
+func TestParseStartDevPolicies(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c.tar.gz")
+	for _, p := range []string{a, b, c} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--policy", a}, []string{a}},
+		{[]string{"--policy", a, "--policy", b}, []string{a, b}},
+		{[]string{"--policy", a + "," + b, "--policy", c}, []string{a, b, c}},
+	} {
+		o, err := ParseStartDev(tc.args, testEnv(t))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if !reflect.DeepEqual(o.Policy, tc.want) {
+			t.Errorf("%q: policy %q, want %q", tc.args, o.Policy, tc.want)
+		}
+		e, err := ParseEval(append([]string{"--api", "X", "--permissions", "none"}, tc.args...), testEnv(t))
+		if err != nil || !reflect.DeepEqual(e.Policy, tc.want) {
+			t.Errorf("eval %q: policy %q (%v), want %q", tc.args, e.Policy, err, tc.want)
+		}
+	}
+	if _, err := ParseStartDev([]string{"--shadow-policy", a + "," + b}, testEnv(t)); err == nil || !strings.Contains(err.Error(), "--shadow-policy "+a+","+b+": no such file or directory") {
+		t.Errorf("--shadow-policy with two paths: %v, want it taken as one path", err)
 	}
 }
 

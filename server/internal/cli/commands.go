@@ -20,7 +20,7 @@ type StartDev struct {
 	DBFilename   string        // SQLite file; "" = in memory
 	Namespaces   []string      // namespaces to create; always includes "default"
 	StateDir     string        // where the dev signing key lives
-	Policy       string        // bundle directory or tarball, watched; "" = embedded default
+	Policy       []string      // bundle directories or tarballs, each watched; none = embedded default
 	OPAConfig    string        // OPA configuration file: remote bundles, decision logs
 	DecisionLog  string        // console decision-log events to this file; "-" = stdout; "" = off
 	MetricsPort  int           // Prometheus /metrics port; 0 = off
@@ -57,7 +57,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.DBFilename, "db-filename", "", "SQLite file to keep state across restarts (default: in memory)")
 	f.list(&o.Namespaces, "namespace", nil, "`NAME` of a namespace to create besides default; repeatable or comma-separated")
 	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev signing key, created on first start")
-	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched: changes are activated without a restart")
+	f.list(&o.Policy, "policy", nil, "policy bundle `PATH` (directory or opa build tarball) layered on the embedded default policy; watched:\nchanges are activated without a restart; repeatable or comma-separated: bundles with distinct roots\nare active together, each under policy/<base name>")
 	f.StringVar(&o.OPAConfig, "opa-config", "", "standard OPA configuration `FILE`: remote bundles (services, bundles, keys) and decision logs (decision_logs)")
 	f.StringVar(&o.DecisionLog, "decision-log", "", "write a decision-log event (JSON line) for every call to `PATH`, or - for stdout")
 	f.IntVar(&o.MetricsPort, "metrics-port", 0, "serve Prometheus metrics (Temporal's and the policy's) at http://<--metrics-ip>:`PORT`/metrics (default: off)")
@@ -98,7 +98,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	if err := positiveDuration(f, "token-ttl", o.TokenTTL); err != nil {
 		return o, err
 	}
-	if err := checkFileExists(f, "policy", o.Policy); err != nil {
+	if err := checkFilesExist(f, "policy", o.Policy); err != nil {
 		return o, err
 	}
 	if err := checkFileExists(f, "opa-config", o.OPAConfig); err != nil {
@@ -472,8 +472,8 @@ type Eval struct {
 	Cert        string         // a client certificate (PEM) the caller presents, alone or with a token
 	API         string         // full API name or bare method name
 	Namespace   string
-	Policy      string // bundle path
-	AuthzFile   string // jwt and policy settings as start uses them
+	Policy      []string // bundle paths
+	AuthzFile   string   // jwt and policy settings as start uses them
 	StateDir    string
 	KeyFile     string
 	Replay      []string // decision-log files to replay ("-" = stdin) instead of one call
@@ -489,7 +489,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 		"embedded default) and report those that changed. Exit status: 0 nothing changed, 1 something\n"+
 		"changed, 2 bad input.", env)
 	o.callerFlags(f, true)
-	f.StringVar(&o.Policy, "policy", "", "policy bundle `PATH` layered on the embedded default")
+	f.list(&o.Policy, "policy", nil, "policy bundle `PATH` layered on the embedded default; repeatable or comma-separated, as start-dev's")
 	f.list(&o.Replay, "replay", nil, "decision-log `EVENTS` to decide again instead of one call: console JSON lines or uploaded batches, gzip or not; repeatable; - reads stdin")
 	f.format(&o.Format, "replay report")
 	if err := f.parse(args); err != nil {
@@ -513,7 +513,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 				}
 			}
 		}
-		if err := checkFileExists(f, "policy", o.Policy); err != nil {
+		if err := checkFilesExist(f, "policy", o.Policy); err != nil {
 			return o, err
 		}
 		return o, checkFileExists(f, "authz", o.AuthzFile)
@@ -521,7 +521,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	if err := o.checkCaller(f, true); err != nil {
 		return o, err
 	}
-	if err := checkFileExists(f, "policy", o.Policy); err != nil {
+	if err := checkFilesExist(f, "policy", o.Policy); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/server/common/dynamicconfig"
@@ -61,9 +63,11 @@ type Options struct {
 	// Key signs tokens and verifies them. Nil: loaded from (or created in) StateDir.
 	Key      *devkey.Key
 	StateDir string
-	// Policy is a bundle directory or tarball layered on the embedded default,
-	// watched: a change on disk is activated without a restart.
-	Policy string
+	// Policy are bundle directories or tarballs layered on the embedded
+	// default, each watched: a change on disk is activated without a restart.
+	// One is the bundle "policy"; several are active together, each under
+	// policy/<base name> (authzconfig.FileBundles).
+	Policy []string
 	// OPAConfig is a standard OPA configuration file: its bundles are layered on
 	// the default (and Policy), its decision_logs section turns on decision logs.
 	OPAConfig string
@@ -125,7 +129,7 @@ func checkReplaceAuth(o Options) error {
 		name string
 		set  bool
 	}{
-		{"Policy", o.Policy != ""}, {"OPAConfig", o.OPAConfig != ""}, {"DecisionLog", o.DecisionLog != nil},
+		{"Policy", len(o.Policy) > 0}, {"OPAConfig", o.OPAConfig != ""}, {"DecisionLog", o.DecisionLog != nil},
 		{"DryRun", o.DryRun}, {"ShadowPolicy", o.ShadowPolicy != ""}, {"StatusAddr", o.StatusAddr != ""},
 		{"AuthzFile", o.AuthzFile != ""}, {"UI", o.UI != nil},
 	} {
@@ -380,12 +384,18 @@ func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.F
 	if s.auth, err = wiring.NewAuth(ctx, settings, policyLog, mh); err != nil {
 		var pe *wiring.PolicyError
 		if errors.As(err, &pe) {
-			flag := "--policy " + o.Policy
+			paths := pe.Paths
+			if pe.Path != "" {
+				paths = []string{pe.Path}
+			}
+			flag := "--policy " + strings.Join(paths, " --policy ")
 			switch {
-			case pe.Path == o.ShadowPolicy && o.ShadowPolicy != o.Policy:
+			case pe.Path != "" && pe.Path == o.ShadowPolicy && !slices.Contains(o.Policy, o.ShadowPolicy):
 				flag = "--shadow-policy " + o.ShadowPolicy
-			case o.Policy == "":
-				flag = "--authz " + o.AuthzFile + ": policy.bundle " + pe.Path
+			case len(o.Policy) == 0 && len(paths) == 1:
+				flag = "--authz " + o.AuthzFile + ": policy.bundle " + paths[0]
+			case len(o.Policy) == 0:
+				flag = "--authz " + o.AuthzFile + ": policy.bundle [" + strings.Join(paths, ", ") + "]"
 			}
 			return &Error{Msg: fmt.Sprintf("%s: %s", flag, cli.OneLine(pe.Err.Error()))}
 		}
@@ -526,9 +536,12 @@ func loadSettings(o Options, devJWT claimmapper.Config) (_ authzconfig.File, own
 		}
 		settings = *f
 	}
-	if o.Policy != "" {
-		if settings.Policy.Bundle != "" {
-			return settings, false, &Error{Msg: fmt.Sprintf("--policy %s and policy.bundle of --authz %s both name a bundle: keep one", o.Policy, o.AuthzFile)}
+	if len(o.Policy) > 0 {
+		if len(settings.Policy.Bundle) > 0 {
+			return settings, false, &Error{Msg: fmt.Sprintf("--policy %s and policy.bundle of --authz %s both name bundles: keep one of them (either can list several)", strings.Join(o.Policy, ","), o.AuthzFile)}
+		}
+		if _, err := authzconfig.FileBundles(o.Policy); err != nil {
+			return settings, false, &Error{Msg: "--policy: " + err.Error()}
 		}
 		settings.Policy.Bundle = o.Policy
 	}

@@ -3,9 +3,11 @@ package devserver
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 )
 
 // TestLoadSettingsOwnIssuer: an authz file naming its own key source, or
@@ -41,5 +43,46 @@ func TestLoadSettingsOwnIssuer(t *testing.T) {
 				t.Errorf("the dev key's jwks_urls %v stayed in the file's settings", settings.JWT.JWKSURLs)
 			}
 		})
+	}
+}
+
+// TestLoadSettingsPolicies: --policy given several times becomes a policy.bundle
+// list; with a policy.bundle in --authz it is refused, naming both; two
+// bundles that would share a name are refused, naming both paths.
+func TestLoadSettingsPolicies(t *testing.T) {
+	devJWT := claimmapper.Config{Issuer: "temporal-opa-dev", SkipDiscovery: true, JWKSURLs: []string{"http://127.0.0.1:1/jwks"}}
+	dir := t.TempDir()
+	a, b, otherA := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "x", "a")
+	for _, d := range []string{a, b, otherA} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	authz := filepath.Join(dir, "authz.yaml")
+	if err := os.WriteFile(authz, []byte("policy:\n  bundle: ["+a+", "+b+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	settings, _, err := loadSettings(Options{Policy: []string{a, b}}, devJWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fbs, err := settings.Policy.Bundles()
+	if want := []authzconfig.FileBundle{{Name: "policy/a", Path: a}, {Name: "policy/b", Path: b}}; err != nil || !reflect.DeepEqual(fbs, want) {
+		t.Errorf("bundles %+v (%v), want %+v", fbs, err, want)
+	}
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"with policy.bundle", Options{Policy: []string{a}, AuthzFile: authz},
+			"--policy " + a + " and policy.bundle of --authz " + authz + " both name bundles: keep one of them (either can list several)"},
+		{"same base name", Options{Policy: []string{a, otherA}},
+			"--policy: " + a + " and " + otherA + " would both be bundle policy/a (bundles are named after the base name of their path): rename one directory or tarball"},
+	} {
+		_, _, err := loadSettings(tc.o, devJWT)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error %v\nwant %s", tc.name, err, tc.want)
+		}
 	}
 }

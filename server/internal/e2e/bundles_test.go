@@ -30,7 +30,7 @@ func repoPath(t testing.TB, rel string) string {
 func TestLeastPrivilegeWorkersBundle(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
-		Policy: repoPath(t, "bundles/least-privilege-workers")})
+		Policy: []string{repoPath(t, "bundles/least-privilege-workers")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestLeastPrivilegeWorkersBundle(t *testing.T) {
 func TestUIFriendlyReadsListsOwnNamespaces(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default", "orders", "payments"}, Key: srv.Key(),
-		Policy: repoPath(t, "bundles/ui-friendly-reads")})
+		Policy: []string{repoPath(t, "bundles/ui-friendly-reads")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestDecisionLogKeepsNoUserData(t *testing.T) {
 	}
 	defer console.Close()
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
-		Policy: testutil.WriteFiles(t, privacyBundle), DecisionLog: console})
+		Policy: []string{testutil.WriteFiles(t, privacyBundle)}, DecisionLog: console})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ labels:
 	defer console.Close()
 
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
-		Policy: testutil.WriteFiles(t, requestBundle), OPAConfig: opaConfig, DecisionLog: console})
+		Policy: []string{testutil.WriteFiles(t, requestBundle)}, OPAConfig: opaConfig, DecisionLog: console})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ deny contains "listing is disabled" if input.target.method == "ListWorkflowExecu
 		}
 	}
 	var rep bytes.Buffer
-	err = offline.Eval(ctx, cli.Eval{Replay: []string{consolePath}, Policy: candidate, Format: "json"}, nil, &rep)
+	err = offline.Eval(ctx, cli.Eval{Replay: []string{consolePath}, Policy: []string{candidate}, Format: "json"}, nil, &rep)
 	if !errors.As(err, new(offline.Changed)) {
 		t.Fatalf("replay: %v, want Changed", err)
 	}
@@ -272,7 +272,7 @@ deny contains "listing is disabled" if input.target.method == "ListWorkflowExecu
 		t.Fatal(err)
 	}
 	rep.Reset()
-	if err := offline.Eval(ctx, cli.Eval{Replay: []string{batches}, Policy: testutil.WriteFiles(t, requestBundle)}, nil, &rep); err != nil {
+	if err := offline.Eval(ctx, cli.Eval{Replay: []string{batches}, Policy: []string{testutil.WriteFiles(t, requestBundle)}}, nil, &rep); err != nil {
 		t.Fatalf("replay against the recording policy: %v\n%s", err, rep.String())
 	}
 	if !strings.Contains(rep.String(), fmt.Sprintf("Replayed %d decisions", len(uploaded))) {

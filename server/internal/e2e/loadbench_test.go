@@ -228,7 +228,7 @@ func TestDevServerAuthorizationModes(t *testing.T) {
 		o    devserver.Options
 		want string
 	}{
-		{"policy without temporal-opa", devserver.Options{ReplaceAuth: noAuthorization, Policy: repoPath(t, "bundles/ui-friendly-reads")},
+		{"policy without temporal-opa", devserver.Options{ReplaceAuth: noAuthorization, Policy: []string{repoPath(t, "bundles/ui-friendly-reads")}},
 			"devserver: ReplaceAuth cannot be combined with Policy, which needs temporal-opa's authorization"},
 		{"status endpoint without temporal-opa", devserver.Options{ReplaceAuth: temporalDefaultAuthorization, StatusAddr: "127.0.0.1:0"},
 			"devserver: ReplaceAuth cannot be combined with StatusAddr, which needs temporal-opa's authorization"},
@@ -424,7 +424,7 @@ func startBenchServer(ctx context.Context, c benchConfig, key *devkey.Key) (_ *b
 		Key:           key,
 		HTTPPort:      -1,
 		ReplaceAuth:   c.auth,
-		Policy:        c.policy,
+		Policy:        policyPaths(c.policy),
 		DynamicConfig: benchDynamicConfig(),
 	})
 	if err != nil {
@@ -849,4 +849,12 @@ func (l *countingLogger) lastMessage() string {
 		return "none"
 	}
 	return l.last
+}
+
+// policyPaths is the bundle path as devserver.Options.Policy takes it.
+func policyPaths(path string) []string {
+	if path == "" {
+		return nil
+	}
+	return []string{path}
 }

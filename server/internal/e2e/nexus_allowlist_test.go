@@ -84,7 +84,7 @@ func TestNexusAllowlist(t *testing.T) {
 	dir, dataPath := allowlistBundle(t, fmt.Sprintf(`{"endpoints": {%q: ["orders"]}}`, endpoint))
 	decisions := &lockedBuffer{}
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"orders", "shipping", "payments"}, Key: srv.Key(),
-		Policy: dir, DecisionLog: decisions})
+		Policy: []string{dir}, DecisionLog: decisions})
 	if err != nil {
 		t.Fatal(err)
 	}

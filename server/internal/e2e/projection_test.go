@@ -31,7 +31,7 @@ deny contains "admins may act only in their own namespace" if {
 }
 `,
 	})
-	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"ns-a", "ns-b"}, Key: srv.Key(), Policy: dir})
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"ns-a", "ns-b"}, Key: srv.Key(), Policy: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}

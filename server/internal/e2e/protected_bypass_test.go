@@ -22,7 +22,7 @@ import (
 func TestProtectedNamespacesBundleBlocksTerminatingStarts(t *testing.T) {
 	ctx := ctxFor(t, 3*time.Minute)
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default", "production"}, Key: srv.Key(),
-		Policy: repoPath(t, "bundles/protected-namespaces")})
+		Policy: []string{repoPath(t, "bundles/protected-namespaces")}})
 	if err != nil {
 		t.Fatal(err)
 	}

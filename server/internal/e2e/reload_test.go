@@ -113,7 +113,7 @@ func TestStartDevHotReload(t *testing.T) {
 		"temporal/custom/custom.rego": frozenRules,
 	})
 	rego, manifest := filepath.Join(dir, "temporal/custom/custom.rego"), filepath.Join(dir, ".manifest")
-	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: dir, StatusAddr: "127.0.0.1:0"})
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: []string{dir}, StatusAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

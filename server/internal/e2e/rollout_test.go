@@ -87,10 +87,10 @@ func TestDryRunRecordsDeniesAndMetrics(t *testing.T) {
 	port := testutil.FreePort(t, "127.0.0.1")
 	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), DryRun: true,
 		MetricsPort: port, DecisionLog: events,
-		Policy: testutil.WriteFiles(t, map[string]string{
+		Policy: []string{testutil.WriteFiles(t, map[string]string{
 			".manifest":                   `{"roots": ["temporal/custom"]}`,
 			"temporal/custom/freeze.rego": "package temporal.custom\n\ndeny contains \"the freeze denies listing\" if input.target.method == \"ListWorkflowExecutions\"\n",
-		})})
+		})}})
 	if err != nil {
 		t.Fatal(err)
 	}

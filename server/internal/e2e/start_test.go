@@ -29,32 +29,49 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
 
-// customBundle is a policy bundle layered on the embedded default: it denies
-// terminations in default and lets default readers list namespaces.
-var customBundle = map[string]string{
-	".manifest": `{"roots": ["temporal/custom"], "rego_version": 1}`,
-	"temporal/custom/custom.rego": `package temporal.custom
+// guardBundle and listBundle are policy bundles with their own roots, layered
+// together on the embedded default: the first denies terminations in default,
+// the second lets default readers list namespaces.
+var (
+	guardBundle = map[string]string{
+		".manifest": `{"roots": ["temporal/custom/guard"], "rego_version": 1, "revision": "guard-1"}`,
+		"temporal/custom/guard/guard.rego": `package temporal.custom.guard
 
 deny contains "terminating workflows in default is disabled by the e2e policy" if {
 	input.target.method == "TerminateWorkflowExecution"
 	input.target.namespace == "default"
 }
+`,
+	}
+	listBundle = map[string]string{
+		".manifest": `{"roots": ["temporal/custom/lists"], "rego_version": 1, "revision": "lists-1"}`,
+		"temporal/custom/lists/lists.rego": `package temporal.custom.lists
 
 allow if {
 	input.target.method == "ListNamespaces"
 	"read" in input.claims.namespaces["default"]
 }
 `,
-}
+	}
+)
 
-// start-dev --policy: the bundle's rules apply on top of the default policy.
+// start-dev --policy A --policy B: the rules of both bundles apply on top of
+// the default policy, each bundle under its own name.
 func TestStartDevWithPolicyBundle(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
-	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: testutil.WriteFiles(t, customBundle)})
+	guard, lists := testutil.WriteFiles(t, guardBundle), testutil.WriteFiles(t, listBundle)
+	s, err := devserver.Start(ctx, devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(), Policy: []string{guard, lists}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop() })
+	revs := s.Authorizer().Status().Revisions
+	if revs["policy/"+filepath.Base(guard)] != "guard-1" || revs["policy/"+filepath.Base(lists)] != "lists-1" {
+		t.Errorf("revisions %v, want both bundles under policy/<base name>", revs)
+	}
+	if src := s.PolicySources(); !strings.Contains(src, guard) || !strings.Contains(src, lists) {
+		t.Errorf("policy sources %q, want both paths", src)
+	}
 
 	dialS := func(perms ...string) client.Client {
 		return dialAt(t, s.FrontendAddr(), "default", newTokens(s.Key(), perms...))
@@ -75,22 +92,26 @@ func TestStartDevWithPolicyBundle(t *testing.T) {
 // starts, with one line naming the flag and the file.
 func TestStartDevWithBadPolicy(t *testing.T) {
 	bad := testutil.WriteFiles(t, map[string]string{
-		".manifest":                   `{"roots": ["temporal/custom"], "rego_version": 1}`,
-		"temporal/custom/custom.rego": "package temporal.custom\n\ndeny contains \"x\" if {\n\tinput.target.metod == \"Foo\"\n}\n",
+		".manifest":                        `{"roots": ["temporal/custom/typo"], "rego_version": 1}`,
+		"temporal/custom/typo/custom.rego": "package temporal.custom.typo\n\ndeny contains \"x\" if {\n\tinput.target.metod == \"Foo\"\n}\n",
 	})
 	ctx := ctxFor(t, time.Minute)
-	_, err := devserver.Start(ctx, devserver.Options{Key: srv.Key(), Policy: bad})
-	var de *devserver.Error
-	if !errors.As(err, &de) {
-		t.Fatalf("error %v (%T), want a *devserver.Error", err, err)
-	}
-	for _, want := range []string{"--policy " + bad + ":", "custom.rego:4", "metod"} {
-		if !strings.Contains(de.Msg, want) {
-			t.Errorf("error %q lacks %q", de.Msg, want)
+	// Alone, and beside a good bundle: the error names the bad one.
+	good := testutil.WriteFiles(t, guardBundle)
+	for _, policies := range [][]string{{bad}, {good, bad}} {
+		_, err := devserver.Start(ctx, devserver.Options{Key: srv.Key(), Policy: policies})
+		var de *devserver.Error
+		if !errors.As(err, &de) {
+			t.Fatalf("%q: error %v (%T), want a *devserver.Error", policies, err, err)
 		}
-	}
-	if strings.Contains(de.Msg, "\n") {
-		t.Errorf("error spans lines: %q", de.Msg)
+		for _, want := range []string{"--policy " + bad + ":", "custom.rego:4", "metod"} {
+			if !strings.Contains(de.Msg, want) {
+				t.Errorf("%q: error %q lacks %q", policies, de.Msg, want)
+			}
+		}
+		if strings.Contains(de.Msg, "\n") || strings.Contains(de.Msg, good) {
+			t.Errorf("%q: error spans lines or names the good bundle: %q", policies, de.Msg)
+		}
 	}
 }
 

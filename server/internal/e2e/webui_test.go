@@ -217,7 +217,7 @@ func TestWebUINamespaceUserInBrowser(t *testing.T) {
 			o := devserver.Options{Namespaces: []string{"default"}, Key: srv.Key(),
 				UI: &devserver.UIOptions{Permissions: []string{"default:read"}}}
 			if bundle != "none" {
-				o.Policy = repoPath(t, "bundles/"+bundle)
+				o.Policy = []string{repoPath(t, "bundles/"+bundle)}
 			}
 			s, err := devserver.Start(ctx, o)
 			if err != nil {

@@ -57,15 +57,14 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var bundles []cli.Bundle
-	if o.Policy != "" {
-		bundles = []cli.Bundle{{Path: o.Policy}}
+	if len(o.Policy) > 0 {
+		settings.Policy.Bundle = o.Policy // named and activated as the server would
 	}
 	api, err := ResolveAPI(o.API)
 	if err != nil {
 		return err
 	}
-	az, done, err := authorizer(ctx, settings, bundles)
+	az, done, err := authorizer(ctx, settings, nil)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func TestEval(t *testing.T) {
 			false, "claim mapper refused the token", "token_expired"},
 		{"foreign key", cli.Eval{Token: foreign, StateDir: dir, API: "StartWorkflowExecution", Namespace: "default"},
 			false, "claim mapper refused the token", "unknown_kid"},
-		{"custom bundle deny", cli.Eval{Token: token([]string{"default:write"}, time.Hour), StateDir: dir, Policy: bundle, API: "StartWorkflowExecution", Namespace: "default"},
+		{"custom bundle deny", cli.Eval{Token: token([]string{"default:write"}, time.Hour), StateDir: dir, Policy: []string{bundle}, API: "StartWorkflowExecution", Namespace: "default"},
 			false, "no starts for alice", ""},
 	}
 	for _, tc := range tests {
@@ -223,5 +223,39 @@ func TestKeysGenRefusesWritableStateDir(t *testing.T) {
 	}
 	if _, serr := os.Stat(filepath.Join(dir, devkey.KeyFileName)); serr == nil {
 		t.Error("a key was written into the writable directory")
+	}
+}
+
+// eval with several bundles (--policy twice, or a policy.bundle list in
+// --authz) decides with all of them, named as the server names them.
+func TestEvalSeveralBundles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(pkg, rev, method string) string {
+		return testutil.WriteFiles(t, map[string]string{
+			".manifest":                          `{"roots": ["temporal/custom/` + pkg + `"], "revision": "` + rev + `"}`,
+			"temporal/custom/" + pkg + "/r.rego": "package temporal.custom." + pkg + "\n\ndeny contains \"" + pkg + " says no\" if input.target.method == \"" + method + "\"\n",
+		})
+	}
+	starts := write("starts", "s-1", "StartWorkflowExecution")
+	signals := write("signals", "g-1", "SignalWorkflowExecution")
+	authz := filepath.Join(dir, "authz.yaml")
+	if err := os.WriteFile(authz, []byte("jwt:\n  jwks_urls: [https://idp.example/jwks.json]\npolicy:\n  bundle: ["+starts+", "+signals+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{"policy/" + filepath.Base(starts): "s-1", "policy/" + filepath.Base(signals): "g-1"}
+	for _, base := range []cli.Eval{{Policy: []string{starts, signals}}, {AuthzFile: authz}} {
+		for api, want := range map[string]string{"StartWorkflowExecution": "starts says no", "SignalWorkflowExecution": "signals says no"} {
+			o := base
+			o.Permissions, o.Subject, o.API, o.Namespace = []string{"default:write"}, "bob", api, "default"
+			res, err := evalJSON(t, o)
+			if !errors.As(err, new(Denied)) || res.Reason != want {
+				t.Errorf("%+v %s: %q, %v; want denied with %q", base, api, res.Reason, err, want)
+			}
+			for name, rev := range names {
+				if res.Revisions[name] != rev {
+					t.Errorf("%+v: revisions %v, want %s at %s", base, res.Revisions, name, rev)
+				}
+			}
+		}
 	}
 }

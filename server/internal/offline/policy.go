@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -118,6 +119,28 @@ func describe(ls []loaded) string {
 	return "bundles " + strings.Join(parts, ", ")
 }
 
+// fileArgs are the bundles of policy.bundle as BUNDLE arguments, named as the
+// server names them.
+func fileArgs(fbs []authzconfig.FileBundle) []cli.Bundle {
+	var args []cli.Bundle
+	for _, fb := range fbs {
+		args = append(args, cli.Bundle{Name: fb.Name, Path: fb.Path})
+	}
+	return args
+}
+
+// describeFiles is "policy bundle PATH", or "policy bundles PATH, PATH".
+func describeFiles(fbs []authzconfig.FileBundle) string {
+	paths := make([]string, len(fbs))
+	for i, fb := range fbs {
+		paths[i] = fb.Path
+	}
+	if len(paths) == 1 {
+		return "policy bundle " + paths[0]
+	}
+	return "policy bundles " + strings.Join(paths, ", ")
+}
+
 // loadSettings reads the --authz file, if any.
 func loadSettings(path string) (authzconfig.File, error) {
 	if path == "" {
@@ -136,15 +159,20 @@ func loadSettings(path string) (authzconfig.File, error) {
 // them; and the remote bundles of policy.opa_config, waited for. Call done when
 // finished with it.
 func authorizer(ctx context.Context, settings authzconfig.File, args []cli.Bundle) (az *policy.Authorizer, done func(), err error) {
+	fbs, err := settings.Policy.Bundles()
+	if err != nil {
+		return nil, nil, err
+	}
 	az, err = settings.NewAuthorizer(settings.Policy.Options)
 	if err != nil {
-		if settings.StartsWithBundle() {
-			return nil, nil, fmt.Errorf("policy bundle %s: %w", settings.Policy.Bundle, err)
+		var be *authzconfig.BundleError
+		if settings.StartsWithBundle() && !errors.As(err, &be) {
+			return nil, nil, fmt.Errorf("%s: %w", describeFiles(fbs), err)
 		}
 		return nil, nil, err
 	}
-	if len(args) == 0 && settings.Policy.Bundle != "" {
-		args = []cli.Bundle{{Path: settings.Policy.Bundle}}
+	if len(args) == 0 {
+		args = fileArgs(fbs)
 	}
 	if len(args) > 0 {
 		ls, err := loadBundles(args, policy.ReadOptions{})

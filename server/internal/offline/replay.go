@@ -69,9 +69,9 @@ const (
 )
 
 // Replay is "temporal-opa eval --replay": it decides every recorded decision
-// again with the candidate policy (o.Policy layered on the embedded default, as
-// the server would), and reports what changed. It returns Changed when a
-// decision changed.
+// again with the candidate policy (o.Policy, else the authz file's
+// policy.bundle, layered on the embedded default, as the server would), and
+// reports what changed. It returns Changed when a decision changed.
 func Replay(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 	var settings authzconfig.File
 	if o.AuthzFile != "" {
@@ -81,19 +81,17 @@ func Replay(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error
 		}
 		settings = *f
 	}
-	if o.Policy != "" {
+	if len(o.Policy) > 0 {
 		settings.Policy.Bundle = o.Policy
 	}
-	var args []cli.Bundle
 	desc := "embedded default policy"
-	if path := settings.Policy.Bundle; path != "" {
-		args = []cli.Bundle{{Path: path}}
-		desc = path + " layered on the embedded default"
+	if paths := settings.Policy.Bundle; len(paths) > 0 {
+		desc = strings.Join(paths, " and ") + " layered on the embedded default"
 	}
 	// The candidate is built as the server builds it, without the remote
 	// bundles of policy.opa_config: what is replayed is the candidate alone.
 	settings.Policy.OPA = nil
-	az, done, err := authorizer(ctx, settings, args)
+	az, done, err := authorizer(ctx, settings, nil)
 	if err != nil {
 		return &InputError{Err: err}
 	}

@@ -46,7 +46,7 @@ func TestReplay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := cli.Eval{Replay: []string{events}, Format: "json"}
 			if tc.rules != "" {
-				o.Policy = testutil.WriteFiles(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": tc.rules})
+				o.Policy = []string{testutil.WriteFiles(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": tc.rules})}
 			}
 			var out bytes.Buffer
 			err := offline.Eval(context.Background(), o, nil, &out)
@@ -66,7 +66,7 @@ func TestReplay(t *testing.T) {
 	// its input has no request: not replayable either.
 	var out bytes.Buffer
 	pol := testutil.WriteFiles(t, map[string]string{".manifest": manifest, "temporal/custom/r.rego": cases[4].rules})
-	_ = offline.Eval(context.Background(), cli.Eval{Replay: []string{events}, Policy: pol}, nil, &out)
+	_ = offline.Eval(context.Background(), cli.Eval{Replay: []string{events}, Policy: []string{pol}}, nil, &out)
 	for _, want := range []string{"StartWorkflowExecution: the candidate reads /input/request/workflow_type, which was erased", "ListWorkflowExecutions: the candidate reads input.request, which was not recorded"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
@@ -92,7 +92,7 @@ func TestReplayBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := cli.Eval{Replay: []string{filepath.Join(dir, tc.events)}}
 			if tc.policy != "" {
-				o.Policy = filepath.Join(dir, tc.policy)
+				o.Policy = []string{filepath.Join(dir, tc.policy)}
 			}
 			err := offline.Eval(context.Background(), o, nil, &bytes.Buffer{})
 			var ie *offline.InputError

@@ -133,7 +133,7 @@ func TestPolicyReadsTheVerifiedIssuer(t *testing.T) {
 					{Issuer: issB, SkipDiscovery: true, JWKSURLs: []string{jwksB}},
 				},
 			}}
-			settings.Policy.Bundle = filepath.Join(dir, "bundle")
+			settings.Policy.Bundle = authzconfig.BundlePaths{filepath.Join(dir, "bundle")}
 			settings.Policy.DecisionPath = "data.acme.decision"
 			a, err := NewAuth(context.Background(), settings, nil, nil)
 			if err != nil {

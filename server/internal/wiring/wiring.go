@@ -47,7 +47,7 @@ type Auth struct {
 	// per entry of jwt.issuers; nil without jwt.issuers.
 	Issuers *claimmapper.Router
 	// PolicySources describes where the policy comes from, for people: the
-	// embedded default, the watched policy.bundle, the bundles of
+	// embedded default, the watched bundles of policy.bundle, the bundles of
 	// policy.opa_config. The start-dev banner shows it.
 	PolicySources string
 	// Policy is PolicySources with the mode and the shadow policy: the settings
@@ -62,14 +62,14 @@ type Auth struct {
 	shadowFile *source.File
 	flush      time.Duration
 
-	file  *source.File                   // policy.bundle, watched; nil when not set
+	files []*source.File                 // the bundles of policy.bundle, watched, in order
 	set   *source.Set                    // policy.opa_config's bundles; nil when not set
 	extra map[string]*claimmapper.Mapper // TrustIssuer: issuer -> its own mapper
 	log   *slog.Logger
 }
 
-// NewAuth builds the Authorizer (embedded default policy, with the bundle of
-// settings.Policy.Bundle layered on it and watched, and the bundles of
+// NewAuth builds the Authorizer (embedded default policy, with the bundles of
+// settings.Policy.Bundle layered on it, each watched on its own, and the bundles of
 // settings.Policy.OPA downloaded in the background) and the ClaimMapper
 // (settings.JWT, or one mapper per entry of its issuers, whose key sources are
 // fetched now: an unreachable one is an error). A bundle file that cannot be activated now is an error (a
@@ -116,10 +116,21 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		recorders = append(recorders, a.Shadow)
 	}
 	opts.Recorder = policy.Recorders(recorders...)
+	fbs, err := settings.Policy.Bundles()
+	if err != nil {
+		return nil, err
+	}
 	az, err := settings.NewAuthorizer(opts)
 	if err != nil {
-		if settings.StartsWithBundle() {
-			return nil, &PolicyError{Path: settings.Policy.Bundle, Err: err}
+		var be *authzconfig.BundleError
+		switch {
+		case errors.As(err, &be):
+			return nil, &PolicyError{Path: be.Path, Err: be.Err}
+		case !settings.StartsWithBundle():
+		case len(fbs) == 1:
+			return nil, &PolicyError{Path: fbs[0].Path, Err: err}
+		default:
+			return nil, &PolicyError{Paths: settings.Policy.Bundle, Err: err}
 		}
 		return nil, err
 	}
@@ -128,12 +139,24 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		logger.Warn("DRY RUN: policy.mode is dry_run, so NOTHING IS ENFORCED: every call is evaluated and recorded, then allowed whatever the policy decides (bad tokens are still refused). Set policy.mode: enforce to enforce.")
 	}
 	var desc []string
-	if path := settings.Policy.Bundle; path != "" {
-		a.file, err = source.NewFile(ctx, a.sink(az), authzconfig.FileBundleName, path, source.Options{Logger: gated})
+	for _, fb := range fbs {
+		f, err := source.NewFile(ctx, a.sink(az), fb.Name, fb.Path, source.Options{Logger: gated})
 		if err != nil {
-			return nil, &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
+			return nil, &PolicyError{Path: fb.Path, Err: withoutSourcePrefix(fb.Name, err)}
 		}
-		desc = append(desc, path+" (watched: edits are activated without a restart)")
+		a.files = append(a.files, f)
+	}
+	switch len(fbs) {
+	case 0:
+	case 1:
+		desc = append(desc, fbs[0].Path+" (watched: edits are activated without a restart)")
+	default:
+		var paths, names []string
+		for _, fb := range fbs {
+			paths, names = append(paths, fb.Path), append(names, fb.Name)
+		}
+		desc = append(desc, fmt.Sprintf("%s (bundles %s, each watched: edits are activated without a restart)",
+			strings.Join(paths, ", "), strings.Join(names, ", ")))
 	}
 	quiet.Store(false) // from here on, every activation and failure is logged as it happens
 	if cfg := settings.Policy.OPA; cfg != nil {
@@ -196,7 +219,7 @@ func (a *Auth) startShadow(ctx context.Context, settings authzconfig.File, path 
 	a.Shadow = sh
 	a.shadowFile, err = source.NewFile(ctx, a.sink(sh.Authorizer()), ShadowBundleName, path, source.Options{Logger: po.Logger})
 	if err != nil {
-		return &PolicyError{Path: path, Err: withoutSourcePrefix(err)}
+		return &PolicyError{Path: path, Err: withoutSourcePrefix(ShadowBundleName, err)}
 	}
 	return nil
 }
@@ -308,14 +331,14 @@ func (a *Auth) warnPending(logger *slog.Logger) {
 	}
 }
 
-// withoutSourcePrefix drops the file source's "bundle policy[ from PATH]: "
+// withoutSourcePrefix drops the file source's "bundle NAME[ from PATH]: "
 // prefix, which PolicyError says better.
-func withoutSourcePrefix(err error) error {
+func withoutSourcePrefix(name string, err error) error {
 	var ae *policy.ActivationError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	msg, ok := strings.CutPrefix(err.Error(), "bundle "+authzconfig.FileBundleName+": ")
+	msg, ok := strings.CutPrefix(err.Error(), "bundle "+name+": ")
 	if !ok {
 		return err
 	}
@@ -330,11 +353,11 @@ type prefixless struct {
 func (p *prefixless) Error() string { return p.msg }
 func (p *prefixless) Unwrap() error { return p.err }
 
-// Sources are the status of every bundle source, the watched file first.
+// Sources are the status of every bundle source, the watched files first.
 func (a *Auth) Sources() []source.Status {
 	out := []source.Status{}
-	if a.file != nil {
-		out = append(out, a.file.Status())
+	for _, f := range a.files {
+		out = append(out, f.Status())
 	}
 	if a.set != nil {
 		out = append(out, a.set.Status()...)
@@ -362,13 +385,21 @@ func (g gatedHandler) WithGroup(name string) slog.Handler {
 	return gatedHandler{h: g.h.WithGroup(name), quiet: g.quiet}
 }
 
-// PolicyError is a policy bundle that could not be loaded or activated.
+// PolicyError is a policy bundle that could not be loaded or activated: the
+// one at Path, or the bundles of Paths (Path is then "") when the first
+// activation of several together failed.
 type PolicyError struct {
-	Path string
-	Err  error
+	Path  string
+	Paths []string
+	Err   error
 }
 
-func (e *PolicyError) Error() string { return fmt.Sprintf("policy bundle %s: %v", e.Path, e.Err) }
+func (e *PolicyError) Error() string {
+	if e.Path == "" && len(e.Paths) > 0 {
+		return fmt.Sprintf("policy bundles %s: %v", strings.Join(e.Paths, ", "), e.Err)
+	}
+	return fmt.Sprintf("policy bundle %s: %v", e.Path, e.Err)
+}
 
 func (e *PolicyError) Unwrap() error { return e.Err }
 
@@ -423,10 +454,10 @@ func (a *Auth) Close() error {
 		return nil
 	}
 	var errs []error
-	if a.file != nil {
-		errs = append(errs, a.file.Close())
-		a.file = nil
+	for _, f := range a.files {
+		errs = append(errs, f.Close())
 	}
+	a.files = nil
 	if a.shadowFile != nil {
 		errs = append(errs, a.shadowFile.Close())
 		a.shadowFile = nil
