@@ -182,10 +182,11 @@ type Server struct {
 	internal   string
 	internalHT string // the internal-frontend's HTTP host:port (for Nexus: see serverConfig)
 	membership string // the frontend's membership (ringpop) host:port, on the frontend's IP
-	tls        *devTLS // nil without Options.TLS
 	ui         *webui.Server
 	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
 	uiProvider string          // the OIDC provider's URL, when it does
+
+	tls *devTLS // nil without Options.TLS
 }
 
 // Error is a start-up failure with a message meant for the user as it is.
