@@ -342,7 +342,7 @@ func CheckSPIFFEID(s string) (*url.URL, error) {
 		return bad("not a URI")
 	}
 	switch {
-	case u.Scheme != "spiffe":
+	case !strings.HasPrefix(s, "spiffe://"):
 		return bad("scheme must be spiffe")
 	case u.Host == "":
 		return bad("no trust domain")
