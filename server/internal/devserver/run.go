@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devca"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -130,6 +131,7 @@ Temporal server with OPA authorization is ready.{{if .DryRun}}
   HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}{{if .TLS}}
   mTLS:         required on the frontend (gRPC and HTTP API) and between the services: client certificates of the dev CA
   CA:           {{.CA}}{{if .CACreated}} (created now){{end}}
+  Server cert:  {{.ServerCert}} for {{.ServerNames}}{{if .ServerRenewed}} (issued now){{end}}{{if .Public}}; clients dialling another name add --tls-server-name localhost{{end}}
   Client cert:  {{.Cert}} and {{.Key}} (CN {{.CertCN}}, issued now, valid until {{.CertExpires}}){{end}}
   Namespaces:   {{.Namespaces}}
   Policy:       {{.Policy}}{{if .DecisionLog}}
@@ -216,52 +218,55 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		db = o.DBFilename
 	}
 	certFile, keyFile := s.UserCert()
-	var caCreated bool
-	var certExpires string
+	var caCreated, serverRenewed bool
+	var certExpires, serverCert string
 	if s.tls != nil {
-		caCreated = s.tls.caCreated
+		caCreated, serverRenewed, serverCert = s.tls.caCreated, s.tls.server.Renewed, s.tls.server.CertFile
 		certExpires = now.Add(userCertTTL).Format(time.RFC3339)
 	}
 	return bannerTmpl.Execute(w, map[string]any{
-		"TLS":          s.TLS(),
-		"CA":           s.CAFile(),
-		"CACreated":    caCreated,
-		"Cert":         certFile,
-		"Key":          keyFile,
-		"CertCN":       UserCertCN,
-		"CertExpires":  certExpires,
-		"Addr":         dialAddr(s.FrontendAddr()),
-		"Listen":       s.FrontendAddr(),
-		"Membership":   s.membership,
-		"UI":           s.UIURL(),
-		"UIProvider":   s.uiProvider,
-		"UISub":        uiSub(s),
-		"UIPerms":      uiPerms(s),
-		"UIPublic":     !o.Headless && !isLoopback(o.UIIP),
-		"UIListen":     joinHostPort(o.UIIP, o.UIPort),
-		"HTTP":         httpDial(s.HTTPAddr()),
-		"Public":       !isLoopback(o.IP),
-		"Namespaces":   strings.Join(o.Namespaces, ", "),
-		"Policy":       s.PolicySources(),
-		"DecisionLog":  decisionLog,
-		"DryRun":       o.DryRun,
-		"Shadow":       o.ShadowPolicy,
-		"Metrics":      s.MetricsURL(),
-		"Status":       s.StatusURL(),
-		"KeyPath":      s.Key().Path(),
-		"KeyCreated":   s.keyCreated,
-		"KeyID":        s.Key().KeyID(),
-		"JWKS":         s.JWKSURL(),
-		"DB":           db,
-		"AdminSub":     AdminSubject,
-		"UserSub":      UserSubject,
-		"UserPerms":    strings.Join(perms, ","),
-		"Expires":      now.Add(o.TokenTTL).Format(time.RFC3339),
-		"AdminToken":   admin,
-		"UserToken":    user,
-		"Program":      cli.Program,
-		"StateDirFlag": o.StateDir != cli.DefaultStateDir(os.Getenv),
-		"StateDir":     o.StateDir,
+		"TLS":           s.TLS(),
+		"CA":            s.CAFile(),
+		"CACreated":     caCreated,
+		"Cert":          certFile,
+		"Key":           keyFile,
+		"CertCN":        UserCertCN,
+		"ServerCert":    serverCert,
+		"ServerNames":   strings.Join(devca.ServerHosts(o.IP), ", "),
+		"ServerRenewed": serverRenewed,
+		"CertExpires":   certExpires,
+		"Addr":          dialAddr(s.FrontendAddr()),
+		"Listen":        s.FrontendAddr(),
+		"Membership":    s.membership,
+		"UI":            s.UIURL(),
+		"UIProvider":    s.uiProvider,
+		"UISub":         uiSub(s),
+		"UIPerms":       uiPerms(s),
+		"UIPublic":      !o.Headless && !isLoopback(o.UIIP),
+		"UIListen":      joinHostPort(o.UIIP, o.UIPort),
+		"HTTP":          httpDial(s.HTTPAddr()),
+		"Public":        !isLoopback(o.IP),
+		"Namespaces":    strings.Join(o.Namespaces, ", "),
+		"Policy":        s.PolicySources(),
+		"DecisionLog":   decisionLog,
+		"DryRun":        o.DryRun,
+		"Shadow":        o.ShadowPolicy,
+		"Metrics":       s.MetricsURL(),
+		"Status":        s.StatusURL(),
+		"KeyPath":       s.Key().Path(),
+		"KeyCreated":    s.keyCreated,
+		"KeyID":         s.Key().KeyID(),
+		"JWKS":          s.JWKSURL(),
+		"DB":            db,
+		"AdminSub":      AdminSubject,
+		"UserSub":       UserSubject,
+		"UserPerms":     strings.Join(perms, ","),
+		"Expires":       now.Add(o.TokenTTL).Format(time.RFC3339),
+		"AdminToken":    admin,
+		"UserToken":     user,
+		"Program":       cli.Program,
+		"StateDirFlag":  o.StateDir != cli.DefaultStateDir(os.Getenv),
+		"StateDir":      o.StateDir,
 	})
 }
 

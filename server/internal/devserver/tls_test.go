@@ -90,6 +90,7 @@ func TestDevTLS(t *testing.T) {
 	files := "--tls-ca-path " + ca + " --tls-cert-path " + dt.userCert + " --tls-key-path " + dt.userKey
 	for _, want := range []string{
 		"  CA:           " + ca + " (created now)",
+		"  Server cert:  " + filepath.Join(state, devca.ServerCertFile) + " for 127.0.0.1, ::1, localhost (issued now)",
 		"temporal workflow list --address 127.0.0.1:7233 " + files + "\n",
 		"temporal operator namespace list --address 127.0.0.1:7233 " + files + ` --api-key "$TEMPORAL_OPA_ADMIN_TOKEN"`,
 		"https://127.0.0.1:7243/api/v1/namespaces/default/workflows",
