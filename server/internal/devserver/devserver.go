@@ -11,6 +11,12 @@
 // denied. Unless told otherwise it also serves Temporal's Web UI (package webui)
 // against the frontend, acting as a dev identity or logging users in with OIDC.
 //
+// With --tls (Options.TLS) every port Temporal serves (the frontend's gRPC and
+// HTTP API, the internal services, membership) requires a client certificate
+// of a dev CA kept in the state directory (package devca); tokens keep
+// working alongside certificates, and the Web UI presents a certificate of
+// its own.
+//
 // [Start] starts a server and returns once it answers; [Run] is the command: it
 // starts, prints the tokens and commands to use it, and stops on Ctrl-C.
 package devserver
@@ -570,7 +576,8 @@ func (s *Server) FrontendAddr() string { return s.frontend }
 func (s *Server) HTTPAddr() string { return s.http }
 
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
-// reaches it is system admin.
+// reaches it is system admin (with Options.TLS, whoever presents a
+// certificate of the dev CA).
 func (s *Server) InternalFrontendAddr() string { return s.internal }
 
 // InternalFrontendHTTPAddr is the internal-frontend's HTTP host:port, on
