@@ -39,6 +39,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		return with(cli.ParseStart(args, env))(func(o cli.Start) error { return wiring.Run(ctx, o) })
 	case "token":
 		return with(cli.ParseToken(args, env))(func(o cli.Token) error { return offline.Token(o, os.Stdout, os.Stderr) })
+	case "cert":
+		return with(cli.ParseCert(args, env))(func(o cli.Cert) error { return offline.Cert(o, os.Stdout) })
 	case "keys gen":
 		return with(cli.ParseKeysGen(args, env))(func(o cli.KeysGen) error { return offline.KeysGen(o, os.Stdout) })
 	case "keys serve":

@@ -47,6 +47,7 @@ var Commands = []struct{ Name, Summary string }{
 	{"start-dev", "run a secured single-process Temporal dev server (SQLite, dev signing key, tokens printed)"},
 	{"start", "run Temporal services from Temporal's own config directory, authorized by OPA"},
 	{"token", "mint a JWT with the dev signing key"},
+	{"cert", "issue a client certificate signed by the dev CA (start-dev --tls)"},
 	{"keys gen", "create an ES256 signing key pair"},
 	{"keys serve", "serve a signing key's public JWKS over HTTP"},
 	{"eval", "decide one call offline and print the decision, reason and input document"},

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/temporal-opa/temporal-opa/server/internal/devca"
 )
 
 // StartDev is the command line of "temporal-opa start-dev".
@@ -32,6 +35,7 @@ type StartDev struct {
 	LogFormat    string        // console or json
 	TokenTTL     time.Duration // lifetime of the printed tokens
 	AuthzFile    string        // authz settings as start takes them (jwt, policy; not status); the dev key stays trusted
+	TLS          bool          // mTLS with the dev CA of StateDir: client certificates required
 
 	// The Web UI.
 	Headless               bool     // no Web UI
@@ -69,6 +73,7 @@ func ParseStartDev(args []string, env Env) (StartDev, error) {
 	f.StringVar(&o.LogFormat, "log-format", "console", "server log format: console or json")
 	f.DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the tokens printed at start")
 	f.StringVar(&o.AuthzFile, "authz", "", "temporal-opa settings `FILE` as start takes them (its jwt and policy sections; the status\nendpoint is --status-addr), e.g. to trust an identity provider's tokens (jwt.issuer); tokens of\nthe dev signing key stay trusted")
+	f.BoolVar(&o.TLS, "tls", false, "require mTLS: client certificates signed by the dev CA in --state-dir (created on first use;\nissue more with '"+Program+" cert'); tokens keep working alongside certificates")
 	f.BoolVar(&o.Headless, "headless", false, "do not serve the Temporal Web UI")
 	f.StringVar(&o.UIIP, "ui-ip", "127.0.0.1", "IP address the Web UI listens on (not --ip: without OIDC login the UI acts as its dev identity\nfor whoever reaches it; a non-loopback address needs --ui-config with auth enabled or\n--"+UIDevIdentityOnNetworkFlag+")")
 	f.BoolVar(&o.UIDevIdentityOnNetwork, UIDevIdentityOnNetworkFlag, false, "INSECURE: serve the Web UI's dev identity (--ui-permissions, by default system admin) on a\nnon-loopback --ui-ip: EVERYONE WHO REACHES THE PORT ACTS WITH IT")
@@ -409,6 +414,95 @@ func ParseToken(args []string, env Env) (Token, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// Cert is the command line of "temporal-opa cert".
+type Cert struct {
+	CommonName string
+	SPIFFEID   string // the single URI SAN; "" = none
+	DNSNames   []string
+	Emails     []string
+	TTL        time.Duration
+	StateDir   string // where the dev CA lives
+	CertFile   string // where the certificate is written
+	KeyFile    string // where its key is written (mode 0600)
+}
+
+// ParseCert parses the flags of cert.
+func ParseCert(args []string, env Env) (Cert, error) {
+	var o Cert
+	var out string
+	f := newFlagSet("cert", "Issue a client certificate (ECDSA P-256, client authentication) signed by the dev CA that\n"+
+		"start-dev --tls created in --state-dir, and print how to use it.", env)
+	f.StringVar(&o.CommonName, "cn", "", "`NAME`: the certificate's subject common name (required)")
+	f.StringVar(&o.SPIFFEID, "spiffe-id", "", "`URI` spiffe://trust-domain/path set as the certificate's single URI SAN")
+	f.list(&o.DNSNames, "dns", nil, "`NAMES` set as DNS SANs, comma-separated or repeated")
+	f.list(&o.Emails, "email", nil, "`ADDRESSES` set as email SANs, comma-separated or repeated")
+	f.DurationVar(&o.TTL, "ttl", 24*time.Hour, "lifetime of the certificate")
+	f.StringVar(&o.StateDir, "state-dir", DefaultStateDir(env.getenv), "directory of the dev CA")
+	f.StringVar(&out, "out", "", "`DIR` to write <cn>.pem and <cn>-key.pem into (default: the current directory)")
+	f.StringVar(&o.CertFile, "cert-file", "", "`FILE` to write the certificate to, instead of --out")
+	f.StringVar(&o.KeyFile, "key-file", "", "`FILE` to write the private key to (mode 0600), instead of --out")
+	if err := f.parse(args); err != nil {
+		return o, err
+	}
+	if err := checkEnv(env); err != nil {
+		return o, err
+	}
+	if o.CommonName == "" {
+		return o, f.errorf("--cn is required, e.g. --cn alice")
+	}
+	if o.SPIFFEID != "" {
+		if _, err := devca.CheckSPIFFEID(o.SPIFFEID); err != nil {
+			return o, f.errorf("--spiffe-id: %v", err)
+		}
+	}
+	for _, d := range o.DNSNames {
+		if d == "" || strings.ContainsAny(d, " /:@") {
+			return o, f.errorf("--dns %q: not a DNS name", d)
+		}
+	}
+	for _, e := range o.Emails {
+		if at := strings.LastIndex(e, "@"); at <= 0 || at == len(e)-1 || strings.ContainsAny(e, " <>") {
+			return o, f.errorf("--email %q: not an email address", e)
+		}
+	}
+	if err := positiveDuration(f, "ttl", o.TTL); err != nil {
+		return o, err
+	}
+	if o.StateDir == "" {
+		return o, f.errorf("--state-dir is empty: give the directory of the dev CA")
+	}
+	switch {
+	case (o.CertFile == "") != (o.KeyFile == ""):
+		return o, f.errorf("--cert-file and --key-file go together: give both, or --out DIR")
+	case o.CertFile != "" && out != "":
+		return o, f.errorf("--out and --cert-file/--key-file both say where to write: keep one")
+	case o.CertFile != "" && o.CertFile == o.KeyFile:
+		return o, f.errorf("--cert-file and --key-file name the same file %s", o.CertFile)
+	case o.CertFile == "":
+		if out == "" {
+			out = "."
+		}
+		name := certFileName(o.CommonName)
+		o.CertFile, o.KeyFile = filepath.Join(out, name+".pem"), filepath.Join(out, name+"-key.pem")
+	}
+	return o, nil
+}
+
+// certFileName is a common name made safe as a file name: every character
+// other than letters, digits, '.', '-' and '_' becomes '_'.
+func certFileName(cn string) string {
+	b := []byte(cn)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if b[0] == '.' {
+		b[0] = '_'
+	}
+	return string(b)
 }
 
 // KeysGen is the command line of "temporal-opa keys gen".

@@ -2,12 +2,14 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -72,9 +74,14 @@ func dialAddr(hostport string) string {
 	return net.JoinHostPort(dialHost(host), port)
 }
 
-// waitServing polls the gRPC health service of the workflow service at addr.
-func waitServing(ctx context.Context, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// waitServing polls the gRPC health service of the workflow service at addr,
+// over TLS with tlsCfg when it is not nil.
+func waitServing(ctx context.Context, addr string, tlsCfg *tls.Config) error {
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,19 @@
 // denied. Unless told otherwise it also serves Temporal's Web UI (package webui)
 // against the frontend, acting as a dev identity or logging users in with OIDC.
 //
+// With --tls (Options.TLS) every port Temporal serves (the frontend's gRPC and
+// HTTP API, the internal services, membership) requires a client certificate
+// of a dev CA kept in the state directory (package devca); tokens keep
+// working alongside certificates, and the Web UI presents a certificate of
+// its own.
+//
 // [Start] starts a server and returns once it answers; [Run] is the command: it
 // starts, prints the tokens and commands to use it, and stops on Ctrl-C.
 package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -103,6 +110,11 @@ type Options struct {
 	AuthzFile string
 	// UI serves Temporal's Web UI when not nil.
 	UI *UIOptions
+	// TLS turns on mTLS (--tls): the frontend (gRPC and HTTP API) and the
+	// services between them require client certificates of the dev CA in
+	// StateDir (package devca), created on first use. Tokens keep working
+	// alongside certificates.
+	TLS bool
 	// ReplaceAuth, when set, replaces temporal-opa's claim mapper and
 	// authorizer on the public frontend with the server options it returns,
 	// to compare temporal-opa with another authorization (the e2e package's
@@ -183,6 +195,8 @@ type Server struct {
 	ui         *webui.Server
 	uiIdentity *webui.Identity // nil when the UI logs users in with OIDC
 	uiProvider string          // the OIDC provider's URL, when it does
+
+	tls *devTLS // nil without Options.TLS
 }
 
 // Error is a start-up failure with a message meant for the user as it is.
@@ -214,6 +228,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.key == nil {
 		s.key, s.keyCreated, err = devkey.LoadOrCreate(o.StateDir)
 		if err != nil {
+			return nil, err
+		}
+	}
+
+	if o.TLS {
+		if s.tls, err = prepareTLS(o.StateDir, o.IP); err != nil {
 			return nil, err
 		}
 	}
@@ -309,6 +329,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.tls != nil {
+		s.tls.apply(cfg)
+	}
 	if err := setupDB(o, cfg); err != nil {
 		return nil, err
 	}
@@ -359,7 +382,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	readyCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for _, addr := range []string{dialAddr(s.frontend), s.internal} {
-		if err := waitServing(readyCtx, addr); err != nil {
+		if err := waitServing(readyCtx, addr, s.dialTLS()); err != nil {
 			_ = s.Stop()
 			return nil, fmt.Errorf("Temporal server did not become ready at %s: %w", addr, err)
 		}
@@ -497,6 +520,7 @@ func (s *Server) startUI(ctx context.Context, o Options, cfg *webui.Config) erro
 		Config:     cfg,
 		ConfigFile: o.UI.ConfigFile,
 		Identity:   s.uiIdentity,
+		TLS:        s.uiTLS(),
 	})
 	if err != nil {
 		var ue *webui.Error
@@ -565,7 +589,8 @@ func (s *Server) FrontendAddr() string { return s.frontend }
 func (s *Server) HTTPAddr() string { return s.http }
 
 // InternalFrontendAddr is the internal-frontend's loopback host:port. Whoever
-// reaches it is system admin.
+// reaches it is system admin (with Options.TLS, whoever presents a
+// certificate of the dev CA).
 func (s *Server) InternalFrontendAddr() string { return s.internal }
 
 // InternalFrontendHTTPAddr is the internal-frontend's HTTP host:port, on
@@ -583,6 +608,40 @@ func (s *Server) UIURL() string {
 // UIIdentity is the identity the Web UI acts as, or nil when it logs users in
 // with OIDC (or there is no UI).
 func (s *Server) UIIdentity() *webui.Identity { return s.uiIdentity }
+
+// TLS reports whether the server requires client certificates (Options.TLS).
+func (s *Server) TLS() bool { return s.tls != nil }
+
+// CAFile is the dev CA's certificate file (PEM), or "" without TLS.
+func (s *Server) CAFile() string {
+	if s.tls == nil {
+		return ""
+	}
+	return s.tls.ca.CertPath()
+}
+
+// UserCert is the client certificate and key files issued at start for the
+// banner's commands (CN UserCertCN), or "" without TLS.
+func (s *Server) UserCert() (certFile, keyFile string) {
+	if s.tls == nil {
+		return "", ""
+	}
+	return s.tls.userCert, s.tls.userKey
+}
+
+func (s *Server) dialTLS() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.dial
+}
+
+func (s *Server) uiTLS() *webui.TLSConfig {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.uiTLS()
+}
 
 // Key is the dev signing key the server trusts.
 func (s *Server) Key() *devkey.Key { return s.key }

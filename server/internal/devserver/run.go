@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/devca"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -71,6 +72,7 @@ func Run(ctx context.Context, o cli.StartDev, stdout, stderr io.Writer) error {
 		ShadowPolicy: o.ShadowPolicy,
 		StatusAddr:   o.StatusAddr,
 		AuthzFile:    o.AuthzFile,
+		TLS:          o.TLS,
 		UI:           uiOptions(o),
 		Logger:       logger,
 		PolicyLogger: policyLogger,
@@ -123,8 +125,14 @@ Temporal server with OPA authorization is ready.{{if .DryRun}}
   Frontend:     {{.Addr}}{{if .Public}}   (listening on {{.Listen}}: reachable from the network)
   Membership:   {{.Membership}}   (Temporal binds the frontend's cluster-membership port with it: firewall it){{end}}{{if .UI}}
   Web UI:       {{.UI}}{{if .UIProvider}}   (users log in with {{.UIProvider}} and act with their own tokens){{else}}
-                acts as {{.UISub}} with {{.UIPerms}}: anyone who reaches this port does{{if .UIPublic}}, and it listens on {{.UIListen}} (reachable from the network){{else}} (loopback only){{end}}{{end}}{{end}}{{if .HTTP}}
-  HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}
+                acts as {{.UISub}} with {{.UIPerms}}: anyone who reaches this port does{{if .UIPublic}}, and it listens on {{.UIListen}} (reachable from the network){{else}} (loopback only){{end}}{{end}}{{end}}{{if and .HTTP .TLS}}
+  HTTP API:     https://{{.HTTP}}/api/v1/namespaces/default/workflows   (client certificate required; send the token as "Authorization: Bearer ...")
+                curl --cacert {{.CA}} --cert {{.Cert}} --key {{.Key}} -H "Authorization: Bearer $TEMPORAL_API_KEY" https://{{.HTTP}}/api/v1/namespaces/default/workflows{{else if .HTTP}}
+  HTTP API:     http://{{.HTTP}}/api/v1/namespaces/default/workflows   (send the token as "Authorization: Bearer ..."){{end}}{{if .TLS}}
+  mTLS:         required on the frontend (gRPC and HTTP API) and between the services: client certificates of the dev CA
+  CA:           {{.CA}}{{if .CACreated}} (created now){{end}}
+  Server cert:  {{.ServerCert}} for {{.ServerNames}}{{if .ServerRenewed}} (issued now){{end}}{{if .Public}}; clients dialling another name add --tls-server-name localhost{{end}}
+  Client cert:  {{.Cert}} and {{.Key}} (CN {{.CertCN}}, issued now, valid until {{.CertExpires}}){{end}}
   Namespaces:   {{.Namespaces}}
   Policy:       {{.Policy}}{{if .DecisionLog}}
   Decision log: {{.DecisionLog}}{{end}}{{if .Shadow}}
@@ -141,7 +149,27 @@ export TEMPORAL_OPA_ADMIN_TOKEN={{.AdminToken}}
 Namespace token ({{.UserPerms}}, sub {{.UserSub}}, expires {{.Expires}}):
 export TEMPORAL_API_KEY={{.UserToken}}
 
-Try it with the temporal CLI (--tls=false: an API key otherwise turns TLS on):
+{{if .TLS}}Try it with the temporal CLI (the client certificate opens the connection; the token, when sent too, brings its permissions):
+  temporal workflow list --address {{.Addr}} --tls-ca-path {{.CA}} --tls-cert-path {{.Cert}} --tls-key-path {{.Key}}
+  temporal workflow list --address {{.Addr}} --namespace default --tls-ca-path {{.CA}} --tls-cert-path {{.Cert}} --tls-key-path {{.Key}} --api-key "$TEMPORAL_API_KEY"
+  temporal operator namespace list --address {{.Addr}} --tls-ca-path {{.CA}} --tls-cert-path {{.Cert}} --tls-key-path {{.Key}} --api-key "$TEMPORAL_OPA_ADMIN_TOKEN"
+
+More tokens:  {{.Program}} token --permissions default:read --ttl 1h{{if .StateDirFlag}} --state-dir {{.StateDir}}{{end}}
+More certs:   {{.Program}} cert --cn alice --spiffe-id spiffe://dev.local/alice --ttl 24h --out .{{if .StateDirFlag}} --state-dir {{.StateDir}}{{end}}
+Check a rule: {{.Program}} eval --permissions default:read --api StartWorkflowExecution --namespace default
+
+Go SDK (mTLS with the dev-user certificate; API-key credentials add "Authorization: Bearer <token>"):
+  cert, err := tls.LoadX509KeyPair("{{.Cert}}", "{{.Key}}")
+  caPEM, err := os.ReadFile("{{.CA}}")
+  roots := x509.NewCertPool()
+  roots.AppendCertsFromPEM(caPEM)
+  c, err := client.Dial(client.Options{
+      HostPort:          "{{.Addr}}",
+      Namespace:         "default",
+      Credentials:       client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY")),
+      ConnectionOptions: client.ConnectionOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: roots}},
+  })
+{{else}}Try it with the temporal CLI (--tls=false: an API key otherwise turns TLS on):
   temporal workflow list --address {{.Addr}} --namespace default --tls=false --api-key "$TEMPORAL_API_KEY"
   temporal operator namespace list --address {{.Addr}} --tls=false --api-key "$TEMPORAL_API_KEY"        # denied: needs temporal-system
   temporal operator namespace list --address {{.Addr}} --tls=false --api-key "$TEMPORAL_OPA_ADMIN_TOKEN" # allowed
@@ -156,7 +184,7 @@ Go SDK (API-key credentials send "Authorization: Bearer <token>"; TLSDisabled be
       Credentials:       client.NewAPIKeyStaticCredentials(os.Getenv("TEMPORAL_API_KEY")),
       ConnectionOptions: client.ConnectionOptions{TLSDisabled: true},
   })
-  For a fresh token per call, set client.Options.HeadersProvider instead: its GetHeaders runs before every call.
+{{end}}  For a fresh token per call, set client.Options.HeadersProvider instead: its GetHeaders runs before every call.
 
 Press Ctrl-C to stop.
 `))
@@ -189,39 +217,56 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 	if o.DBFilename != "" {
 		db = o.DBFilename
 	}
+	certFile, keyFile := s.UserCert()
+	var caCreated, serverRenewed bool
+	var certExpires, serverCert string
+	if s.tls != nil {
+		caCreated, serverRenewed, serverCert = s.tls.caCreated, s.tls.server.Renewed, s.tls.server.CertFile
+		certExpires = now.Add(userCertTTL).Format(time.RFC3339)
+	}
 	return bannerTmpl.Execute(w, map[string]any{
-		"Addr":         dialAddr(s.FrontendAddr()),
-		"Listen":       s.FrontendAddr(),
-		"Membership":   s.membership,
-		"UI":           s.UIURL(),
-		"UIProvider":   s.uiProvider,
-		"UISub":        uiSub(s),
-		"UIPerms":      uiPerms(s),
-		"UIPublic":     !o.Headless && !isLoopback(o.UIIP),
-		"UIListen":     joinHostPort(o.UIIP, o.UIPort),
-		"HTTP":         httpDial(s.HTTPAddr()),
-		"Public":       !isLoopback(o.IP),
-		"Namespaces":   strings.Join(o.Namespaces, ", "),
-		"Policy":       s.PolicySources(),
-		"DecisionLog":  decisionLog,
-		"DryRun":       o.DryRun,
-		"Shadow":       o.ShadowPolicy,
-		"Metrics":      s.MetricsURL(),
-		"Status":       s.StatusURL(),
-		"KeyPath":      s.Key().Path(),
-		"KeyCreated":   s.keyCreated,
-		"KeyID":        s.Key().KeyID(),
-		"JWKS":         s.JWKSURL(),
-		"DB":           db,
-		"AdminSub":     AdminSubject,
-		"UserSub":      UserSubject,
-		"UserPerms":    strings.Join(perms, ","),
-		"Expires":      now.Add(o.TokenTTL).Format(time.RFC3339),
-		"AdminToken":   admin,
-		"UserToken":    user,
-		"Program":      cli.Program,
-		"StateDirFlag": o.StateDir != cli.DefaultStateDir(os.Getenv),
-		"StateDir":     o.StateDir,
+		"TLS":           s.TLS(),
+		"CA":            s.CAFile(),
+		"CACreated":     caCreated,
+		"Cert":          certFile,
+		"Key":           keyFile,
+		"CertCN":        UserCertCN,
+		"ServerCert":    serverCert,
+		"ServerNames":   strings.Join(devca.ServerHosts(o.IP), ", "),
+		"ServerRenewed": serverRenewed,
+		"CertExpires":   certExpires,
+		"Addr":          dialAddr(s.FrontendAddr()),
+		"Listen":        s.FrontendAddr(),
+		"Membership":    s.membership,
+		"UI":            s.UIURL(),
+		"UIProvider":    s.uiProvider,
+		"UISub":         uiSub(s),
+		"UIPerms":       uiPerms(s),
+		"UIPublic":      !o.Headless && !isLoopback(o.UIIP),
+		"UIListen":      joinHostPort(o.UIIP, o.UIPort),
+		"HTTP":          httpDial(s.HTTPAddr()),
+		"Public":        !isLoopback(o.IP),
+		"Namespaces":    strings.Join(o.Namespaces, ", "),
+		"Policy":        s.PolicySources(),
+		"DecisionLog":   decisionLog,
+		"DryRun":        o.DryRun,
+		"Shadow":        o.ShadowPolicy,
+		"Metrics":       s.MetricsURL(),
+		"Status":        s.StatusURL(),
+		"KeyPath":       s.Key().Path(),
+		"KeyCreated":    s.keyCreated,
+		"KeyID":         s.Key().KeyID(),
+		"JWKS":          s.JWKSURL(),
+		"DB":            db,
+		"AdminSub":      AdminSubject,
+		"UserSub":       UserSubject,
+		"UserPerms":     strings.Join(perms, ","),
+		"Expires":       now.Add(o.TokenTTL).Format(time.RFC3339),
+		"AdminToken":    admin,
+		"UserToken":     user,
+		"Program":       cli.Program,
+		"StateDirFlag":  o.StateDir != cli.DefaultStateDir(os.Getenv),
+		"StateDir":      o.StateDir,
 	})
 }
 

@@ -66,6 +66,10 @@ const Version = version.UIVersion
 // Config is ui-server's configuration (its YAML keys: auth, codec, cors, ...).
 type Config = uiconfig.Config
 
+// TLSConfig is ui-server's client TLS configuration towards the frontend
+// (its YAML key tls: caFile, certFile, keyFile, caData, ...).
+type TLSConfig = uiconfig.TLS
+
 // AuthProvider is one OIDC provider of Config.Auth.
 type AuthProvider = uiconfig.AuthProvider
 
@@ -91,6 +95,10 @@ type Options struct {
 	// login. Nil: nothing is injected (calls without login are anonymous and
 	// denied by the policy).
 	Identity *Identity
+	// TLS, when set, replaces the configuration's tls section: how the UI
+	// server connects to the frontend (start-dev --tls: a client certificate
+	// of the dev CA).
+	TLS *TLSConfig
 	// HTTPClient fetches the provider's discovery document at start; nil: a
 	// client with a 10 s timeout.
 	HTTPClient *http.Client
@@ -167,6 +175,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	c.Host = bracketIPv6(o.IP)
 	c.Port = o.Port
 	c.TemporalGRPCAddress = o.Frontend
+	if o.TLS != nil {
+		c.TLS = *o.TLS
+	}
 	if err := CheckConfig(ctx, &c, o.ConfigFile, o.HTTPClient); err != nil {
 		return nil, err
 	}
