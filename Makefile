@@ -6,13 +6,17 @@ DEFAULT   := rego/bundle
 BUNDLES   := $(wildcard bundles/*/)
 COMPOSE   := bundles/compose_test.rego
 BENCHTIME ?= 1s
+# The temporal CLI the end-to-end tests drive (the tool users run against the server), built from source:
+# the release binaries cannot be downloaded here.
+TEMPORAL_CLI_VERSION := v1.5.1
+TEMPORAL_CLI         := $(CURDIR)/.ci/bin/temporal
 ARGS      ?=
 
 # One compile for everything: the binary, the test binaries and the image share
 # CGO_ENABLED=0 (a static binary; SQLite is pure Go). Only test-race needs cgo.
 export CGO_ENABLED := 0
 
-.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps image deps
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps cli-deps image deps
 
 all: build
 
@@ -25,11 +29,11 @@ build:
 	$(GO) build -o temporal-opa ./server
 
 ## test: Go tests, race tests of the policy library, and opa fmt/check/test/build of every policy
-test: deps browser-deps test-rego test-go test-race test-policy-ci
+test: deps browser-deps cli-deps test-rego test-go test-race test-policy-ci
 
 # The e2e tests build the image from ./temporal-opa (TEMPORAL_OPA_BIN) instead of linking it again.
 test-go: build
-	TEMPORAL_OPA_BIN=$(CURDIR)/temporal-opa $(GO) test -count=1 ./...
+	TEMPORAL_OPA_BIN=$(CURDIR)/temporal-opa TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 ./...
 
 # -race rebuilds all it links: only packages that do not link the whole server.
 test-race:
@@ -113,6 +117,11 @@ deps:
 
 clean:
 	rm -f temporal-opa $(IMAGE_ARCHIVE)
+
+## cli-deps: the temporal CLI for the end-to-end tests, built once into .ci/bin (about 5 minutes of CPU the first time)
+cli-deps:
+	@[ -x $(TEMPORAL_CLI) ] || { echo "cli-deps: building the temporal CLI $(TEMPORAL_CLI_VERSION) into .ci/bin"; \
+		GOBIN=$(CURDIR)/.ci/bin $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION); }
 
 ## browser-deps: Debian's chromium and the npm packages of the Web UI browser tests (server/internal/e2e/testdata/browser);
 ## when they cannot be installed the browser tests skip, saying so
