@@ -125,3 +125,48 @@ type verifiedBy string
 func (v verifiedBy) TokenClaims() map[string]any { return map[string]any{"iss": string(v)} }
 func (v verifiedBy) CacheKey() string            { return "k-" + string(v) }
 func (v verifiedBy) Issuer() string              { return string(v) }
+
+// withCert is the Claims.Extensions of a caller that presented a verified
+// client certificate (with a token too when token is set).
+type withCert struct{ token bool }
+
+func (w withCert) TokenClaims() map[string]any {
+	if w.token {
+		return map[string]any{"sub": "t"}
+	}
+	return nil
+}
+func (withCert) CacheKey() string { return "c" }
+func (withCert) CertificateClaims() map[string]any {
+	return map[string]any{"spiffe_id": "spiffe://x/y"}
+}
+
+// temporal_opa_decisions counts callers by the credentials they presented.
+func TestDecisionsByCredentials(t *testing.T) {
+	h := metricstest.NewCaptureHandler()
+	capture := h.StartCapture()
+	az, err := policy.NewAuthorizer(policy.Options{Recorder: authzmetrics.New(h), DecisionCacheSize: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &authorization.CallTarget{APIName: apiList, Namespace: "default"}
+	for _, c := range []*authorization.Claims{
+		nil,
+		{Subject: "t", AuthType: "jwt"},
+		{Subject: "spiffe://x/y", AuthType: claimmapper.AuthTypeTLS, Extensions: withCert{}},
+		{Subject: "spiffe://x/y", AuthType: claimmapper.AuthTypeTLS, Extensions: withCert{}},
+		{Subject: "t", AuthType: "jwt", Extensions: withCert{token: true}},
+		{Subject: "internal", AuthType: "temporal", System: authorization.RoleAdmin},
+	} {
+		_, _ = az.Authorize(context.Background(), c, target)
+	}
+	snap := capture.Snapshot()
+	for creds, want := range map[string]int{"none": 1, "jwt": 1, "tls": 2, "jwt+tls": 1, "temporal": 1} {
+		if got := count(snap, "temporal_opa_decisions", map[string]string{"credentials": creds}); got != want {
+			t.Errorf("credentials=%s: %d decisions, want %d", creds, got, want)
+		}
+	}
+	if got := count(snap, "temporal_opa_decisions", map[string]string{"credentials": "tls", "decision": "deny"}); got != 2 {
+		t.Errorf("certificate-only callers denied: %d, want 2", got)
+	}
+}

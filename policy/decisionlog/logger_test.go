@@ -616,3 +616,37 @@ system_roles contains "read" if input.claims.issuer == "https://idp.example"
 		}
 	}
 }
+
+// certCaller is the Claims.Extensions of a caller identified by a verified
+// client certificate alone.
+type certCaller map[string]any
+
+func (certCaller) TokenClaims() map[string]any         { return nil }
+func (certCaller) CacheKey() string                    { return "x509" }
+func (c certCaller) CertificateClaims() map[string]any { return c }
+
+// An event names the caller's verified client certificate in custom.tls.
+func TestCertificateRecorded(t *testing.T) {
+	var out syncBuffer
+	az, dl := newLogged(t, "", decisionlog.Options{ForceConsole: true, Console: &out})
+	cert := certCaller{
+		"subject": map[string]any{"common_name": "w", "string": "CN=w,O=Payments"}, "issuer": map[string]any{"string": "CN=ca"},
+		"spiffe_id": "spiffe://prod.example/ns/payments/sa/worker", "uris": []any{"spiffe://prod.example/ns/payments/sa/worker"},
+		"dns_names": []any{}, "serial": "2a", "fingerprint_sha256": "ab12", "not_after": "2027-01-01T00:00:00Z",
+	}
+	claims := &authorization.Claims{Subject: "spiffe://prod.example/ns/payments/sa/worker", AuthType: "tls", Extensions: cert}
+	if _, err := az.Authorize(context.Background(), claims, &authorization.CallTarget{APIName: apiStart, Namespace: "payments"}); err != nil {
+		t.Fatal(err)
+	}
+	closeLogger(t, dl)
+	evs := events(t, out.String())
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	custom, _ := evs[0]["custom"].(map[string]any)
+	got, _ := json.Marshal(custom["tls"])
+	want := `{"fingerprint_sha256":"ab12","issuer":"CN=ca","not_after":"2027-01-01T00:00:00Z","serial":"2a","spiffe_id":"spiffe://prod.example/ns/payments/sa/worker","subject":"CN=w,O=Payments","uris":["spiffe://prod.example/ns/payments/sa/worker"]}`
+	if string(got) != want {
+		t.Errorf("custom.tls %s\nwant %s", got, want)
+	}
+}
