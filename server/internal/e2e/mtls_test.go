@@ -236,8 +236,9 @@ namespaceDefaults:
 	tlsFor := func(c *issuedCert) *tls.Config {
 		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		if c != nil {
-			// Sent whatever CAs the server asks for: Go's client would
-			// otherwise keep a foreign CA's certificate to itself.
+			// Presented whatever CAs the server's certificate request
+			// names: Go's client would keep a foreign CA's certificate to
+			// itself, and the server would see no certificate.
 			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c.pair, nil }
 		}
 		return cfg
