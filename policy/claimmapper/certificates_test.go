@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -158,6 +159,48 @@ func TestCertificates(t *testing.T) {
 	c, err := m.GetClaims(authInfo(token))
 	if err != nil || c.Extensions.(*Token).CertificateClaims() != nil {
 		t.Fatalf("token alone after a call with a certificate: %+v, %v", c, err)
+	}
+}
+
+// A bound token whose payload is larger than max_extension_bytes exposes only
+// its registered claims to policies; its binding (cnf, RFC 7800) is one of
+// them, and is enforced as for any bound token.
+func TestCertificateBindingOfLargeTokens(t *testing.T) {
+	key := newTestKey(t, "k1", "ES256")
+	srv := newJWKSServer(t, key)
+	m := WithCertificates(newTestMapper(t, Config{JWKSURLs: []string{srv.JWKSURL()}, MaxExtensionBytes: 1024}))
+	ca := newTestCA(t)
+	svid := ca.issue(t, 0x2a, "payments-worker", nil, "spiffe://prod.example/ns/payments/sa/worker")
+	plain := ca.issue(t, 7, "ci-bot", nil)
+	cl := claimsAt(time.Now(), "alice", []string{"payments:write"})
+	cl["cnf"] = map[string]any{"x5t#S256": x5t(svid)}
+	groups := make([]string, 60)
+	for i := range groups {
+		groups[i] = "/org/department-" + strconv.Itoa(i) + "/team"
+	}
+	cl["groups"] = groups
+	bound := key.sign(t, cl, nil)
+
+	c, err := m.GetClaims(withCert(authInfo(bound), svid, ca, true))
+	if err != nil {
+		t.Fatalf("with its certificate: %v", err)
+	}
+	tok := c.Extensions.(*Token)
+	if _, ok := tok.TokenClaims()["groups"]; ok {
+		t.Fatalf("claims %v: want the payload over max_extension_bytes, only registered claims exposed", tok.TokenClaims())
+	}
+	if c.Namespaces["payments"] != authorization.RoleWriter {
+		t.Errorf("roles %v, want the token's payments write", c.Namespaces)
+	}
+	for name, ai := range map[string]*authorization.AuthInfo{
+		"another certificate": withCert(authInfo(bound), plain, ca, true),
+		"no certificate":      authInfo(bound),
+	} {
+		_, err := m.GetClaims(ai)
+		var te *TokenError
+		if !errors.As(err, &te) || te.Code != CodeCertificateBinding {
+			t.Errorf("%s: %v, want code %s", name, err, CodeCertificateBinding)
+		}
 	}
 }
 

@@ -116,7 +116,7 @@ type Config struct {
 	CacheBytes int `yaml:"cache_bytes"`
 	// MaxExtensionBytes bounds the claims handed to policies in Claims.Extensions: a
 	// token whose payload is larger only exposes its registered claims (iss, sub, aud,
-	// exp, nbf, iat, jti, azp, client_id and the subject claim). Default 8192.
+	// exp, nbf, iat, jti, azp, client_id, cnf and the subject claim). Default 8192.
 	MaxExtensionBytes int `yaml:"max_extension_bytes"`
 	// Issuers lists several trusted issuers, each verified only with its own key
 	// sources (see NewIssuers). Each entry takes the keys above; its issuer is

@@ -351,7 +351,9 @@ func (m *Mapper) checkTimes(claims map[string]any, now time.Time, v *verified) *
 // registeredClaims is the subset of claims kept when the payload is too large.
 func (m *Mapper) registeredClaims(claims map[string]any) map[string]any {
 	out := make(map[string]any)
-	for _, k := range []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "client_id"} {
+	// cnf (RFC 7800) binds the token to a client certificate (WithCertificates
+	// enforces it): dropping it would let a large bound token go unbound.
+	for _, k := range []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "client_id", "cnf"} {
 		if v, ok := claims[k]; ok {
 			out[k] = v
 		}

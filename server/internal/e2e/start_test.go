@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/config"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -338,7 +339,13 @@ func indent(s, prefix string) string {
 
 // waitHealthy polls the frontend's health check until it serves, start fails or ctx ends.
 func waitHealthy(ctx context.Context, addr string, done <-chan error) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return waitHealthyOver(ctx, addr, insecure.NewCredentials(), done)
+}
+
+// waitHealthyOver is waitHealthy with the transport credentials creds (TLS
+// with a client certificate for a frontend that requires one).
+func waitHealthyOver(ctx context.Context, addr string, creds credentials.TransportCredentials, done <-chan error) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

@@ -862,13 +862,19 @@ type testCA struct {
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
+	return newNamedCA(t, "kubernetes")
+}
+
+// newNamedCA is a private certificate authority whose subject is cn.
+func newNamedCA(t *testing.T, cn string) *testCA {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kubernetes"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
