@@ -344,8 +344,8 @@ namespace_roles[ns] contains "write" if {
 		reason string
 	}{
 		{"its namespace", svid("spiffe://prod.example/ns/payments/sa/worker"), "payments", "allowed by the default policy"},
-		{"another namespace", svid("spiffe://prod.example/ns/payments/sa/worker"), "orders", `StartWorkflowExecution in namespace "orders" requires write; caller has no role`},
-		{"another trust domain", svid("spiffe://evil.example/ns/payments/sa/worker"), "payments", `StartWorkflowExecution in namespace "payments" requires write; caller has no role`},
+		{"another namespace", svid("spiffe://prod.example/ns/payments/sa/worker"), "orders", `StartWorkflowExecution in namespace "orders" requires write; caller spiffe://prod.example/ns/payments/sa/worker (client certificate) has no role`},
+		{"another trust domain", svid("spiffe://evil.example/ns/payments/sa/worker"), "payments", `StartWorkflowExecution in namespace "payments" requires write; caller spiffe://evil.example/ns/payments/sa/worker (client certificate) has no role`},
 		{"a token without a certificate", person("spiffe://prod.example/ns/payments/sa/worker", "https://idp.example"), "payments", `StartWorkflowExecution in namespace "payments" requires write; caller has no role`},
 	}
 	for _, tc := range tests {

@@ -37,7 +37,7 @@ import (
 // OpenTelemetry handler refuses a name defined twice).
 var (
 	Decisions = metrics.NewCounterDef("temporal_opa_decisions",
-		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run), issuer (the configured issuer that verified the token; empty without one) and credentials (none, jwt, tls: a verified client certificate alone, jwt+tls, temporal: the internal principal)."))
+		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run), issuer (the configured issuer that verified the token; empty without one) and credentials (none, jwt, tls: a verified client certificate alone, jwt_tls, temporal: the internal principal)."))
 	EvalLatency = metrics.NewTimerDef("temporal_opa_policy_eval_latency",
 		metrics.WithDescription("Rego evaluation time of decisions not taken from the decision cache, by API method (operation)."))
 	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
@@ -100,7 +100,7 @@ func credentials(e *policy.Event) string {
 		return "tls"
 	case "jwt":
 		if cc, ok := c.Extensions.(policy.CertificateClaims); ok && cc.CertificateClaims() != nil {
-			return "jwt+tls"
+			return "jwt_tls"
 		}
 		return "jwt"
 	}

@@ -161,7 +161,7 @@ func TestDecisionsByCredentials(t *testing.T) {
 		_, _ = az.Authorize(context.Background(), c, target)
 	}
 	snap := capture.Snapshot()
-	for creds, want := range map[string]int{"none": 1, "jwt": 1, "tls": 2, "jwt+tls": 1, "temporal": 1} {
+	for creds, want := range map[string]int{"none": 1, "jwt": 1, "tls": 2, "jwt_tls": 1, "temporal": 1} {
 		if got := count(snap, "temporal_opa_decisions", map[string]string{"credentials": creds}); got != want {
 			t.Errorf("credentials=%s: %d decisions, want %d", creds, got, want)
 		}

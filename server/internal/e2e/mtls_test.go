@@ -96,8 +96,8 @@ _token_with_certificate if {
 //   - the frontend's HTTP API is served with the same TLS settings, and
 //     authorizes by the certificate as gRPC does;
 //   - decision-log events (uploaded to a local service) carry the
-//     certificate's identity in custom.tls, for a denied call too (its reason
-//     names the role, not the caller), metrics count tls and jwt+tls
+//     certificate's identity in custom.tls, for a denied call too (whose
+//     reason names the certificate), metrics count tls and jwt_tls
 //     credentials, and no private key reaches the log or the events;
 //   - the system worker is unaffected: it calls the internal-frontend
 //     (global.tls.internode, here none), and a namespace deletion completes.
@@ -347,11 +347,11 @@ namespaceDefaults:
 	// Exactly the granted role: write on payments, nothing on billing.
 	_, err = dialCert("billing", workerCert, nil).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("elsewhere"), TaskQueue: tq}, Greet, "x")
 	denied("StartWorkflowExecution in billing by the payments certificate", err,
-		`StartWorkflowExecution in namespace "billing" requires write; caller has no role`)
+		`StartWorkflowExecution in namespace "billing" requires write; caller spiffe://prod.example/ns/payments/sa/worker (client certificate) has no role`)
 	// A certificate of the CA that no rule names.
 	_, err = dialCert("payments", batchCert, nil).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("batch"), TaskQueue: tq}, Greet, "x")
 	denied("StartWorkflowExecution in payments by a certificate no rule names", err,
-		`StartWorkflowExecution in namespace "payments" requires write; caller has no role`)
+		`StartWorkflowExecution in namespace "payments" requires write; caller CN=batch-job (client certificate) has no role`)
 
 	// The TLS layer refuses a foreign CA's certificate (with the payments
 	// worker's SPIFFE ID) and a connection without a certificate: the
@@ -432,7 +432,7 @@ namespaceDefaults:
 		t.Errorf("HTTP GET /api/v1/namespaces/payments with the payments certificate: %d %s %v, want 200 with the namespace", code, body, err)
 	}
 	if code, body, err := httpGet(workerCert, "/api/v1/namespaces/billing"); err != nil || code != http.StatusForbidden ||
-		!strings.Contains(body, "requires read; caller has no role") {
+		!strings.Contains(body, "requires read; caller spiffe://prod.example/ns/payments/sa/worker (client certificate) has no role") {
 		t.Errorf("HTTP GET /api/v1/namespaces/billing with the payments certificate: %d %s %v, want 403 with the policy's reason", code, body, err)
 	}
 	if code, _, err := httpGet(nil, "/api/v1/namespaces/payments"); err == nil || !strings.Contains(err.Error(), "tls: ") {
@@ -442,7 +442,7 @@ namespaceDefaults:
 	// Metrics count the certificate's calls and the bound token's refusal.
 	// global.metrics.prometheus is Temporal's tally reporter: it flushes
 	// every second or so, names counters without _total, and keeps only
-	// [a-zA-Z0-9_] in label values (credentials "jwt+tls" is "jwt_tls").
+	// [a-zA-Z0-9_] in label values (the credentials label values are chosen so).
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	for _, m := range []struct {
 		name   string

@@ -181,7 +181,7 @@ func ExamplePolicyExplain() {
 	// query:1                                 Enter data.temporal.authz.decision = _
 	// query:1                                 | Eval data.temporal.authz.decision = _
 	// /temporal/authz/authz.rego:25           | Enter data.temporal.authz.decision
-	// /temporal/authz/authz.rego:26           | | Eval __local106__ = data.temporal.authz._custom_deny_reasons
+	// /temporal/authz/authz.rego:26           | | Eval __local108__ = data.temporal.authz._custom_deny_reasons
 	// ...
 	// exit status 1
 }

@@ -840,7 +840,7 @@ namespace_roles["payments"] contains "write" if input.claims.tls.spiffe_id == "s
 		{"certificate alone", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--namespace", "payments", "--cert", cert, b}, 0,
 			[]string{"allowed: allowed by the default policy", "granted by the policy: payments:write (data.temporal.custom.svids.namespace_roles)"}},
 		{"certificate alone, other namespace", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--namespace", "orders", "--cert", cert, b}, 1,
-			[]string{`denied: StartWorkflowExecution in namespace "orders" requires write; caller has no role`}},
+			[]string{`denied: StartWorkflowExecution in namespace "orders" requires write; caller spiffe://prod.example/ns/payments/sa/worker (client certificate) has no role`}},
 		{"can-i names the certificate", []string{"policy", "can-i", "--service", "workflow", "--namespace", "payments", "--cert", cert, b}, 0,
 			[]string{`Caller: sub "spiffe://prod.example/ns/payments/sa/worker" (client certificate) with no roles`, "Roles granted by the policy: payments:write"}},
 		{"not a certificate", []string{"policy", "explain", "--api", "StartWorkflowExecution", "--cert", filepath.Join(b, "bad.pem"), b}, 2,

@@ -222,19 +222,31 @@ _default_deny_reason := sprintf("%s requires a token: the call carried no creden
 	not _has_claims
 } else := sprintf("unknown API %q is denied", [input.target.api]) if {
 	not input.target.scope in {"cluster", "namespace"}
-} else := sprintf("%s is a cluster API and requires %s on %s; caller has %s", [
+} else := sprintf("%s is a cluster API and requires %s on %s; %s has %s", [
 	input.target.method,
 	required_role,
 	"temporal-system",
+	_caller,
 	_caller_roles_text,
 ]) if {
 	input.target.scope == "cluster"
-} else := sprintf("%s in namespace %q requires %s; caller has %s", [
+} else := sprintf("%s in namespace %q requires %s; %s has %s", [
 	input.target.method,
 	input.target.namespace,
 	required_role,
+	_caller,
 	_caller_roles_text,
 ])
+
+# Who is denied: a caller identified by its client certificate alone is named
+# by it (its SPIFFE ID, else its common name), read from input.claims.tls so
+# that token callers, who have none, still share cached decisions.
+_caller := sprintf("caller %s (client certificate)", [input.claims.tls.spiffe_id]) if {
+	input.claims.auth_type == "tls"
+	input.claims.tls.spiffe_id != ""
+} else := sprintf("caller CN=%s (client certificate)", [input.claims.tls.subject.common_name]) if {
+	input.claims.auth_type == "tls"
+} else := "caller"
 
 _caller_roles_text := _highest_held if {
 	_highest_held

@@ -261,3 +261,16 @@ test_sub_package_deny_and_allow if {
 	allow == {"allow": true, "reason": "allowed by a custom rule (data.temporal.custom.a.allow, data.temporal.custom.b.allow)"}
 	not authz.decision.allow with input as {"claims": _no_roles, "target": _start} with data.temporal.custom.a.allow as "yes"
 }
+
+# A caller identified by its client certificate alone is named in the reason.
+test_reason_names_certificate_caller if {
+	svid := object.union(_no_roles, {"auth_type": "tls", "subject": "spiffe://prod.example/ns/payments/sa/worker", "tls": {
+		"spiffe_id": "spiffe://prod.example/ns/payments/sa/worker",
+		"subject": {"common_name": "worker"},
+	}})
+	d := authz.decision with input as {"claims": svid, "target": _start}
+	d.reason == "StartWorkflowExecution in namespace \"payments\" requires write; caller spiffe://prod.example/ns/payments/sa/worker (client certificate) has no role"
+	cn := object.union(svid, {"subject": "ci-bot", "tls": {"spiffe_id": "", "subject": {"common_name": "ci-bot"}}})
+	c := authz.decision with input as {"claims": cn, "target": _list_namespaces}
+	c.reason == "ListNamespaces is a cluster API and requires read on temporal-system; caller CN=ci-bot (client certificate) has no role"
+}
