@@ -147,3 +147,39 @@ func BenchmarkClaimMapperRepeatedParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCertificates: what WithCertificates adds to a call. token: a token
+// alone (the wrapper finds no certificate; extra_ns/op against the mapper
+// without it); token+certificate: the token and the connection's verified
+// certificate (claims copied with the certificate's identity); certificate:
+// a certificate alone, from the identity cache.
+func BenchmarkCertificates(b *testing.B) {
+	e := benchSetup(b)
+	inner := newTestMapper(b, e.oursCfg)
+	m := WithCertificates(inner)
+	ca := newTestCA(b)
+	cert := ca.issue(b, 1, "payments-worker", nil, "spiffe://prod.example/ns/payments/sa/worker")
+	tok := bearer(e.keys["ES256"].sign(b, benchClaims(0), nil))
+	run := func(name string, ai *authorization.AuthInfo, baseline func()) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.GetClaims(ai); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if baseline != nil {
+				with := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+				start := time.Now()
+				for range b.N {
+					baseline()
+				}
+				b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "extra_ns/op")
+			}
+		})
+	}
+	plain := &authorization.AuthInfo{AuthToken: tok}
+	run("token", plain, func() { _, _ = inner.GetClaims(plain) })
+	run("token+certificate", withCert(&authorization.AuthInfo{AuthToken: tok}, cert, ca, true), func() { _, _ = inner.GetClaims(plain) })
+	run("certificate", withCert(nil, cert, ca, true), nil)
+}
