@@ -193,40 +193,10 @@ global:
 dynamicConfigClient:
   filepath: %s
   pollInterval: 10s
-services:
-  frontend:
-%s  internal-frontend:
-%s  history:
-%s  matching:
-%s  worker:
-%sclusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: active
-  currentClusterName: active
-  clusterInformation:
-    active:
-      enabled: true
-      initialFailoverVersion: 1
-      rpcName: frontend
-      rpcAddress: 127.0.0.1:%d
-dcRedirectionPolicy:
-  policy: noop
-archival:
-  history:
-    state: disabled
-  visibility:
-    state: disabled
-namespaceDefaults:
-  archival:
-    history:
-      state: disabled
-    visibility:
-      state: disabled
-`, write("frontend.crt", serverCert.certPEM), write("frontend.key", serverCert.keyPEM), write("ca.crt", []byte(ca.pem)),
+%s`, write("frontend.crt", serverCert.certPEM), write("frontend.key", serverCert.keyPEM), write("ca.crt", []byte(ca.pem)),
 		metricsPort, dynamicConfig,
-		svc(grpcPort, p[1], fmt.Sprintf("      httpPort: %d\n", httpPort)), svc(p[2], p[3], ""), svc(p[4], p[5], ""),
-		svc(p[6], p[7], ""), svc(p[8], p[9], ""), grpcPort)
+		oneProcessServices([5]string{svc(grpcPort, p[1], fmt.Sprintf("      httpPort: %d\n", httpPort)), svc(p[2], p[3], ""), svc(p[4], p[5], ""),
+			svc(p[6], p[7], ""), svc(p[8], p[9], "")}, grpcPort))
 	procs := &cluster{t: t, dir: dir, died: cancel}
 	server := procs.start("temporal-opa", []string{
 		"--config-file", write("temporal.yaml", []byte(temporalYAML)), "--authz", write("authz.yaml", []byte(authz)),

@@ -174,38 +174,8 @@ global:
     permissionsClaimName: permissions
     authorizer: default
     claimMapper: default
-services:
-  frontend:
-%s  internal-frontend:
-%s  history:
-%s  matching:
-%s  worker:
-%sclusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: active
-  currentClusterName: active
-  clusterInformation:
-    active:
-      enabled: true
-      initialFailoverVersion: 1
-      rpcName: frontend
-      rpcAddress: 127.0.0.1:%d
-dcRedirectionPolicy:
-  policy: noop
-archival:
-  history:
-    state: disabled
-  visibility:
-    state: disabled
-namespaceDefaults:
-  archival:
-    history:
-      state: disabled
-    visibility:
-      state: disabled
-`, logFile, time.Now().UnixNano(), jwks.URL(),
-		svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9]), ports[0])
+%s`, logFile, time.Now().UnixNano(), jwks.URL(),
+		oneProcessServices([5]string{svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9])}, ports[0]))
 	// A remote bundle server as `opa build` + `opa sign` + any static file
 	// server would be: a signed tarball with an ETag, behind a bearer token.
 	bundles := testutil.NewBundleServer(t, "s3cret-bundle-token", remoteBundle(t, "r1", priv))
@@ -438,4 +408,42 @@ func TestStartSettingsLayerAuthzOnTemporal(t *testing.T) {
 		len(j.Audiences) != 1 || j.Audiences[0] != "temporal" || len(j.SystemNamespaceAliases) != 1 {
 		t.Errorf("settings %+v: want Temporal's key sources, refresh and audience with the file's claim and aliases", j)
 	}
+}
+
+// oneProcessServices is the end of a Temporal config for `temporal-opa start`
+// running every service in one process: the services (frontend,
+// internal-frontend, history, matching, worker; each entry their indented
+// rpc block) and a single active cluster whose frontend is at frontendPort.
+func oneProcessServices(services [5]string, frontendPort int) string {
+	return fmt.Sprintf(`services:
+  frontend:
+%s  internal-frontend:
+%s  history:
+%s  matching:
+%s  worker:
+%sclusterMetadata:
+  enableGlobalNamespace: false
+  failoverVersionIncrement: 10
+  masterClusterName: active
+  currentClusterName: active
+  clusterInformation:
+    active:
+      enabled: true
+      initialFailoverVersion: 1
+      rpcName: frontend
+      rpcAddress: 127.0.0.1:%d
+dcRedirectionPolicy:
+  policy: noop
+archival:
+  history:
+    state: disabled
+  visibility:
+    state: disabled
+namespaceDefaults:
+  archival:
+    history:
+      state: disabled
+    visibility:
+      state: disabled
+`, services[0], services[1], services[2], services[3], services[4], frontendPort)
 }

@@ -235,37 +235,7 @@ global:
   membership:
     maxJoinDuration: 30s
     broadcastAddress: 127.0.0.1
-services:
-  frontend:
-%s  internal-frontend:
-%s  history:
-%s  matching:
-%s  worker:
-%sclusterMetadata:
-  enableGlobalNamespace: false
-  failoverVersionIncrement: 10
-  masterClusterName: active
-  currentClusterName: active
-  clusterInformation:
-    active:
-      enabled: true
-      initialFailoverVersion: 1
-      rpcName: frontend
-      rpcAddress: 127.0.0.1:%d
-dcRedirectionPolicy:
-  policy: noop
-archival:
-  history:
-    state: disabled
-  visibility:
-    state: disabled
-namespaceDefaults:
-  archival:
-    history:
-      state: disabled
-    visibility:
-      state: disabled
-`, svc(p[0], p[1]), svc(p[2], p[3]), svc(p[4], p[5]), svc(p[6], p[7]), svc(p[8], p[9]), p[0])
+%s`, oneProcessServices([5]string{svc(p[0], p[1]), svc(p[2], p[3]), svc(p[4], p[5]), svc(p[6], p[7]), svc(p[8], p[9])}, p[0]))
 	procs := &cluster{t: t, dir: dir, died: cancel}
 	server := procs.start("temporal-opa", []string{
 		"--config-file", write("temporal.yaml", temporalYAML), "--authz", write("authz.yaml", authz),
