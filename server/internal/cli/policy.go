@@ -19,8 +19,8 @@ type Bundle struct {
 // bundleHelp explains the BUNDLE arguments in every policy command's help.
 const bundleHelp = "BUNDLE is a bundle directory or `opa build` tarball, layered on the embedded default policy as\n" +
 	"the server layers it. One bundle is activated as the server activates policy.bundle, under the name\n" +
-	"\"policy\"; several are named by their .manifest's metadata.name, else bundle-1, bundle-2... NAME=PATH\n" +
-	"names one as policy.opa_config's bundles are named."
+	"\"policy\"; several as the server names several policy.bundle paths, policy/<base name of the path>.\n" +
+	"NAME=PATH names one as policy.opa_config's bundles are named."
 
 // PolicyTest is the command line of "temporal-opa policy test".
 type PolicyTest struct {

@@ -67,28 +67,35 @@ func Policy(ctx context.Context, name string, args []string, env cli.Env, stdin 
 }
 
 // loadBundles reads the BUNDLE arguments and names them as the policy commands
-// say: NAME=PATH by NAME; a single bundle "policy", as the server names
-// policy.bundle; several by their manifest's metadata.name, else bundle-N.
-// A bundle that does not load is reported as the server's file source reports
-// it: "bundle NAME: load bundle PATH: ...".
+// say: NAME=PATH by NAME; the others as the server names the paths of
+// policy.bundle or --policy (authzconfig.FileBundles): a single bundle
+// "policy", several policy/<base name>, so that revisions and messages read as
+// the server's. A bundle that does not load is reported as the server's file
+// source reports it: "bundle NAME: load bundle PATH: ...".
 func loadBundles(args []cli.Bundle, opts policy.ReadOptions) ([]loaded, error) {
+	var unnamed []string
+	for _, a := range args {
+		if a.Name == "" {
+			unnamed = append(unnamed, a.Path)
+		}
+	}
+	var fileNames []authzconfig.FileBundle
+	if len(unnamed) > 0 {
+		var err error
+		if fileNames, err = authzconfig.FileBundles(unnamed); err != nil {
+			return nil, fmt.Errorf("bundles: %w; or name them with NAME=PATH", err)
+		}
+	}
 	out := make([]loaded, 0, len(args))
 	seen := map[string]string{}
-	for i, a := range args {
+	for _, a := range args {
 		name := a.Name
-		switch {
-		case name != "":
-		case len(args) == 1:
-			name = authzconfig.FileBundleName
-		default:
-			name = fmt.Sprintf("bundle-%d", i+1)
+		if name == "" {
+			name, fileNames = fileNames[0].Name, fileNames[1:]
 		}
 		b, err := policy.ReadBundle(a.Path, opts)
 		if err != nil {
 			return nil, fmt.Errorf("bundle %s: %w", name, err)
-		}
-		if n, ok := b.Manifest.Metadata["name"].(string); ok && n != "" && a.Name == "" && len(args) > 1 {
-			name = n
 		}
 		if other, dup := seen[name]; dup {
 			return nil, fmt.Errorf("bundles %s and %s are both named %q: name them with NAME=PATH", other, a.Path, name)

@@ -249,8 +249,9 @@ func TestPolicyCheckJSONLocations(t *testing.T) {
 	}
 }
 
-// Two bundles are activated together, each under its manifest's name, and
-// their roots must not overlap.
+// Two bundles are activated together, named as the server names them (an
+// unnamed one as policy.bundle, "policy"; NAME=PATH by NAME), and their roots
+// must not overlap.
 func TestPolicyCheckSeveralBundles(t *testing.T) {
 	rules := testutil.WriteFiles(t, map[string]string{
 		".manifest":                  `{"roots": ["temporal/custom"], "metadata": {"name": "rules"}}`,
@@ -261,11 +262,11 @@ func TestPolicyCheckSeveralBundles(t *testing.T) {
 		"acme/frozen/data.json": `["payments"]`,
 	})
 	out, errOut, status := runCLI("", "policy", "check", rules, "frozen="+data)
-	if status != 0 || !strings.Contains(out, "bundle rules from "+rules+"; bundle frozen from "+data+` (revision "d7")`) {
+	if status != 0 || !strings.Contains(out, "bundle policy from "+rules+"; bundle frozen from "+data+` (revision "d7")`) {
 		t.Errorf("status %d\nstdout: %s\nstderr: %s", status, out, errOut)
 	}
 	_, errOut, status = runCLI("", "policy", "check", rules, rules)
-	if status != 1 || !strings.Contains(errOut, `are both named "rules": name them with NAME=PATH`) {
+	if status != 1 || !strings.Contains(errOut, "is given twice") {
 		t.Errorf("same bundle twice: status %d, stderr %s", status, errOut)
 	}
 	_, errOut, status = runCLI("", "policy", "check", "a="+rules, "b="+rules)
