@@ -161,25 +161,7 @@ func TestMTLS(t *testing.T) {
 	temporalYAML := fmt.Sprintf(`log:
   stdout: true
   level: warn
-persistence:
-  defaultStore: sqlite
-  visibilityStore: sqlite
-  numHistoryShards: 1
-  datastores:
-    sqlite:
-      sql:
-        pluginName: sqlite
-        databaseName: mtls
-        connectAddr: localhost
-        connectProtocol: tcp
-        connectAttributes:
-          mode: memory
-          cache: shared
-global:
-  membership:
-    maxJoinDuration: 30s
-    broadcastAddress: 127.0.0.1
-  tls:
+%s  tls:
     frontend:
       server:
         certFile: %s
@@ -193,7 +175,7 @@ global:
 dynamicConfigClient:
   filepath: %s
   pollInterval: 10s
-%s`, write("frontend.crt", serverCert.certPEM), write("frontend.key", serverCert.keyPEM), write("ca.crt", []byte(ca.pem)),
+%s`, oneProcessStore("mtls"), write("frontend.crt", serverCert.certPEM), write("frontend.key", serverCert.keyPEM), write("ca.crt", []byte(ca.pem)),
 		metricsPort, dynamicConfig,
 		oneProcessServices([5]string{svc(grpcPort, p[1], fmt.Sprintf("      httpPort: %d\n", httpPort)), svc(p[2], p[3], ""), svc(p[4], p[5], ""),
 			svc(p[6], p[7], ""), svc(p[8], p[9], "")}, grpcPort))

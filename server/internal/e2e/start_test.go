@@ -150,31 +150,13 @@ func TestStartWithTemporalConfig(t *testing.T) {
 	temporalYAML := fmt.Sprintf(`log:
   level: warn
   outputFile: %s
-persistence:
-  defaultStore: sqlite
-  visibilityStore: sqlite
-  numHistoryShards: 1
-  datastores:
-    sqlite:
-      sql:
-        pluginName: sqlite
-        databaseName: e2e-start-%d
-        connectAddr: localhost
-        connectProtocol: tcp
-        connectAttributes:
-          mode: memory
-          cache: shared
-global:
-  membership:
-    maxJoinDuration: 30s
-    broadcastAddress: 127.0.0.1
-  authorization:
+%s  authorization:
     jwtKeyProvider:
       keySourceURIs: [%q]
     permissionsClaimName: permissions
     authorizer: default
     claimMapper: default
-%s`, logFile, time.Now().UnixNano(), jwks.URL(),
+%s`, logFile, oneProcessStore(fmt.Sprintf("e2e-start-%d", time.Now().UnixNano())), jwks.URL(),
 		oneProcessServices([5]string{svc(ports[0], ports[1]), svc(ports[2], ports[3]), svc(ports[4], ports[5]), svc(ports[6], ports[7]), svc(ports[8], ports[9])}, ports[0]))
 	// A remote bundle server as `opa build` + `opa sign` + any static file
 	// server would be: a signed tarball with an ETag, behind a bearer token.
@@ -408,6 +390,33 @@ func TestStartSettingsLayerAuthzOnTemporal(t *testing.T) {
 		len(j.Audiences) != 1 || j.Audiences[0] != "temporal" || len(j.SystemNamespaceAliases) != 1 {
 		t.Errorf("settings %+v: want Temporal's key sources, refresh and audience with the file's claim and aliases", j)
 	}
+}
+
+// oneProcessStore is the persistence and membership part of a Temporal config
+// for `temporal-opa start` running every service in one process: SQLite in
+// memory under the database name db, membership on loopback. It ends inside
+// the global section, so that a test can add global settings (tls,
+// authorization, metrics) after it.
+func oneProcessStore(db string) string {
+	return fmt.Sprintf(`persistence:
+  defaultStore: sqlite
+  visibilityStore: sqlite
+  numHistoryShards: 1
+  datastores:
+    sqlite:
+      sql:
+        pluginName: sqlite
+        databaseName: %s
+        connectAddr: localhost
+        connectProtocol: tcp
+        connectAttributes:
+          mode: memory
+          cache: shared
+global:
+  membership:
+    maxJoinDuration: 30s
+    broadcastAddress: 127.0.0.1
+`, db)
 }
 
 // oneProcessServices is the end of a Temporal config for `temporal-opa start`

@@ -217,25 +217,7 @@ policy:
 	temporalYAML := fmt.Sprintf(`log:
   stdout: true
   level: warn
-persistence:
-  defaultStore: sqlite
-  visibilityStore: sqlite
-  numHistoryShards: 1
-  datastores:
-    sqlite:
-      sql:
-        pluginName: sqlite
-        databaseName: workload
-        connectAddr: localhost
-        connectProtocol: tcp
-        connectAttributes:
-          mode: memory
-          cache: shared
-global:
-  membership:
-    maxJoinDuration: 30s
-    broadcastAddress: 127.0.0.1
-%s`, oneProcessServices([5]string{svc(p[0], p[1]), svc(p[2], p[3]), svc(p[4], p[5]), svc(p[6], p[7]), svc(p[8], p[9])}, p[0]))
+%s%s`, oneProcessStore("workload"), oneProcessServices([5]string{svc(p[0], p[1]), svc(p[2], p[3]), svc(p[4], p[5]), svc(p[6], p[7]), svc(p[8], p[9])}, p[0]))
 	procs := &cluster{t: t, dir: dir, died: cancel}
 	server := procs.start("temporal-opa", []string{
 		"--config-file", write("temporal.yaml", temporalYAML), "--authz", write("authz.yaml", authz),
