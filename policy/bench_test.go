@@ -75,3 +75,16 @@ func reportAgainstDefault(b *testing.B, baseline func()) {
 		b.ReportMetric(base/ours, "x_temporal")
 	}
 }
+
+// reportExtra reports extra_ns/op: with (the ns/op of a path with a feature)
+// less the ns/op of plain, the same path without it, timed for b.N calls in
+// the same run (plain is given the call's index).
+func reportExtra(b *testing.B, with float64, plain func(i int)) {
+	b.Helper()
+	b.StopTimer()
+	start := time.Now()
+	for i := range b.N {
+		plain(i)
+	}
+	b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "extra_ns/op")
+}

@@ -147,11 +147,7 @@ func BenchmarkCallPath(b *testing.B) {
 			}
 			with := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 			reportAgainstDefault(b, func() { _, _ = theirs.call(ctx, tokens[0], target) })
-			start := time.Now()
-			for range b.N {
-				_, _ = ours.call(ctx, tokens[0], target)
-			}
-			b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "extra_ns/op")
+			reportExtra(b, with, func(int) { _, _ = ours.call(ctx, tokens[0], target) })
 		})
 	}
 	withFeature("repeated-token-decision-log", logged)
@@ -256,11 +252,7 @@ func BenchmarkCallPath(b *testing.B) {
 		}
 		with := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		reportAgainstDefault(b, func() { _, _ = theirs.call(ctx, tokens[0], target) })
-		start := time.Now()
-		for range b.N {
-			_, _ = plain.call(ctx, tokens[0], target)
-		}
-		b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "extra_ns/op")
+		reportExtra(b, with, func(int) { _, _ = plain.call(ctx, tokens[0], target) })
 	})
 	b.Run("role-rules-first-seen-token", func(b *testing.B) {
 		b.ReportAllocs()
@@ -272,10 +264,6 @@ func BenchmarkCallPath(b *testing.B) {
 		with := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 		j := 0
 		reportAgainstDefault(b, func() { _, _ = theirs.call(ctx, tokens[j%pool], target); j++ })
-		start := time.Now()
-		for k := range b.N {
-			_, _ = plain.call(ctx, tokens[k%pool], target)
-		}
-		b.ReportMetric(with-float64(time.Since(start).Nanoseconds())/float64(b.N), "extra_ns/op")
+		reportExtra(b, with, func(k int) { _, _ = plain.call(ctx, tokens[k%pool], target) })
 	})
 }
