@@ -216,7 +216,7 @@ func anyStrings(ss []string) []any {
 // certCache keeps the identities of the certificates seen, keyed by their
 // DER: a connection presents the same certificate on every call.
 type certCache struct {
-	mu sync.Mutex
+	mu sync.RWMutex // read on every call with a certificate, written once per certificate
 	m  map[string]*certIdentity
 }
 
@@ -224,9 +224,9 @@ type certCache struct {
 const maxCachedCerts = 4096
 
 func (c *certCache) get(cert *x509.Certificate) *certIdentity {
-	c.mu.Lock()
+	c.mu.RLock()
 	id, ok := c.m[string(cert.Raw)]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok {
 		return id
 	}
