@@ -119,6 +119,7 @@ type Authorizer struct {
 
 	current atomic.Pointer[generation]
 	nextGen atomic.Uint64
+	grants  atomic.Pointer[grantIndex] // the time-bound grants of SetGrants; nil for none
 
 	setMu sync.Mutex // serializes activations (SetBundle's read-modify-activate included)
 
