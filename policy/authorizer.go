@@ -58,6 +58,15 @@ type Options struct {
 	// Mode is ModeEnforce (the default) or ModeDryRun: every call is evaluated
 	// and recorded as in enforcement, then allowed, whatever the policy decided.
 	Mode string `yaml:"mode"`
+	// GrantsNamespace, when set, is the namespace that holds time-bound access
+	// grants (package policy/grants; the server's grant service). Calls on it
+	// by callers other than Temporal's internal principal are not decided by
+	// the policy's roles: the grant operations (StartWorkflowExecution,
+	// UpdateWorkflowExecution, PollWorkflowExecutionUpdate,
+	// ListWorkflowExecutions, DescribeWorkflowExecution) are let through to
+	// the frontend interceptor that decides each with DecideGrant, for a
+	// caller with claims; every other call there is denied.
+	GrantsNamespace string `yaml:"-"`
 	// Recorder, when set, receives every decision (see [Recorder]). When it
 	// logs decisions (a [DecisionLogger]), a denied call's reason ends with its
 	// decision id: "(decision <uuid>)".
