@@ -266,20 +266,18 @@ func (a *Authorizer) DecideGrant(ctx context.Context, claims *authorization.Clai
 	gen := a.current.Load()
 	in, doc, err := grantInput(claims, op, g)
 	var d GrantDecision
-	if err != nil {
+	switch why := fourEyes(claims, op, &g); {
+	case err != nil:
 		err = &EvalError{Code: CodeInvalidInput, Err: err}
-	} else {
+	case why != "":
+		d.Reason = why // whatever the policy would say
+	default:
 		d, err = gen.decideGrant(ctx, in)
 	}
 	if err != nil {
 		d = GrantDecision{Reason: denyReason(err)}
 	}
 	d.Input, d.Revisions = doc, maps.Clone(gen.revisions)
-	if d.Allow {
-		if why := fourEyes(claims, op, &g); why != "" {
-			d.Allow, d.Reason = false, why
-		}
-	}
 	if op == grants.OpBreakGlass && d.Allow {
 		a.log.Warn("BREAK GLASS: a grant was activated without a second person; approve it after the fact or revoke it",
 			"grant", g.ID, "subject", g.Subject.String(), "access", g.Access(), "expires", g.Expires.UTC().Format(time.RFC3339),
