@@ -353,7 +353,9 @@ func TestErrorMapping(t *testing.T) {
 		call  func(context.Context, *Client) error
 		check func(*testing.T, error)
 	}{
-		{"start denied", func(f *fakeService) { f.startErr = serviceerror.NewPermissionDenied("no grants for namespace payments: reader may not request write", "") },
+		{"start denied", func(f *fakeService) {
+			f.startErr = serviceerror.NewPermissionDenied("no grants for namespace payments: reader may not request write", "")
+		},
 			func(ctx context.Context, c *Client) error {
 				_, err := c.Request(ctx, Request{ID: "g-5", Namespace: "payments", Role: "write", Duration: time.Hour, Reason: "x"})
 				return err
