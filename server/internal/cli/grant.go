@@ -67,7 +67,7 @@ func (c *GrantConn) connFlags(f *flagSet) {
 	f.StringVar(&c.TLSServerName, "tls-server-name", "", "`NAME` the server's certificate must hold, when it is not the host of --address")
 	f.StringVar(&c.GrantsNamespace, "grants-namespace", "temporal-opa-grants", "`NAMESPACE` of the grant service (the server's grants.namespace)")
 	f.StringVar(&c.Output, "output", OutputText, "output `FORMAT`: "+OutputText+" or "+OutputJSON)
-	f.StringVar(&c.Output, "o", OutputText, "short for --output (`FORMAT`)")
+	f.StringVar(&c.Output, "o", OutputText, "short for --output `FORMAT`")
 	f.DurationVar(&c.Timeout, "timeout", 30*time.Second, "`DURATION` the command may take at most")
 }
 
@@ -157,7 +157,14 @@ func ParseGrantRequest(args []string, env Env, breakGlass bool) (GrantRequest, e
 	f.StringVar(&o.Namespace, "namespace", "", "`NAMESPACE` the access is for (required)")
 	f.StringVar(&o.Role, "role", "", "`ROLE` to grant: worker, read, write or admin (or --api)")
 	f.list(&o.APIs, "api", nil, "instead of --role: an `API` to allow, such as StartWorkflowExecution; repeatable or comma-separated")
-	f.DurationVar(&o.Duration, "duration", 0, "`DURATION` of the grant from its start, e.g. 2h or 30m (required)")
+	f.Func("duration", "`DURATION` of the grant from its start, e.g. 2h or 30m (required)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration; give one such as 2h, 30m or 1h30m")
+		}
+		o.Duration = d
+		return nil
+	})
 	f.StringVar(&o.Reason, "reason", "", "`TEXT`: the ticket or incident the access is for (required)")
 	f.StringVar(&o.Subject, "subject", "", "`SUBJECT` to hold the grant, as the server names callers (a token's sub, a SPIFFE ID);\ndefault: you, as the server verifies your token or certificate")
 	var claim string
