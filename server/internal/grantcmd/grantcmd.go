@@ -250,6 +250,7 @@ func List(ctx context.Context, o cli.GrantList, stdout io.Writer, now func() tim
 		return exit("grant list", err)
 	}
 	t := now()
+	grantsvc.Sort(gs, t) // at the command's clock, as the times it prints
 	gs = Filter(gs, o.State, t)
 	if o.Output == cli.OutputJSON {
 		return writeJSON(stdout, listJSON(gs, t))
