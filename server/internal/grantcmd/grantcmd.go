@@ -319,7 +319,7 @@ func WriteTable(w io.Writer, gs []grants.Grant, state string, now time.Time) err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tSUBJECT\tACCESS\tSTARTS\tEXPIRES\tTIME LEFT\tREQUESTED BY\tAPPROVED BY\tREASON")
-	awaiting := 0
+	var awaiting []string
 	for i := range gs {
 		g := &gs[i]
 		state := string(g.At(now))
@@ -330,7 +330,7 @@ func WriteTable(w io.Writer, gs []grants.Grant, state string, now time.Time) err
 		switch {
 		case grantsvc.AwaitsApproval(g, now):
 			approved = "AWAITING (break glass)"
-			awaiting++
+			awaiting = append(awaiting, clean(g.ID))
 		case g.ApprovedBy != nil:
 			approved = g.ApprovedBy.Subject
 		}
@@ -344,12 +344,8 @@ func WriteTable(w io.Writer, gs []grants.Grant, state string, now time.Time) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if awaiting > 0 {
-		s := "s await"
-		if awaiting == 1 {
-			s = " awaits"
-		}
-		_, err := fmt.Fprintf(w, "\n%d break-glass grant%s approval after the fact: %s grant approve ID\n", awaiting, s, cli.Program)
+	if len(awaiting) > 0 {
+		_, err := fmt.Fprintf(w, "\nBreak glass awaiting approval after the fact: %s (%s grant approve ID)\n", strings.Join(awaiting, ", "), cli.Program)
 		return err
 	}
 	return nil

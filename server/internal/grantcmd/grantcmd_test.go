@@ -109,7 +109,7 @@ func TestWriteTable(t *testing.T) {
 	got := out.String()
 	for _, line := range []string{
 		"AWAITING (break glass)",
-		"1 break-glass grant awaits approval after the fact: temporal-opa grant approve ID",
+		"Break glass awaiting approval after the fact: g-bg (temporal-opa grant approve ID)",
 		"expired 3m ago",
 		"groups=sre",
 		"StartWorkflowExecution on payments",

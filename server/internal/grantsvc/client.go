@@ -213,7 +213,8 @@ func NewID() (string, error) {
 
 // Request asks for a grant, to be approved by someone else. It returns the
 // grant as the grant workflow recorded it; when the workflow has not
-// recorded it within c.Wait, the grant as sent, with an empty State.
+// recorded it within c.Wait (or the caller may not read it), the grant as
+// sent, with an empty State.
 func (c *Client) Request(ctx context.Context, r Request) (*grants.Grant, error) {
 	return c.start(ctx, r, false)
 }
@@ -257,10 +258,7 @@ func (c *Client) start(ctx context.Context, r Request, breakGlass bool) (*grants
 	if err != nil {
 		return nil, mapError(op, r.ID, c.address, err)
 	}
-	g, err := c.waitRecorded(ctx, r.ID)
-	if err != nil {
-		return nil, err
-	}
+	g := c.waitRecorded(ctx, r.ID)
 	if g == nil {
 		return &sent, nil // not recorded yet: the times are the client's estimate
 	}
@@ -268,8 +266,10 @@ func (c *Client) start(ctx context.Context, r Request, breakGlass bool) (*grants
 }
 
 // waitRecorded describes the grant workflow until its memo holds the grant,
-// for at most c.Wait; nil when it does not by then.
-func (c *Client) waitRecorded(ctx context.Context, id string) (*grants.Grant, error) {
+// for at most c.Wait; nil when it does not by then, or when the grant cannot
+// be read (a policy that lets the caller request but not read grants): the
+// start has succeeded, and failing now would invite a second request.
+func (c *Client) waitRecorded(ctx context.Context, id string) *grants.Grant {
 	ctx, cancel := context.WithTimeout(ctx, c.Wait)
 	defer cancel()
 	delay := 50 * time.Millisecond
@@ -277,15 +277,13 @@ func (c *Client) waitRecorded(ctx context.Context, id string) (*grants.Grant, er
 		g, err := c.Get(ctx, id)
 		switch {
 		case err == nil && g.State != "":
-			return g, nil
-		case ctx.Err() != nil:
-			return nil, nil
+			return g
 		case err != nil && !errors.Is(err, errNoMemo) && !isNotFound(err):
-			return nil, err
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil
+			return nil
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Second)

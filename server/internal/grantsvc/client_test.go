@@ -269,6 +269,18 @@ func TestRequestNotRecordedYet(t *testing.T) {
 	if g.ID != "g-3" || g.State != "" || g.Duration() != time.Hour {
 		t.Errorf("got %+v, want the grant as sent with an empty state", g)
 	}
+
+	// A caller who may request but not read grants: the request stands.
+	f.describeErr = serviceerror.NewPermissionDenied("reader may not read grants", "")
+	c.Wait = time.Minute
+	start := time.Now()
+	g, err = c.Request(testCtx(t), Request{ID: "g-4", Namespace: "payments", Role: "read", Duration: time.Hour, Reason: "x"})
+	if err != nil || g.ID != "g-4" || g.State != "" {
+		t.Errorf("got %+v, %v; want the grant as sent and no error", g, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("waited %s for a grant it may not read", d)
+	}
 }
 
 func TestRequestCheckedBeforeSending(t *testing.T) {
