@@ -71,6 +71,26 @@ func (c *GrantConn) connFlags(f *flagSet) {
 	f.DurationVar(&c.Timeout, "timeout", 30*time.Second, "`DURATION` the command may take at most")
 }
 
+// parse parses the command line of a grant command and checks the flags of
+// connFlags; with positional, it returns the positional arguments (which are
+// refused otherwise).
+func (c *GrantConn) parse(f *flagSet, args []string, positional bool) ([]string, error) {
+	var pos []string
+	var err error
+	if positional {
+		pos, err = f.parseArgs(args)
+	} else {
+		err = f.parse(args)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnv(f.env); err != nil {
+		return nil, err
+	}
+	return pos, c.check(f)
+}
+
 // check validates the flags of connFlags once parsed.
 func (c *GrantConn) check(f *flagSet) error {
 	if c.APIKey == "" && c.APIKeyFile == "" {
@@ -173,13 +193,7 @@ func ParseGrantRequest(args []string, env Env, breakGlass bool) (GrantRequest, e
 	var notBefore string
 	f.StringVar(&notBefore, "not-before", "", "`TIME` the grant starts, RFC 3339 (2026-12-06T18:00:00Z); default now")
 	f.StringVar(&o.ID, "id", "", "`ID` of the grant (lower-case letters, digits, dashes); default a generated one such as g-k3x9q2ma")
-	if err := f.parse(args); err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if err := o.check(f); err != nil {
+	if _, err := o.parse(f, args, false); err != nil {
 		return o, err
 	}
 	switch {
@@ -251,14 +265,8 @@ func ParseGrantUpdate(op string, args []string, env Env) (GrantUpdate, error) {
 		reasonHelp += " (required)"
 	}
 	f.StringVar(&o.Reason, "reason", "", reasonHelp)
-	ids, err := f.parseArgs(args)
+	ids, err := o.parse(f, args, true)
 	if err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if err := o.check(f); err != nil {
 		return o, err
 	}
 	switch {
@@ -286,13 +294,7 @@ func ParseGrantList(args []string, env Env) (GrantList, error) {
 		"theirs after the fact), then the active ones by expiry, then the ended ones, with the time left."+grantEnvHelp, env)
 	o.connFlags(f)
 	f.StringVar(&o.State, "state", "all", "list only the grants in `STATE`: "+strings.Join(GrantListStates, ", "))
-	if err := f.parse(args); err != nil {
-		return o, err
-	}
-	if err := checkEnv(env); err != nil {
-		return o, err
-	}
-	if err := o.check(f); err != nil {
+	if _, err := o.parse(f, args, false); err != nil {
 		return o, err
 	}
 	if !containsString(GrantListStates, o.State) {

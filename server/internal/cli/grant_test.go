@@ -87,20 +87,9 @@ func TestParseGrantErrors(t *testing.T) {
 		{"list: bad state", grantList, []string{"--state", "pending"}, `grant list: --state "pending": must be one of requested, active, ended, all`},
 		{"list: positional argument", grantList, []string{"g-1"}, `grant list: unexpected argument "g-1" (all settings are --flags)`},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.parse(tc.args, testEnv(t))
-			var ue *UsageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("error %v (%T), want a *UsageError", err, err)
-			}
-			if ue.Msg != tc.want {
-				t.Errorf("message\n got: %s\nwant: %s", ue.Msg, tc.want)
-			}
-			if code, _ := Exit(err); code != 2 {
-				t.Errorf("exit status %d, want 2", code)
-			}
-		})
+	checkFlagErrors(t, tests)
+	if code, _ := Exit(grantList([]string{"--state", "x"}, testEnv(t))); code != 2 {
+		t.Errorf("exit status %d for a bad command line, want 2", code)
 	}
 }
 

@@ -29,7 +29,11 @@ import (
 // Run runs the grant command name ("grant request", ...) with its
 // arguments; main and the tests call it.
 func Run(ctx context.Context, name string, args []string, env cli.Env, stdout, stderr io.Writer) error {
-	now := time.Now
+	return run(ctx, name, args, env, stdout, stderr, time.Now)
+}
+
+// run is Run with the clock now.
+func run(ctx context.Context, name string, args []string, env cli.Env, stdout, stderr io.Writer, now func() time.Time) error {
 	switch name {
 	case "grant request", "grant break-glass":
 		o, err := cli.ParseGrantRequest(args, env, name == "grant break-glass")
@@ -167,6 +171,18 @@ func dial(ctx context.Context, c cli.GrantConn) (*grantsvc.Client, error) {
 	return grantsvc.Dial(ctx, o)
 }
 
+// connect dials with the flags of conn, under its timeout, for the command
+// cmd; done closes the connection.
+func connect(ctx context.Context, conn cli.GrantConn, cmd string) (_ context.Context, _ *grantsvc.Client, done func(), _ error) {
+	ctx, cancel := context.WithTimeout(ctx, conn.Timeout)
+	c, err := dial(ctx, conn)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, exit(cmd, err)
+	}
+	return ctx, c, func() { c.Close(); cancel() }, nil
+}
+
 // Request is "grant request" and "grant break-glass".
 func Request(ctx context.Context, o cli.GrantRequest, stdout, stderr io.Writer, now func() time.Time) error {
 	cmd := "grant request"
@@ -176,13 +192,11 @@ func Request(ctx context.Context, o cli.GrantRequest, stdout, stderr io.Writer, 
 	if err := CheckRequest(o, now()); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	c, err := dial(ctx, o.GrantConn)
+	ctx, c, done, err := connect(ctx, o.GrantConn, cmd)
 	if err != nil {
-		return exit(cmd, err)
+		return err
 	}
-	defer c.Close()
+	defer done()
 	r := RequestOf(o)
 	var g *grants.Grant
 	if o.BreakGlass {
@@ -212,13 +226,11 @@ func Update(ctx context.Context, o cli.GrantUpdate, stdout io.Writer, now func()
 	if !grants.ValidID(o.ID) {
 		return exit(cmd, &grantsvc.InvalidIDError{ID: o.ID})
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	c, err := dial(ctx, o.GrantConn)
+	ctx, c, done, err := connect(ctx, o.GrantConn, cmd)
 	if err != nil {
-		return exit(cmd, err)
+		return err
 	}
-	defer c.Close()
+	defer done()
 	var g *grants.Grant
 	switch o.Op {
 	case "approve":
@@ -238,13 +250,11 @@ func Update(ctx context.Context, o cli.GrantUpdate, stdout io.Writer, now func()
 
 // List is "grant list".
 func List(ctx context.Context, o cli.GrantList, stdout io.Writer, now func() time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	c, err := dial(ctx, o.GrantConn)
+	ctx, c, done, err := connect(ctx, o.GrantConn, "grant list")
 	if err != nil {
-		return exit("grant list", err)
+		return err
 	}
-	defer c.Close()
+	defer done()
 	gs, err := c.List(ctx)
 	if err != nil {
 		return exit("grant list", err)

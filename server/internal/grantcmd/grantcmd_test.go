@@ -384,27 +384,7 @@ func runAt(t *testing.T, name string, args []string, stdout, stderr *bytes.Buffe
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	env := cli.Env{Getenv: func(string) string { return "" }}
-	clock := func() time.Time { return now }
-	switch name {
-	case "grant request", "grant break-glass":
-		o, err := cli.ParseGrantRequest(args, env, name == "grant break-glass")
-		if err != nil {
-			return err
-		}
-		return Request(ctx, o, stdout, stderr, clock)
-	case "grant list":
-		o, err := cli.ParseGrantList(args, env)
-		if err != nil {
-			return err
-		}
-		return List(ctx, o, stdout, clock)
-	}
-	o, err := cli.ParseGrantUpdate(strings.TrimPrefix(name, "grant "), args, env)
-	if err != nil {
-		return err
-	}
-	return Update(ctx, o, stdout, clock)
+	return run(ctx, name, args, cli.Env{}, stdout, stderr, func() time.Time { return now })
 }
 
 func TestBreakGlassWarns(t *testing.T) {
