@@ -497,6 +497,8 @@ func WriteGrant(w io.Writer, g *grants.Grant, now time.Time) error {
 	}
 	if !g.Expires.IsZero() {
 		line("expires", stamp(g.Expires, now))
+	}
+	if g.State != "" {
 		line("time left", TimeLeft(g, now))
 	}
 	line("reason", g.Reason)

@@ -460,6 +460,9 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
+	if e.Op == "connect" {
+		return "the server refused the connection: " + e.Reason + " (check your token: --api-key, --api-key-file or TEMPORAL_API_KEY, or your client certificate)"
+	}
 	what := opName(e.Op)
 	if e.ID != "" {
 		what += " grant " + e.ID

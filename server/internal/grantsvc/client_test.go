@@ -51,6 +51,7 @@ type fakeService struct {
 	memo          *grants.Grant // Describe's memo; nil = none recorded yet
 	pages         [][]*workflowpb.WorkflowExecutionInfo
 	listErr       error
+	systemErr     error // GetSystemInfo's, which Dial calls
 }
 
 func (f *fakeService) record(ctx context.Context) {
@@ -59,6 +60,9 @@ func (f *fakeService) record(ctx context.Context) {
 }
 
 func (f *fakeService) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
+	if f.systemErr != nil {
+		return nil, wire(f.systemErr)
+	}
 	return &workflowservice.GetSystemInfoResponse{Capabilities: &workflowservice.GetSystemInfoResponse_Capabilities{}}, nil
 }
 
@@ -152,6 +156,16 @@ func memoOf(g *grants.Grant) *commonpb.Memo {
 // serve runs f on a loopback listener and dials it with a token.
 func serve(t *testing.T, f *fakeService) *Client {
 	t.Helper()
+	c, err := dialFake(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func dialFake(t *testing.T, f *fakeService) (*Client, error) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -160,14 +174,18 @@ func serve(t *testing.T, f *fakeService) *Client {
 	workflowservice.RegisterWorkflowServiceServer(s, f)
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, ClientOptions{Address: lis.Addr().String(), APIKey: testToken})
-	if err != nil {
-		t.Fatal(err)
+	return Dial(testCtx(t), ClientOptions{Address: lis.Addr().String(), APIKey: testToken})
+}
+
+func TestDialCredentialsRefused(t *testing.T) {
+	_, err := dialFake(t, &fakeService{systemErr: serviceerror.NewPermissionDenied("Request unauthorized.", "")})
+	var d *DeniedError
+	if !errors.As(err, &d) || d.Op != "connect" {
+		t.Fatalf("error %v (%T), want a *DeniedError of connect", err, err)
 	}
-	t.Cleanup(c.Close)
-	return c
+	if want := "the server refused the connection: Request unauthorized. (check your token"; !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), testToken) {
+		t.Errorf("message %q, want it to start %q", err, want)
+	}
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -374,6 +392,9 @@ func TestErrorMapping(t *testing.T) {
 			}, wantDenied(grants.OpRequest, "no grants for namespace payments: reader may not request write", "request grant g-5: denied by the server: ")},
 		{"update denied", func(f *fakeService) { f.updateErr = serviceerror.NewPermissionDenied(reason, "") },
 			approve("g-5"), wantDenied(grants.OpApprove, reason, "approve grant g-5: denied by the server: ")},
+		{"credentials refused", func(f *fakeService) { f.listErr = serviceerror.NewPermissionDenied("Request unauthorized.", "") },
+			func(ctx context.Context, c *Client) error { _, err := c.List(ctx); return err },
+			wantDenied(grants.OpList, "Request unauthorized.", "list: denied by the server: ")},
 		{"denied with the reason field alone", func(f *fakeService) { f.updateErr = serviceerror.NewPermissionDenied("", "the policy's reason") },
 			approve("g-5"), wantDenied(grants.OpApprove, "the policy's reason", "")},
 		{"no such grant", func(f *fakeService) { f.updateErr = serviceerror.NewNotFound("workflow not found for ID: grant-g-6") },
