@@ -120,26 +120,26 @@ test_decisions[note] if {
 			"reason": `allowed by grant g-5 (admin on "payments" until 2026-12-06T10:02:00Z, approved by ada)`,
 		},
 	}
-	d := authz.decision with input as {"claims": _reader, "target": tc.target, "grants": tc.grants}
+	d := authz.decision with input as {"claims": _reader, "target": tc.target, "grants": tc.grants} with data.temporal.custom as {}
 	d.allow == tc.allow
 	d.reason == tc.reason
 	object.get(d, "grant", "") == object.get(tc, "grant", "")
 }
 
 test_no_claims_no_grant if {
-	d := authz.decision with input as {"claims": null, "target": _start, "grants": [_grant("g-1", "active", {})]}
+	d := authz.decision with input as {"claims": null, "target": _start, "grants": [_grant("g-1", "active", {})]} with data.temporal.custom as {}
 	not d.allow
 	d.reason == "StartWorkflowExecution requires a token: the call carried no credentials"
 }
 
 test_grant_roles_are_held if {
-	roles := authz.held_roles with input as {"claims": _reader, "target": _start, "grants": [_grant("g-1", "active", {})]}
+	roles := authz.held_roles with input as {"claims": _reader, "target": _start, "grants": [_grant("g-1", "active", {})]} with data.temporal.custom as {}
 	roles == {"read", "write"}
 }
 
 test_inactive_grant_roles_are_not_held if {
 	every state in ["expired", "revoked", "requested", "scheduled"] {
-		roles := authz.held_roles with input as {"claims": _reader, "target": _start, "grants": [_grant("g-1", state, {})]}
+		roles := authz.held_roles with input as {"claims": _reader, "target": _start, "grants": [_grant("g-1", state, {})]} with data.temporal.custom as {}
 		roles == {"read"}
 	}
 }

@@ -170,68 +170,66 @@ test_operations[note] if {
 			"allow": true, "reason": "list allowed by the default grant policy",
 		},
 	}
-	d := grants.decision with input as tc.input
+	d := grants.decision with input as tc.input with data.temporal.custom as {}
 	d.allow == tc.allow
 	d.reason == tc.reason
 }
 
 test_custom_max_duration_lowers_and_shortest_wins if {
 	d := grants.decision with input as _input("request", _reader, _grant({"duration_ns": _hours(3)}), true, true)
-		with data.temporal.custom.ops.grant_max_duration as {"write": "4h"}
-		with data.temporal.custom.sec.grant_max_duration as {"write": "2h"}
+		with data.temporal.custom as {"ops": {"grant_max_duration": {"write": "4h"}}, "sec": {"grant_max_duration": {"write": "2h"}}}
 	not d.allow
 	d.reason == "grant g-1 would last 3h00m; the longest write-role grant the policy allows is 2h00m"
 }
 
 test_custom_max_duration_raises if {
 	d := grants.decision with input as _input("request", _reader, _grant({"duration_ns": _hours(12)}), true, true)
-		with data.temporal.custom.grant_max_duration as {"write": "12h"}
+		with data.temporal.custom as {"grant_max_duration": {"write": "12h"}}
 	d.allow
 }
 
 test_custom_grant_deny_refuses if {
 	d := grants.decision with input as _input("approve", _admin, _grant({}), false, false)
-		with data.temporal.custom.cab.grant_deny as {"write grants on payments need a change ticket"}
+		with data.temporal.custom as {"cab": {"grant_deny": {"write grants on payments need a change ticket"}}}
 	not d.allow
 	d.reason == "write grants on payments need a change ticket"
 }
 
 test_custom_grant_allow_allows if {
 	d := grants.decision with input as _input("approve", _stranger, _grant({}), false, false)
-		with data.temporal.custom.sre.grant_allow as true
+		with data.temporal.custom as {"sre": {"grant_allow": true}}
 	d.allow
 	d.reason == "allowed by a custom rule (data.temporal.custom.sre.grant_allow)"
 }
 
 test_custom_grant_allow_at_top_level if {
 	d := grants.decision with input as _input("approve", _stranger, _grant({}), false, false)
-		with data.temporal.custom.grant_allow as true
-		with data.temporal.custom.grant_deny as {1}
+		with data.temporal.custom as {"grant_allow": true, "grant_deny": {1}}
 	d.allow
 }
 
 test_custom_deny_at_top_level if {
 	d := grants.decision with input as _input("request", _reader, _grant({}), true, true)
-		with data.temporal.custom.grant_deny as {"no requests during the freeze"}
+		with data.temporal.custom as {"grant_deny": {"no requests during the freeze"}}
 	d.reason == "no requests during the freeze"
 }
 
 test_within_limits if {
-	grants.within_limits(_grant({}))
-	not grants.within_limits(_grant({"duration_ns": _hours(9)}))
-	grants.within_limits(_grant({"role": "", "apis": ["SignalWorkflowExecution"], "duration_ns": _hours(8)}))
-	not grants.within_limits(_grant({"role": "", "apis": ["SignalWorkflowExecution"], "duration_ns": _hours(9)}))
+	grants.within_limits(_grant({})) with data.temporal.custom as {}
+	not grants.within_limits(_grant({"duration_ns": _hours(9)})) with data.temporal.custom as {}
+	grants.within_limits(_grant({"role": "", "apis": ["SignalWorkflowExecution"], "duration_ns": _hours(8)})) with data.temporal.custom as {}
+	not grants.within_limits(_grant({"role": "", "apis": ["SignalWorkflowExecution"], "duration_ns": _hours(9)})) with data.temporal.custom as {}
 }
 
 test_max_durations if {
-	grants.max_duration_ns == {
+	grants.max_duration_ns with data.temporal.custom as {} == {
 		"worker": _hours(24), "read": _hours(24), "write": _hours(8),
 		"admin": _hours(1), "apis": _hours(8), "break_glass": _hours(1),
 	}
 }
 
 test_unknown_operation if {
-	d := grants.decision with input as _input("frobnicate", _admin, _grant({}), false, false)
+	d := grants.decision with input as _input("frobnicate", _admin, _grant({}), false, false) with data.temporal.custom as {}
 	not d.allow
 	d.reason == "frobnicate is not allowed by the grant policy"
 }
