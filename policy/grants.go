@@ -95,6 +95,9 @@ type indexedGrant struct {
 	g     grants.Grant
 	key   string // identifies the grant's content (id, and a digest of its JSON)
 	terms map[string]*ast.Term
+	// alone is input.grants of a call that sees this grant alone, by state:
+	// the common case costs no allocation.
+	alone map[string]*projection.Grants
 }
 
 // Grant states a call sees in input.grants[_].state, beyond grants.State:
@@ -112,7 +115,7 @@ func newGrantIndex(gs []grants.Grant) *grantIndex {
 		if g.ID == "" || ix.byID[g.ID] != nil {
 			continue
 		}
-		e := &indexedGrant{g: g, terms: make(map[string]*ast.Term, len(callStates))}
+		e := &indexedGrant{g: g, terms: make(map[string]*ast.Term, len(callStates)), alone: make(map[string]*projection.Grants, len(callStates))}
 		doc := grantDoc(g)
 		raw, _ := json.Marshal(doc)
 		e.key = g.ID + "\x00" + digest(raw)
@@ -123,6 +126,7 @@ func newGrantIndex(gs []grants.Grant) *grantIndex {
 				continue
 			}
 			e.terms[st] = ast.NewTerm(v)
+			e.alone[st] = &projection.Grants{Key: grantKey(nil, e.key, st), Value: ast.NewTerm(ast.NewArray(e.terms[st]))}
 		}
 		ix.byID[g.ID] = e
 		ix.all = append(ix.all, e)
@@ -225,8 +229,10 @@ func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, all bool,
 		return nil
 	}
 	var (
-		terms []*ast.Term
-		key   []byte
+		first      *indexedGrant
+		firstState string
+		terms      []*ast.Term
+		key        []byte
 	)
 	add := func(e *indexedGrant) {
 		if !all && e.g.Namespace != ns {
@@ -236,9 +242,16 @@ func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, all bool,
 		if st == "" || !e.g.Subject.Matches(claims) {
 			return
 		}
+		if first == nil {
+			first, firstState = e, st
+			return
+		}
+		if terms == nil {
+			terms = append(terms, first.terms[firstState])
+			key = []byte(grantKey(key, first.key, firstState))
+		}
 		terms = append(terms, e.terms[st])
-		key = append(append(append(key, e.key...), 0), st...)
-		key = append(key, 0)
+		key = []byte(grantKey(key, e.key, st))
 	}
 	if claims.Subject != "" {
 		for _, e := range ix.bySubject[claims.Subject] {
@@ -248,10 +261,19 @@ func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, all bool,
 	for _, e := range ix.byClaim {
 		add(e)
 	}
-	if len(terms) == 0 {
+	switch {
+	case first == nil:
 		return nil
+	case terms == nil:
+		return first.alone[firstState]
 	}
 	return &projection.Grants{Key: string(key), Value: ast.NewTerm(ast.NewArray(terms...))}
+}
+
+// grantKey appends a grant's key and the state a call sees it in to key.
+func grantKey(key []byte, grantKey, state string) string {
+	key = append(append(key, grantKey...), 0)
+	return string(append(append(key, state...), 0))
 }
 
 // DecideGrant decides the grant operation op (grants.OpRequest, ...) of the
