@@ -13,6 +13,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 
 	"github.com/temporal-opa/temporal-opa/policy/grants"
 )
@@ -34,7 +35,7 @@ const RunningQuery = "WorkflowType = '" + WorkflowType + "' AND ExecutionStatus 
 
 // Lister is the part of the WorkflowService a follower calls.
 type Lister interface {
-	ListWorkflowExecutions(ctx context.Context, in *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+	ListWorkflowExecutions(ctx context.Context, in *workflowservice.ListWorkflowExecutionsRequest, opts ...grpc.CallOption) (*workflowservice.ListWorkflowExecutionsResponse, error)
 }
 
 // GrantSetter takes the grants a follower knows; *policy.Authorizer is one.

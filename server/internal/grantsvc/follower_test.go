@@ -11,6 +11,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 
 	"github.com/temporal-opa/temporal-opa/policy/grants"
 )
@@ -30,7 +31,7 @@ func (l *fakeLister) set(gs ...grants.Grant) {
 	l.grants = gs
 }
 
-func (l *fakeLister) ListWorkflowExecutions(_ context.Context, in *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+func (l *fakeLister) ListWorkflowExecutions(_ context.Context, in *workflowservice.ListWorkflowExecutionsRequest, _ ...grpc.CallOption) (*workflowservice.ListWorkflowExecutionsResponse, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls++
