@@ -44,6 +44,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 	"github.com/temporal-opa/temporal-opa/server/internal/webui"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
@@ -318,8 +319,22 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.ReplaceAuth != nil {
 		authOpts, s.stopAuth = o.ReplaceAuth(s.jwks.URL(), o.Logger)
 	} else {
+		// start-dev always has an internal-frontend: grants are on unless
+		// the authz file turns them off.
+		if err := wiring.ResolveGrants(&settings, true); err != nil {
+			return nil, err
+		}
 		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
+		}
+		if settings.GrantsEnabled(false) {
+			// The grants namespace is created with the others, in the store.
+			if ns := wiring.GrantsNamespace(settings); !slices.Contains(o.Namespaces, ns) {
+				o.Namespaces = append(slices.Clip(o.Namespaces), ns)
+			}
+			if err := s.auth.EnableGrants(joinHostPort(loopback, picked[1]), s.dialTLS()); err != nil {
+				return nil, err
+			}
 		}
 		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
 		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
@@ -387,6 +402,14 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("Temporal server did not become ready at %s: %w", addr, err)
 		}
 	}
+	if g := s.grants(); g != nil {
+		// The grants are loaded before Start returns.
+		g.Start()
+		if err := g.WaitReady(readyCtx); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
 	if o.UI != nil {
 		if err := s.startUI(readyCtx, o, uiCfg); err != nil {
 			_ = s.Stop()
@@ -442,6 +465,22 @@ func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.F
 		}
 	}
 	return nil
+}
+
+// grants is the grant service, or nil when grants are off.
+func (s *Server) grants() *grantsvc.Service {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.Grants
+}
+
+// GrantsNamespace is the namespace of the grants, or "" when grants are off.
+func (s *Server) GrantsNamespace() string {
+	if g := s.grants(); g != nil {
+		return g.Namespace()
+	}
+	return ""
 }
 
 // MetricsURL is the Prometheus endpoint, or "" when metrics are off.
@@ -677,8 +716,12 @@ func (s *Server) Stop() error {
 		s.ui.Stop()
 		s.ui = nil
 	}
+	if g := s.grants(); g != nil {
+		// Before the server: its worker and follower call it.
+		err = g.Close()
+	}
 	if s.temporal != nil {
-		err = s.temporal.Stop()
+		err = errors.Join(err, s.temporal.Stop())
 		s.temporal = nil
 	}
 	return errors.Join(err, s.closeAux())
