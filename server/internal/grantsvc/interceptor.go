@@ -61,7 +61,13 @@ type Interceptor struct {
 const servicePrefix = "/temporal.api.workflowservice.v1.WorkflowService/"
 
 // errOnlyGrant is the refusal of every call on the grants namespace outside the protocol.
-var errOnlyGrant = status.Error(codes.PermissionDenied, "the grants namespace is changed only through `temporal-opa grant`")
+var errOnlyGrant = denied("the grants namespace is changed only through `temporal-opa grant`")
+
+// denied is a refusal: PermissionDenied, its reason in the message and in the
+// details (as Temporal's authorization interceptor gives a policy's reason).
+func denied(reason string) error {
+	return serviceerror.NewPermissionDenied(reason, reason)
+}
 
 // Intercept is the grpc.UnaryServerInterceptor.
 func (i *Interceptor) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -74,7 +80,7 @@ func (i *Interceptor) Intercept(ctx context.Context, req any, info *grpc.UnarySe
 		return handler(ctx, req) // Temporal's own services and the grant worker
 	}
 	if claims == nil || claims.Subject == "" {
-		return nil, status.Error(codes.PermissionDenied, "grant operations need a verified caller (a token or a client certificate)")
+		return nil, denied("grant operations need a verified caller (a token or a client certificate)")
 	}
 	method, _ := strings.CutPrefix(info.FullMethod, servicePrefix)
 	switch r := req.(type) {
@@ -160,7 +166,7 @@ func (i *Interceptor) decideRead(ctx context.Context, claims *authorization.Clai
 // PermissionDenied with the policy's reason.
 func (i *Interceptor) decide(ctx context.Context, claims *authorization.Claims, op string, g grants.Grant, method string) (policy.GrantDecision, error) {
 	if i.Decider == nil {
-		return policy.GrantDecision{}, status.Error(codes.PermissionDenied, "grant operations are not decided by this server")
+		return policy.GrantDecision{}, denied("grant operations are not decided by this server")
 	}
 	d, err := i.Decider.DecideGrant(ctx, claims, op, g)
 	if err != nil {
@@ -170,14 +176,14 @@ func (i *Interceptor) decide(ctx context.Context, claims *authorization.Claims, 
 		if reason == "" {
 			reason = "the policy could not decide"
 		}
-		return d, status.Errorf(codes.PermissionDenied, "grant %s refused: %s", op, reason)
+		return d, denied(fmt.Sprintf("grant %s refused: %s", op, reason))
 	}
 	if !d.Allow {
 		reason := d.Reason
 		if reason == "" {
 			reason = "the policy does not allow it"
 		}
-		return d, status.Errorf(codes.PermissionDenied, "grant %s refused: %s", op, reason)
+		return d, denied(fmt.Sprintf("grant %s refused: %s", op, reason))
 	}
 	return d, nil
 }
@@ -332,8 +338,8 @@ func (i *Interceptor) update(ctx context.Context, claims *authorization.Claims, 
 	if op == grants.OpApprove || op == grants.OpDeny {
 		// Four eyes, whatever the policy says (the policy and the workflow check it too).
 		if by.Same(stored.RequestedBy) || stored.Subject.Covers(by, claims) {
-			return nil, status.Errorf(codes.PermissionDenied, "grant %s refused: %s requested or holds grant %s; a second person must %s it",
-				op, by, stored.ID, op)
+			return nil, denied(fmt.Sprintf("grant %s refused: %s requested or holds grant %s; a second person must %s it",
+				op, by, stored.ID, op))
 		}
 	}
 	if _, err := i.decide(ctx, claims, op, stored, "UpdateWorkflowExecution"); err != nil {

@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/grants"
@@ -68,7 +67,8 @@ func call(t *testing.T, ic *Interceptor, claims *authorization.Claims, method st
 
 func wantCode(t *testing.T, err error, code codes.Code, part string) {
 	t.Helper()
-	if status.Code(err) != code || !strings.Contains(status.Convert(err).Message(), part) {
+	st := serviceerror.ToStatus(err)
+	if st.Code() != code || !strings.Contains(st.Message(), part) {
 		t.Fatalf("error %v, want %s with %q", err, code, part)
 	}
 }
