@@ -337,7 +337,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			}
 		}
 		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
-		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.ServerAuthorizer()}))
 	}
 
 	cfg, err := serverConfig(o, picked)
