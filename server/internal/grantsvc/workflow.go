@@ -60,6 +60,12 @@ var errWorkflowInput = errors.New("grant workflow: invalid input")
 // expired.
 func (w *Workflows) Grant(ctx workflow.Context, in RequestInput) (grants.Grant, error) {
 	g := in.Grant
+	if workflow.GetInfo(ctx).ParentWorkflowExecution != nil {
+		// Grants are started by the frontend alone, never as a child of
+		// another workflow (which skips the frontend's checks).
+		err := fmt.Errorf("%w: a grant workflow cannot be a child workflow", errWorkflowInput)
+		return g, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidGrant", err)
+	}
 	if err := checkStart(g); err != nil {
 		return g, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidGrant", err)
 	}

@@ -184,3 +184,20 @@ func TestGrantWorkflowRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestGrantWorkflowRefusesToBeAChild(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	w := &Workflows{}
+	env.RegisterWorkflowWithOptions(w.Grant, workflow.RegisterOptions{Name: WorkflowType})
+	g := testGrant(env.Now(), time.Hour, true)
+	parent := func(ctx workflow.Context) error {
+		var out grants.Grant
+		return workflow.ExecuteChildWorkflow(ctx, WorkflowType, RequestInput{Grant: g}).Get(ctx, &out)
+	}
+	env.RegisterWorkflowWithOptions(parent, workflow.RegisterOptions{Name: "Parent"})
+	env.ExecuteWorkflow("Parent")
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "child workflow") {
+		t.Fatalf("error %v, want the child refused", err)
+	}
+}

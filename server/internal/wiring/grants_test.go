@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/authorization"
 )
 
@@ -32,7 +33,8 @@ func TestGrantsAuthorizer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := inner.calls
-			res, err := az.Authorize(context.Background(), tc.claims, &authorization.CallTarget{Namespace: tc.ns, APIName: "/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions"})
+			res, err := az.Authorize(context.Background(), tc.claims, &authorization.CallTarget{Namespace: tc.ns, APIName: "/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions",
+				Request: &workflowservice.ListWorkflowExecutionsRequest{Namespace: tc.ns}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,5 +45,17 @@ func TestGrantsAuthorizer(t *testing.T) {
 				t.Fatalf("policy asked %t", asked)
 			}
 		})
+	}
+}
+
+func TestGrantsAuthorizerRefusesCrossNamespaceCommands(t *testing.T) {
+	inner := &denyAll{}
+	az := grantsAuthorizer{Authorizer: inner, namespace: "grants"}
+	user := &authorization.Claims{Subject: "w", AuthType: "jwt", System: authorization.RoleAdmin}
+	res, err := az.Authorize(context.Background(), user, &authorization.CallTarget{Namespace: "grants",
+		APIName: "/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution",
+		Request: &workflowservice.RespondWorkflowTaskCompletedRequest{Namespace: "payments"}})
+	if err != nil || res.Decision != authorization.DecisionDeny || inner.calls != 0 {
+		t.Fatalf("%v %v (policy asked %d times), want a deny without the policy", res, err, inner.calls)
 	}
 }
