@@ -159,6 +159,17 @@ func Run(ctx context.Context, o cli.Start) error {
 		// internal-frontend in the background (bounded), then follows the grants.
 		logger.Info("temporal-opa: grants enabled", tag.NewStringTag("namespace", auth.Grants.Namespace()))
 		auth.Grants.Start()
+		// Stop the worker and the follower as the server begins to stop,
+		// not after (their calls would fail meanwhile).
+		g, stopped := auth.Grants, make(chan struct{})
+		defer close(stopped)
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-stopped:
+			}
+			_ = g.Close()
+		}()
 	}
 	if err := s.Start(); err != nil { // blocks until ctx is done
 		return fmt.Errorf("run Temporal server: %w", err)
