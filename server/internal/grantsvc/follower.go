@@ -30,6 +30,10 @@ const KeepEnded = time.Hour
 // older state listed by visibility, which may lag behind the workflow.
 const localHold = time.Minute
 
+// newGrantLag is how long a grant started by this frontend stays in force
+// (as applied) while visibility does not list it yet.
+const newGrantLag = 5 * time.Second
+
 // RunningQuery is the visibility query of the running grant workflows.
 const RunningQuery = "WorkflowType = '" + WorkflowType + "' AND ExecutionStatus = 'Running'"
 
@@ -65,6 +69,10 @@ type Follower struct {
 type applied struct {
 	g  grants.Grant
 	at time.Time
+	// fresh: the grant was unknown when applied (started by this frontend);
+	// visibility may not list it yet. A grant already known that a poll does
+	// not list has ended, whatever was applied.
+	fresh bool
 }
 
 // NewFollower returns a follower of namespace; log may be nil.
@@ -162,8 +170,15 @@ func (f *Follower) Poll(ctx context.Context) error {
 			delete(listed, id)
 		case ok && rank(l) >= rank(a.g):
 			delete(f.applied, id) // visibility caught up
+		case ok:
+			listed[id] = a.g // visibility lags behind this frontend's change
+			a.fresh = false
+			f.applied[id] = a
+		case a.fresh && now.Sub(a.at) < newGrantLag:
+			listed[id] = a.g // started here, not listed yet
 		default:
-			listed[id] = a.g
+			// Not listed: it ended (through another frontend, or by itself).
+			delete(f.applied, id)
 		}
 	}
 	for id, g := range f.running {
@@ -200,7 +215,9 @@ func (f *Follower) Apply(g grants.Grant) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
-	f.applied[g.ID] = applied{g: g, at: now}
+	_, running := f.running[g.ID]
+	_, ended := f.ended[g.ID]
+	f.applied[g.ID] = applied{g: g, at: now, fresh: !running && !ended}
 	if final(g.State) {
 		delete(f.running, g.ID)
 		if g.EndedAt.IsZero() {

@@ -215,3 +215,38 @@ func TestFollowerRunLogsAndStops(t *testing.T) {
 		t.Fatalf("%d polls, want several", l.calls)
 	}
 }
+
+// A grant approved here and then ended through another frontend is ended
+// here at the next poll, even before visibility showed the approval.
+func TestFollowerAppliedThenEndedElsewhere(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now
+	l := &fakeLister{}
+	s := &sink{}
+	f := NewFollower(l, "grants", s, nil)
+	f.now = func() time.Time { return clock }
+	ctx := context.Background()
+	l.set(grantAt("a", grants.StateRequested, now, time.Hour))
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.Apply(grantAt("a", grants.StateActive, now, time.Hour))
+	l.set() // revoked elsewhere, before any poll listed it active
+	clock = clock.Add(time.Second)
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked})
+
+	// A grant started here stays while visibility does not list it yet, then not.
+	f.Apply(grantAt("b", grants.StateActive, clock, time.Hour))
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked, "b": grants.StateActive})
+	clock = clock.Add(newGrantLag + time.Second)
+	if err := f.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked, "b": grants.StateRevoked})
+}
