@@ -213,6 +213,25 @@ func TestGrants(t *testing.T) {
 		t.Fatalf("revoked grant %+v", g)
 	}
 	wantDenied(t, "reader's start right after the revocation", reader.start(ctx, "charge-5"))
+
+	// The ended grants, as a restarted frontend loads them (the follower's
+	// query of the grants closed within the last hour).
+	resp, err = admin.grants.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: "ExecutionStatus != 'Running' AND CloseTime > '" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + "'"})
+	if err != nil {
+		t.Fatalf("list ended grants: %v", err)
+	}
+	ended := map[string]grants.State{}
+	for _, e := range resp.GetExecutions() {
+		g, err := grantsvc.DecodeMemo(e.GetMemo())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended[g.ID] = g.State
+	}
+	if ended["g-write"] != grants.StateExpired || ended["g-revoke"] != grants.StateRevoked || ended["g-deny"] != grants.StateDenied {
+		t.Errorf("ended grants %v, want g-write expired, g-revoke revoked, g-deny denied", ended)
+	}
 }
 
 func (l *lockedBuffer) text() string {

@@ -125,20 +125,25 @@ func (f *Follower) logError(err error) {
 	f.log.Warn("grants: listing the grants failed; the last grants listed stay in force", "errors", n, "error", err)
 }
 
-// Poll lists the running grants once and gives the result to the sink. On
-// error the grants it had stay as they are.
-func (f *Follower) Poll(ctx context.Context) error {
+// endedQuery is the visibility query of the grant workflows closed since t.
+func endedQuery(t time.Time) string {
+	return "WorkflowType = '" + WorkflowType + "' AND ExecutionStatus != 'Running' AND CloseTime > '" +
+		t.UTC().Format(time.RFC3339) + "'"
+}
+
+// list lists the grant workflows of query, by id.
+func (f *Follower) list(ctx context.Context, query string) (map[string]grants.Grant, error) {
 	listed := map[string]grants.Grant{}
 	var next []byte
 	for pages := 0; ; pages++ {
 		if pages >= 1000 {
-			return errors.New("grants: more than 1000 pages of grants")
+			return nil, errors.New("grants: more than 1000 pages of grants")
 		}
 		resp, err := f.lister.ListWorkflowExecutions(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: f.namespace, PageSize: 1000, NextPageToken: next, Query: RunningQuery,
+			Namespace: f.namespace, PageSize: 1000, NextPageToken: next, Query: query,
 		})
 		if err != nil {
-			return fmt.Errorf("grants: list the grants of namespace %s: %w", f.namespace, err)
+			return nil, fmt.Errorf("grants: list the grants of namespace %s: %w", f.namespace, err)
 		}
 		for _, e := range resp.GetExecutions() {
 			id := e.GetExecution().GetWorkflowId()
@@ -151,15 +156,43 @@ func (f *Follower) Poll(ctx context.Context) error {
 				f.log.Warn("grants: a grant workflow's memo names another grant; it is ignored", "workflow_id", id, "grant", g.ID)
 				continue
 			}
+			if ct := e.GetCloseTime(); ct != nil && g.EndedAt.IsZero() {
+				g.EndedAt = ct.AsTime()
+			}
 			listed[g.ID] = g
 		}
 		if next = resp.GetNextPageToken(); len(next) == 0 {
-			break
+			return listed, nil
+		}
+	}
+}
+
+// Poll lists the running grants once and gives the result to the sink. On
+// error the grants it had stay as they are. The first poll that succeeds
+// also loads the grants ended within KeepEnded (so that deny reasons name
+// them after a restart); that part is best effort.
+func (f *Follower) Poll(ctx context.Context) error {
+	listed, err := f.list(ctx, RunningQuery)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	first := !f.loaded
+	f.mu.Unlock()
+	var closed map[string]grants.Grant
+	if first {
+		if closed, err = f.list(ctx, endedQuery(f.now().Add(-KeepEnded))); err != nil {
+			f.log.Warn("grants: the grants ended recently could not be listed; deny reasons will not name them", "error", err)
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
+	for id, g := range closed {
+		if _, ok := listed[id]; !ok && final(g.State) {
+			f.ended[id] = g
+		}
+	}
 	for id, a := range f.applied {
 		l, ok := listed[id]
 		switch {

@@ -3,6 +3,7 @@ package grantsvc
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 type fakeLister struct {
 	mu     sync.Mutex
 	grants []grants.Grant
+	closed []grants.Grant                      // listed by the query of ended grants
 	bad    []*workflowpb.WorkflowExecutionInfo // listed too, with memos that cannot be read
 	err    error
 	calls  int
@@ -38,11 +40,19 @@ func (l *fakeLister) ListWorkflowExecutions(_ context.Context, in *workflowservi
 	if l.err != nil {
 		return nil, l.err
 	}
-	if in.GetQuery() != RunningQuery || in.GetNamespace() != "grants" {
-		return nil, errors.New("unexpected query or namespace")
+	if in.GetNamespace() != "grants" {
+		return nil, errors.New("unexpected namespace")
+	}
+	source := l.grants
+	switch {
+	case in.GetQuery() == RunningQuery:
+	case strings.Contains(in.GetQuery(), "CloseTime >"):
+		source = l.closed
+	default:
+		return nil, errors.New("unexpected query " + in.GetQuery())
 	}
 	var all []*workflowpb.WorkflowExecutionInfo
-	for _, g := range l.grants {
+	for _, g := range source {
 		p, err := converter.GetDefaultDataConverter().ToPayload(g)
 		if err != nil {
 			return nil, err
@@ -52,7 +62,9 @@ func (l *fakeLister) ListWorkflowExecutions(_ context.Context, in *workflowservi
 			Memo:      &commonpb.Memo{Fields: map[string]*commonpb.Payload{MemoKey: p}},
 		})
 	}
-	all = append(all, l.bad...)
+	if in.GetQuery() == RunningQuery {
+		all = append(all, l.bad...)
+	}
 	from := 0
 	if len(in.GetNextPageToken()) > 0 {
 		from = int(in.GetNextPageToken()[0])
@@ -249,4 +261,27 @@ func TestFollowerAppliedThenEndedElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked, "b": grants.StateRevoked})
+}
+
+// The first poll loads the grants ended within the last hour.
+func TestFollowerLoadsRecentlyEnded(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	expired := grantAt("old", grants.StateExpired, now.Add(-2*time.Hour), time.Hour)
+	expired.EndedAt = now.Add(-time.Hour + time.Minute)
+	l := &fakeLister{closed: []grants.Grant{expired}}
+	l.set(grantAt("a", grants.StateActive, now, time.Hour))
+	s := &sink{}
+	f := NewFollower(l, "grants", s, nil)
+	f.now = func() time.Time { return now }
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateActive, "old": grants.StateExpired})
+	calls := l.calls
+	if err := f.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.calls-calls != 1 {
+		t.Fatalf("%d list calls in a later poll, want 1 (the running grants)", l.calls-calls)
+	}
 }
