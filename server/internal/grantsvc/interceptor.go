@@ -244,11 +244,7 @@ func (i *Interceptor) start(ctx context.Context, claims *authorization.Claims, r
 	}
 	resp, err := handler(ctx, out)
 	if err != nil {
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &started) {
-			return nil, status.Errorf(codes.AlreadyExists, "grant %s already exists: choose another id", g.ID)
-		}
-		return resp, err
+		return resp, err // WorkflowExecutionAlreadyStarted: a grant with this id exists
 	}
 	if g.BreakGlass {
 		i.log().Warn("BREAK GLASS: a grant is active at once, without a second person; approve it after the fact",
@@ -264,9 +260,9 @@ func (i *Interceptor) start(ctx context.Context, claims *authorization.Claims, r
 }
 
 // requested is the grant of a request as the frontend stamps it: the
-// client's fields that say what is asked for, the id of the workflow, the
-// times from Duration and the frontend's clock, the state, and the verified
-// requester.
+// client's fields that say what is asked for (no subject: the caller), the
+// id of the workflow, the times from Duration and the frontend's clock, the
+// state, and the verified requester.
 func (i *Interceptor) requested(claims *authorization.Claims, id string, in RequestInput) (grants.Grant, error) {
 	c := in.Grant
 	now := i.now().UTC().Truncate(time.Millisecond)
@@ -278,11 +274,17 @@ func (i *Interceptor) requested(claims *authorization.Claims, id string, in Requ
 	if start.Before(now) {
 		start = now
 	}
+	by := grants.IdentityOf(claims)
+	subject := c.Subject
+	if subject == (grants.Subject{}) {
+		// No subject: the grant is for the caller.
+		subject = grants.Subject{Subject: by.Subject, Issuer: by.Issuer}
+	}
 	g := grants.Grant{
-		ID: id, Subject: c.Subject, Namespace: c.Namespace, Role: c.Role, APIs: c.APIs,
+		ID: id, Subject: subject, Namespace: c.Namespace, Role: c.Role, APIs: c.APIs,
 		NotBefore: start, Expires: start.Add(d), Reason: c.Reason, BreakGlass: c.BreakGlass,
 		State:       grants.StateRequested,
-		RequestedBy: grants.IdentityOf(claims), RequestedAt: now,
+		RequestedBy: by, RequestedAt: now,
 	}
 	if g.BreakGlass {
 		g.State = grants.StateActive

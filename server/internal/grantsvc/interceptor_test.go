@@ -135,6 +135,20 @@ func TestInterceptorStart(t *testing.T) {
 		t.Fatalf("break glass: state %s, op %s", sent.Grant.State, d.ops[1])
 	}
 
+	// No subject: the grant is the caller's.
+	noSubject := in
+	noSubject.Grant.Subject = grants.Subject{}
+	got, _, err = call(t, ic, claimsOf("alice"), "StartWorkflowExecution", startRequest(t, noSubject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.FromPayloads(got.(*workflowservice.StartWorkflowExecutionRequest).GetInput(), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Grant.Subject != (grants.Subject{Subject: "alice"}) {
+		t.Fatalf("subject %+v, want the caller", sent.Grant.Subject)
+	}
+
 	// Refusals.
 	d.allow = false
 	_, _, err = call(t, ic, claimsOf("reader"), "StartWorkflowExecution", startRequest(t, in))
