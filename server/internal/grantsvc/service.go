@@ -193,12 +193,19 @@ func (s *Service) WaitReady(ctx context.Context) error {
 	}
 }
 
-func (s *Service) fail(err error) {
+// fail ends a start that did not succeed: stopped (ctx done: Close) quietly,
+// otherwise with an error log.
+func (s *Service) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		err = errors.New("grants: the grant service was stopped while starting")
+	}
 	s.mu.Lock()
 	s.startErr = err
 	s.mu.Unlock()
 	close(s.ready)
-	s.log.Error("grants: the grant service did not start: grant operations are refused and no grant is honoured", "error", err)
+	if ctx.Err() == nil {
+		s.log.Error("grants: the grant service did not start: grant operations are refused and no grant is honoured", "error", err)
+	}
 }
 
 func (s *Service) run(ctx context.Context) {
@@ -206,12 +213,12 @@ func (s *Service) run(ctx context.Context) {
 	defer cancel()
 	c, err := s.dial(sctx)
 	if err != nil {
-		s.fail(err)
+		s.fail(ctx, err)
 		return
 	}
 	if err := s.ensureNamespace(sctx, c); err != nil {
 		c.Close()
-		s.fail(err)
+		s.fail(ctx, err)
 		return
 	}
 	w := worker.New(c, TaskQueue, worker.Options{})
@@ -220,7 +227,7 @@ func (s *Service) run(ctx context.Context) {
 	w.RegisterActivityWithOptions(wf.GrantEnded, activity.RegisterOptions{Name: GrantEndedActivity})
 	if err := retry(sctx, func() error { return w.Start() }); err != nil {
 		c.Close()
-		s.fail(fmt.Errorf("grants: start the worker of task queue %s: %w", TaskQueue, err))
+		s.fail(ctx, fmt.Errorf("grants: start the worker of task queue %s: %w", TaskQueue, err))
 		return
 	}
 	f := NewFollower(c.WorkflowService(), s.cfg.Namespace, s.cfg.Authorizer, s.log)
@@ -229,7 +236,7 @@ func (s *Service) run(ctx context.Context) {
 	s.store = clientStore{c: c, ns: s.cfg.Namespace}
 	s.mu.Unlock()
 	if err := retry(sctx, func() error { return f.Poll(sctx) }); err != nil {
-		s.fail(fmt.Errorf("grants: first load of the grants: %w", err))
+		s.fail(ctx, fmt.Errorf("grants: first load of the grants: %w", err))
 		return
 	}
 	close(s.ready)
