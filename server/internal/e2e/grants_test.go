@@ -243,4 +243,3 @@ func TestGrants(t *testing.T) {
 		t.Errorf("ended grants %v, want g-write expired, g-revoke revoked, g-deny denied", ended)
 	}
 }
-
