@@ -88,6 +88,9 @@ type Decision struct {
 	// that counted for the call (data.temporal.authz.granted_roles), sorted;
 	// none without role rules.
 	GrantedRoles []Grant `json:"granted_roles,omitempty"`
+	// Grant is the id of the time-bound access grant (package policy/grants)
+	// that allowed the call; "" when none did.
+	Grant string `json:"grant,omitempty"`
 	// Revisions are the active bundles' revisions (bundle name to revision).
 	Revisions map[string]string `json:"revisions,omitempty"`
 }
@@ -155,6 +158,8 @@ type generation struct {
 	decisionVar   ast.Var         // the variable of decideBody that binds the decision
 	roles         bool            // the policy has role rules: decideBody binds grantsVar to granted_roles too
 	allGrantsBody ast.Body        // with role rules, the compiled query binding grantsVar to all_granted_roles
+	grantBody     ast.Body        // the compiled query of GrantDecisionPath; nil when the policy does not define it
+	grantVar      ast.Var         // the variable of grantBody that binds the grant decision
 	explained     map[string]bool // the files whose steps explain keeps: the decision's package and temporal.custom
 	revisions     map[string]string
 	user          map[string]*bundle.Bundle // the user bundles it was built from, by name
@@ -357,6 +362,10 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 			return nil, &ActivationError{Stage: StageCompile, Err: err}
 		}
 	}
+	grantBody, grantVar, err := compileGrantQuery(compiler)
+	if err != nil {
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
+	}
 	var decisionVar ast.Var
 	ast.WalkVars(decideBody, func(v ast.Var) bool {
 		if v.IsWildcard() {
@@ -382,6 +391,8 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	g := &generation{
 		roles:         roles,
 		allGrantsBody: allGrantsBody,
+		grantBody:     grantBody,
+		grantVar:      grantVar,
 		id:            a.nextGen.Add(1),
 		path:          a.opts.DecisionPath,
 		decisionVar:   decisionVar,
@@ -458,7 +469,12 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 		start = time.Now()
 	}
 	g := a.current.Load()
-	o := a.decide(ctx, g, claims, target, rec != nil)
+	var o outcome
+	if a.opts.GrantsNamespace != "" && target.Namespace == a.opts.GrantsNamespace && !isInternalPrincipal(claims) {
+		o = grantGate(claims, target)
+	} else {
+		o = a.decide(ctx, g, claims, target, rec != nil)
+	}
 	var id string
 	if rec != nil {
 		id = a.ids.next()
@@ -491,6 +507,7 @@ func (a *Authorizer) record(ctx context.Context, rec Recorder, g *generation, o 
 		Allow:        allow,
 		Reason:       reason,
 		GrantedRoles: o.d.granted,
+		Grant:        a.grantPtr(o.d.grant),
 		Err:          o.err,
 		Cached:       o.cached,
 		Mode:         a.opts.Mode,
@@ -498,6 +515,7 @@ func (a *Authorizer) record(ctx context.Context, rec Recorder, g *generation, o 
 		Revisions:    g.revisions,
 		Peer:         peerAddr(ctx),
 		input:        o.input,
+		grants:       o.grants,
 		request:      o.input != nil && g.reads.UsesRequest(),
 		requestPaths: g.requestPaths,
 		JWTPaths:     g.jwtPaths,
@@ -518,21 +536,28 @@ type outcome struct {
 	cached   bool
 	input    ast.Value // the evaluated input; nil for a cached decision
 	evalTime time.Duration
+	grants   *projection.Grants // the caller's grants the call saw (input.grants); nil for none
 }
 
 // decide decides a call with generation g, from the cache when it can.
 func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authorization.Claims, target *authorization.CallTarget, timed bool) outcome {
+	var gr *projection.Grants
+	if ix := a.grants.Load(); ix != nil && g.reads.ReadsGrants() {
+		// The grants the call sees at this instant are part of its key: a
+		// decision under a grant is not reused past the grant's end.
+		gr = ix.forCall(claims, target.Namespace, false, time.Now())
+	}
 	var key []byte
 	cacheable := false
 	if g.cache != nil {
 		bp := keyBufs.Get().(*[]byte)
 		defer func() { *bp = key[:0]; keyBufs.Put(bp) }()
-		if key, cacheable = g.reads.Key(*bp, claims, target); cacheable {
+		if key, cacheable = g.reads.Key(*bp, claims, target, gr); cacheable {
 			if d, hit := g.cache.get(key); hit {
-				o := outcome{d: d, cached: true}
+				o := outcome{d: d, cached: true, grants: gr}
 				if timed && g.reads.UsesRequest() {
 					// The audit trail gets the request values the policy read.
-					o.input, _ = g.reads.Input(claims, target)
+					o.input, _ = g.reads.Input(claims, target, gr)
 				}
 				return o
 			}
@@ -540,7 +565,7 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 			key = *bp
 		}
 	}
-	in, err := g.reads.Input(claims, target)
+	in, err := g.reads.Input(claims, target, gr)
 	if err != nil {
 		return outcome{err: &EvalError{Code: CodeInvalidInput, Err: err}}
 	}
@@ -549,7 +574,7 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 		evalStart = time.Now()
 	}
 	d, err := g.eval(ctx, in, nil)
-	o := outcome{d: d, err: err, input: in}
+	o := outcome{d: d, err: err, input: in, grants: gr}
 	if timed {
 		o.evalTime = time.Since(evalStart)
 	}
@@ -574,16 +599,24 @@ func decisionSuffix(id string) string { return " (decision " + id + ")" }
 // Decide evaluates one call like Authorize and returns the decision with its input
 // document, for tools such as `temporal-opa eval`. It is not cached.
 func (a *Authorizer) Decide(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Decision, error) {
-	return a.current.Load().decideWhole(ctx, claims, target, nil)
+	return a.current.Load().decideWhole(ctx, claims, target, a.callGrants(claims, target), nil)
+}
+
+// callGrants are the grants the call to target by the caller with claims sees now.
+func (a *Authorizer) callGrants(claims *authorization.Claims, target *authorization.CallTarget) *projection.Grants {
+	if target == nil {
+		return nil
+	}
+	return a.grants.Load().forCall(claims, target.Namespace, false, time.Now())
 }
 
 // decideWhole decides a call on its whole input document, with no cache, and
 // traces the evaluation into tracer when there is one.
-func (g *generation) decideWhole(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget, tracer topdown.QueryTracer) (Decision, error) {
+func (g *generation) decideWhole(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget, gr *projection.Grants, tracer topdown.QueryTracer) (Decision, error) {
 	if target == nil {
 		target = &authorization.CallTarget{}
 	}
-	in, err := projection.Whole(claims, target, true)
+	in, err := projection.Whole(claims, target, gr, true)
 	var doc map[string]any
 	if err == nil {
 		doc, err = projection.JSON(in)
@@ -599,9 +632,9 @@ func (g *generation) decision(ctx context.Context, input ast.Value, doc map[stri
 		return Decision{Reason: denyReason(err)}, err
 	}
 	d, err := g.eval(ctx, input, tracer)
-	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, GrantedRoles: slices.Clone(d.granted), Revisions: maps.Clone(g.revisions)}
+	out := Decision{Allow: d.allow, Reason: d.reason, Input: doc, GrantedRoles: slices.Clone(d.granted), Grant: d.grant, Revisions: maps.Clone(g.revisions)}
 	if err != nil {
-		out.Allow, out.Reason, out.GrantedRoles = false, denyReason(err), nil
+		out.Allow, out.Reason, out.GrantedRoles, out.Grant = false, denyReason(err), nil, ""
 	}
 	return out, err
 }
@@ -635,6 +668,7 @@ type decided struct {
 	allow   bool
 	reason  string
 	granted []Grant // the roles role rules granted for the call, sorted; shared: do not modify
+	grant   string  // the id of the time-bound grant that allowed the call ("grant" of the decision); "" for none
 }
 
 // eval evaluates the decision on input, traced into tracer when there is one.
@@ -659,6 +693,7 @@ func (g *generation) eval(ctx context.Context, input ast.Value, tracer topdown.Q
 var (
 	keyAllow  = ast.StringTerm("allow")
 	keyReason = ast.StringTerm("reason")
+	keyGrant  = ast.StringTerm("grant")
 )
 
 // run evaluates the compiled query body on input within the generation's
@@ -711,12 +746,20 @@ func decisionOf(path string, v ast.Value) (decided, error) {
 		if !ok {
 			break
 		}
+		var grant string
+		if gt := d.Get(keyGrant); gt != nil {
+			s, ok := gt.Value.(ast.String)
+			if !ok {
+				break
+			}
+			grant = string(s)
+		}
 		r := d.Get(keyReason)
 		if r == nil {
-			return decided{allow: bool(allow)}, nil
+			return decided{allow: bool(allow), grant: grant}, nil
 		}
 		if reason, ok := r.Value.(ast.String); ok {
-			return decided{allow: bool(allow), reason: string(reason)}, nil
+			return decided{allow: bool(allow), reason: string(reason), grant: grant}, nil
 		}
 	}
 	x, err := ast.JSON(v)

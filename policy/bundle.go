@@ -130,7 +130,11 @@ var customPackage = ast.MustParseRef("data.temporal.custom")
 
 // extensionNames are the rules the default policy reads in package
 // temporal.custom and in the packages one level below it.
-var extensionNames = []string{"deny", "allow", "namespace_roles", "system_roles"}
+var extensionNames = []string{"deny", "allow", "namespace_roles", "system_roles", "grant_deny", "grant_allow", "grant_max_duration"}
+
+// ruleOnlyExtensions are the extension points data.json may not set: data
+// cannot deny, allow or grant, only rules can. grant_max_duration may be data.
+var ruleOnlyExtensions = []string{"deny", "allow", "namespace_roles", "system_roles", "grant_deny", "grant_allow"}
 
 // checkCustomRules checks that a bundle's rules at the default policy's
 // extension points have the shapes it reads: deny a set of reasons, allow a
@@ -178,6 +182,18 @@ func checkCustomRules(name string, b *bundle.Bundle) error {
 				if len(ref) != 1 || r.Head.RuleKind() != ast.MultiValue {
 					return fmt.Errorf("bundle %s: %s: %s must be a set of role names; write it as: system_roles contains \"read\" if { ... }", name, r.Location, path)
 				}
+			case "grant_deny":
+				if len(ref) != 1 || r.Head.RuleKind() != ast.MultiValue {
+					return fmt.Errorf("bundle %s: %s: %s must be a set of reason strings; write it as: grant_deny contains \"why\" if { ... }", name, r.Location, path)
+				}
+			case "grant_allow":
+				if len(ref) != 1 || r.Head.RuleKind() != ast.SingleValue || (r.Head.Value != nil && !isBoolean(r.Head.Value)) {
+					return fmt.Errorf("bundle %s: %s: %s must be a boolean; write it as: grant_allow if { ... }", name, r.Location, path)
+				}
+			case "grant_max_duration":
+				if len(ref) > 2 || r.Head.RuleKind() != ast.SingleValue {
+					return fmt.Errorf("bundle %s: %s: %s must map roles to durations; write it as: grant_max_duration := {\"write\": \"4h\"}, or grant_max_duration.write := \"4h\"", name, r.Location, path)
+				}
 			case "namespace_roles":
 				if len(ref) != 2 || r.Head.RuleKind() != ast.MultiValue {
 					return fmt.Errorf("bundle %s: %s: %s must map namespaces to sets of role names; write it as: namespace_roles[namespace] contains \"write\" if { ... }", name, r.Location, path)
@@ -194,11 +210,11 @@ func checkCustomData(name string, data map[string]any) error {
 	temporal, _ := data["temporal"].(map[string]any)
 	custom, _ := temporal["custom"].(map[string]any)
 	for _, key := range slices.Sorted(maps.Keys(custom)) {
-		if slices.Contains(extensionNames, key) {
+		if slices.Contains(ruleOnlyExtensions, key) {
 			return fmt.Errorf("bundle %s: data.temporal.custom.%s is data; the default policy reads it as a rule: rename the data key", name, key)
 		}
 		sub, _ := custom[key].(map[string]any)
-		for _, ext := range extensionNames {
+		for _, ext := range ruleOnlyExtensions {
 			if _, ok := sub[ext]; ok {
 				return fmt.Errorf("bundle %s: data.temporal.custom.%s.%s is data; the default policy reads it as a rule of package temporal.custom.%s: rename the data key", name, key, ext, key)
 			}

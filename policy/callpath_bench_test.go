@@ -26,6 +26,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/authzmetrics"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/policy/decisionlog"
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"github.com/temporal-opa/temporal-opa/policy/shadow"
 )
 
@@ -192,6 +193,27 @@ func BenchmarkCallPath(b *testing.B) {
 	}
 	withFeature("repeated-token-shadow", callPath{mapper, azShadow})
 
+	// Time-bound grants: 1,000 grants held by other callers and 20 group
+	// grants for groups the caller is not in (each call looks its grants up);
+	// then the caller holding a grant of its own (its grants are part of the
+	// decision's cache key).
+	azGrants, err := policy.NewAuthorizer(policy.Options{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	others := benchGrants(time.Now(), 1000, 20)
+	azGrants.SetGrants(others)
+	withFeature("repeated-token-grants-of-others", callPath{mapper, azGrants})
+	azHeld, err := policy.NewAuthorizer(policy.Options{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	held := append(benchGrants(time.Now(), 1000, 20), grants.Grant{ID: "g-held", Subject: grants.Subject{Subject: "payments-worker"},
+		Namespace: "payments", Role: "admin", State: grants.StateActive, NotBefore: time.Now().Add(-time.Minute),
+		Expires: time.Now().Add(time.Hour), Reason: "bench", RequestedBy: grants.Identity{Subject: "x"}})
+	azHeld.SetGrants(held)
+	withFeature("repeated-token-under-grant", callPath{mapper, azHeld})
+
 	b.Run("first-seen-token", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
@@ -266,4 +288,20 @@ func BenchmarkCallPath(b *testing.B) {
 		reportAgainstDefault(b, func() { _, _ = theirs.call(ctx, tokens[j%pool], target); j++ })
 		reportExtra(b, with, func(k int) { _, _ = plain.call(ctx, tokens[k%pool], target) })
 	})
+}
+
+// benchGrants are n active grants of other subjects and groups grants of
+// groups no benchmark token carries, on payments.
+func benchGrants(now time.Time, n, groups int) []grants.Grant {
+	out := make([]grants.Grant, 0, n+groups)
+	for i := range n + groups {
+		sub := grants.Subject{Subject: fmt.Sprintf("person-%d", i)}
+		if i >= n {
+			sub = grants.Subject{Claim: "groups", Value: fmt.Sprintf("team-%d", i)}
+		}
+		out = append(out, grants.Grant{ID: fmt.Sprintf("g-%d", i), Subject: sub, Namespace: "payments", Role: "write",
+			State: grants.StateActive, NotBefore: now.Add(-time.Minute), Expires: now.Add(time.Hour), Reason: "bench",
+			RequestedBy: grants.Identity{Subject: "x"}})
+	}
+	return out
 }

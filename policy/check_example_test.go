@@ -88,6 +88,6 @@ func ExampleAuthorizer_Explain() {
 	// Output:
 	// false frozen
 	// /temporal/custom/rules.rego:3 data.temporal.custom.deny frozen
-	// /temporal/authz/authz.rego:153 data.temporal.authz._custom_deny_reasons frozen
-	// /temporal/authz/authz.rego:25 data.temporal.authz.decision map[allow:false reason:frozen]
+	// /temporal/authz/authz.rego:182 data.temporal.authz._custom_deny_reasons frozen
+	// /temporal/authz/authz.rego:30 data.temporal.authz.decision map[allow:false reason:frozen]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/temporal-opa/temporal-opa/policy/internal/projection"
 	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -43,12 +44,12 @@ type RuleHit struct {
 // decision package's and package temporal.custom's part of the trace. The
 // decision and the trace come from the same evaluation of the same policy.
 func (a *Authorizer) Explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Explanation, error) {
-	return a.current.Load().explain(ctx, claims, target)
+	return a.current.Load().explain(ctx, claims, target, a.callGrants(claims, target))
 }
 
-func (g *generation) explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget) (Explanation, error) {
+func (g *generation) explain(ctx context.Context, claims *authorization.Claims, target *authorization.CallTarget, gr *projection.Grants) (Explanation, error) {
 	buf := topdown.NewBufferTracer()
-	d, err := g.decideWhole(ctx, claims, target, buf)
+	d, err := g.decideWhole(ctx, claims, target, gr, buf)
 	ex := Explanation{Decision: d}
 	if err != nil {
 		var ee *EvalError

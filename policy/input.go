@@ -32,7 +32,7 @@ type CertificateClaims interface {
 // `temporal-opa eval` prints; the Authorizer builds the same document directly as
 // an OPA value, with only what the active policy reads.
 func Input(claims *authorization.Claims, target *authorization.CallTarget) (map[string]any, error) {
-	v, err := projection.Whole(claims, target, true)
+	v, err := projection.Whole(claims, target, nil, true)
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.temporal.io/server/common/authorization"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 )
 
 // The differential test of the server's path. The Authorizer decides a call
@@ -242,6 +244,13 @@ func (g *policyGen) atom() condition {
 		func() condition {
 			return condition{lines: []string{fmt.Sprintf("input.claims.tls.subject.common_name == %q", g.pick("payments-worker", "ci-bot"))}}
 		},
+		// Time-bound grants (input.grants, set by diffGrants).
+		func() condition {
+			return condition{lines: []string{fmt.Sprintf("count(input.grants) > %d", g.rng.IntN(2))}}
+		},
+		func() condition {
+			return condition{lines: []string{"some " + v("g") + " in input.grants", fmt.Sprintf("%s.state == %q", v("g"), g.pick("active", "expired", "requested", "revoked", "scheduled"))}}
+		},
 		// The target.
 		func() condition {
 			return condition{lines: []string{fmt.Sprintf("input.target.method == %q", g.pick("StartWorkflowExecution", "QueryWorkflow", "DescribeNamespace"))}}
@@ -318,6 +327,7 @@ func (g *policyGen) echo() string {
 		"input.claims.subject",
 		"input.claims.issuer",
 		"input.claims.tls.spiffe_id",
+		"[g.id | some g in input.grants]",
 		"object.get(input.claims, \"tls\", {})",
 		`"x"`,
 	)
@@ -402,18 +412,29 @@ deny contains sprintf("r%d %%v", [sort(data.temporal.authz.held_roles)]) if {
 
 // differ decides calls with a caching Authorizer (the server's path) and with
 // Decide (the whole input, no cache), and reports the first call on which they
-// disagree. Each call is decided twice by the Authorizer, so that the second
-// is a cache hit when the policy's decisions are cached.
+// disagree. Each call is decided three times by the Authorizer, under two
+// sets of time-bound grants, so that the third is a cache hit when the
+// policy's decisions are cached.
 func differ(t testing.TB, a *policy.Authorizer, h *hitCounter, rng *rand.Rand, calls int) (string, bool) {
 	ctx := context.Background()
+	// Each call is decided with the grants of now, then with the same grants
+	// 90 minutes older (active ones expired, scheduled ones started), then
+	// with those of now again: a decision cached under one set of grants must
+	// not be reused under the other.
+	now := time.Now()
+	sets := [][]grants.Grant{diffGrants(now), diffGrants(now.Add(-90 * time.Minute))}
 	for i := range calls {
 		claims, target := randomCall(rng)
-		for range 2 {
+		for round := range 3 {
+			a.SetGrants(sets[round%2])
 			got, gotErr := a.Authorize(ctx, claims, target)
 			want, wantErr := a.Decide(ctx, claims, target)
 			if (gotErr == nil) != (wantErr == nil) || (got.Decision == authorization.DecisionAllow) != want.Allow || !want.Allow && got.Reason != want.Reason {
 				return fmt.Sprintf("call %d (%s in %q, claims %+v, request %v): server path %v %q (error %v); whole input %v %q (error %v)",
 					i, target.APIName, target.Namespace, claims, target.Request, got.Decision, got.Reason, gotErr, want.Allow, want.Reason, wantErr), true
+			}
+			if got.Decision == authorization.DecisionAllow && h.grant() != want.Grant {
+				return fmt.Sprintf("call %d (%s in %q, claims %+v): server path allowed under grant %q; whole input under %q", i, target.APIName, target.Namespace, claims, h.grant(), want.Grant), true
 			}
 			// The roles granted, recorded for the audit trail, are those of the whole input too.
 			if p := h.granted.Load(); p != nil && !slices.Equal(*p, want.GrantedRoles) {
@@ -427,14 +448,28 @@ func differ(t testing.TB, a *policy.Authorizer, h *hitCounter, rng *rand.Rand, c
 // hitCounter counts the decisions that came from the decision cache and keeps
 // the roles granted for the last one.
 type hitCounter struct {
-	hits     atomic.Int64
-	granting atomic.Int64 // decisions with roles granted by role rules
-	granted  atomic.Pointer[[]policy.Grant]
+	hits       atomic.Int64
+	granting   atomic.Int64 // decisions with roles granted by role rules
+	granted    atomic.Pointer[[]policy.Grant]
+	last       atomic.Pointer[policy.Event]
+	underGrant atomic.Int64 // decisions allowed under a time-bound grant
+}
+
+// grant is the id of the grant that allowed the last decision.
+func (h *hitCounter) grant() string {
+	if e := h.last.Load(); e != nil && e.Grant != nil {
+		return e.Grant.ID
+	}
+	return ""
 }
 
 func (h *hitCounter) Record(e *policy.Event) {
 	if e.Cached {
 		h.hits.Add(1)
+	}
+	h.last.Store(e)
+	if e.Grant != nil {
+		h.underGrant.Add(1)
 	}
 	g := e.GrantedRoles
 	h.granted.Store(&g)
@@ -459,6 +494,31 @@ func generatedAuthorizer(t *testing.T, p genPolicy) (*policy.Authorizer, *hitCou
 	return a, h, err
 }
 
+// diffGrants are time-bound grants for randomCall's callers, in every state a
+// call can see them in, far from their boundaries (the differential test
+// compares decisions made a few microseconds apart).
+func diffGrants(now time.Time) []grants.Grant {
+	h := time.Hour
+	g := func(id string, sub grants.Subject, ns, role string, apis []string, state grants.State, from, to time.Duration) grants.Grant {
+		return grants.Grant{ID: id, Subject: sub, Namespace: ns, Role: role, APIs: apis, State: state,
+			NotBefore: now.Add(from), Expires: now.Add(to), Reason: "diff", RequestedBy: grants.Identity{Subject: "x"},
+			ApprovedBy: &grants.Identity{Subject: "y"}, EndedAt: now.Add(-time.Minute)}
+	}
+	alice := grants.Subject{Subject: "alice"}
+	return []grants.Grant{
+		g("g-a1", alice, "payments", "write", nil, grants.StateActive, -h, h),
+		g("g-a2", alice, "e-a", "admin", nil, grants.StateActive, -h/2, h/4),
+		g("g-a3", alice, "e-b", "write", nil, grants.StateActive, -2*h, -h/2),   // expired
+		g("g-a4", alice, "default", "read", nil, grants.StateActive, h, 2*h),    // scheduled
+		g("g-a5", alice, "payments", "admin", nil, grants.StateActive, -h, 9*h), // longer than the policy allows
+		g("g-b1", grants.Subject{Subject: "bob", Issuer: "https://idp.example"}, "payments", "", []string{"QueryWorkflow", "StartWorkflowExecution"}, grants.StateActive, -h, h),
+		g("g-b2", grants.Subject{Subject: "bob"}, "e-a", "write", nil, grants.StateRevoked, -h, h),
+		g("g-b3", grants.Subject{Subject: "bob"}, "e-b", "write", nil, grants.StateRequested, -h, h),
+		g("g-p1", grants.Subject{Claim: "groups", Value: "payments-team"}, "e-b", "write", nil, grants.StateActive, -h, h),
+		g("g-p2", grants.Subject{Claim: "groups", Value: "ops", Issuer: "https://k8s.example"}, "default", "admin", nil, grants.StateActive, -h, h/2),
+	}
+}
+
 // TestProjectionDifferential generates policies and decides random calls with
 // each both ways: the server's path must give exactly the decision of the
 // whole input.
@@ -467,7 +527,7 @@ func TestProjectionDifferential(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		policies = 60
 	}
-	pairs, cached, hits, granting, disagreements := 0, 0, int64(0), int64(0), 0
+	pairs, cached, hits, granting, underGrant, disagreements := 0, 0, int64(0), int64(0), int64(0), 0
 	for p := range policies {
 		rng := rand.New(rand.NewPCG(17, uint64(p)))
 		g := &policyGen{rng: rng}
@@ -491,10 +551,14 @@ func TestProjectionDifferential(t *testing.T) {
 		}
 		hits += h.hits.Load()
 		granting += h.granting.Load()
+		underGrant += h.underGrant.Load()
 		pairs += calls
 	}
-	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided twice each way (%d decisions from the cache, %d with roles granted by role rules), %d disagreements",
-		policies, cached, pairs, hits, granting, disagreements)
+	t.Logf("%d generated policies (%d with a decision cache), %d policy/call pairs decided three times by the server path (under two sets of grants) and each time by the whole input (%d decisions from the cache, %d with roles granted by role rules, %d allowed under a time-bound grant), %d disagreements",
+		policies, cached, pairs, hits, granting, underGrant, disagreements)
+	if underGrant == 0 {
+		t.Error("no decision was allowed under a time-bound grant: the generator does not exercise them")
+	}
 	if granting == 0 {
 		t.Error("no decision had roles granted by role rules: the generator does not exercise them")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"go.temporal.io/server/common/authorization"
 
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"github.com/temporal-opa/temporal-opa/policy/internal/projection"
 )
 
@@ -142,6 +143,14 @@ type Event struct {
 	// for the call (Decision.GrantedRoles). Shared with the decision cache: do
 	// not modify.
 	GrantedRoles []Grant
+	// Grant is the time-bound access grant that allowed the call (the
+	// decision's "grant"); nil when none did.
+	Grant *grants.Grant
+	// GrantOperation is set on the event of a grant operation (a request,
+	// approval, denial, revocation or break glass, decided by
+	// Authorizer.DecideGrant) or of a grant's expiry (RecordGrantEnded); nil
+	// on the events of Temporal calls.
+	GrantOperation *GrantOperation
 	// Mode is the Authorizer's mode: ModeEnforce or ModeDryRun.
 	Mode string
 	// Request is a copy of the call's request body, only for a RequestRecorder
@@ -165,8 +174,9 @@ type Event struct {
 	// keeps them all). Shared by the events of a policy generation: do not modify.
 	JWTPaths []string
 
-	input        ast.Value // the document evaluated (for a cached decision, only when it carries the request); else nil
-	request      bool      // input carries input.request (the policy reads it)
+	input        ast.Value          // the document evaluated (for a cached decision, only when it carries the request); else nil
+	grants       *projection.Grants // the caller's grants the call saw (input.grants); nil for none
+	request      bool               // input carries input.request (the policy reads it)
 	requestPaths []string
 }
 
@@ -186,7 +196,10 @@ func (e *Event) Input() (map[string]any, error) {
 func (e *Event) InputValue() (ast.Value, error) {
 	// The claims whole, whatever the policy read of them (never the token
 	// itself); the request values as the policy read them.
-	v, err := projection.Whole(e.Claims, &e.Target, false)
+	if e.GrantOperation != nil && e.input != nil {
+		return e.input, nil // a grant operation's input, as the policy decided on it
+	}
+	v, err := projection.Whole(e.Claims, &e.Target, e.grants, false)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"go.temporal.io/server/common/authorization"
@@ -155,14 +156,16 @@ func (a *Authorizer) CallerRoles(ctx context.Context, claims *authorization.Clai
 	for ns, r := range claims.Namespaces {
 		out.Namespaces[ns] = r
 	}
+	a.addGrantRoles(&out, claims, time.Now())
 	g := a.current.Load()
 	if !g.roles {
+		sortGrants(out.Granted)
 		return out, nil
 	}
 	if target == nil {
 		target = &authorization.CallTarget{}
 	}
-	in, err := projection.Whole(claims, target, true)
+	in, err := projection.Whole(claims, target, nil, true)
 	if err != nil {
 		return out, &EvalError{Code: CodeInvalidInput, Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantcmd"
 	"github.com/temporal-opa/temporal-opa/server/internal/offline"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -49,6 +50,8 @@ func run(ctx context.Context, env cli.Env, args []string) error {
 		return with(cli.ParseEval(args, env))(func(o cli.Eval) error { return offline.Eval(ctx, o, os.Stdin, os.Stdout) })
 	case "policy test", "policy check", "policy export", "policy explain", "policy can-i":
 		return offline.Policy(ctx, name, args, env, os.Stdin, os.Stdout, os.Stderr)
+	case "grant request", "grant approve", "grant deny", "grant revoke", "grant list", "grant break-glass":
+		return grantcmd.Run(ctx, name, args, env, os.Stdout, os.Stderr)
 	}
 	return fmt.Errorf("command %q is not wired", name)
 }

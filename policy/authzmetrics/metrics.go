@@ -19,10 +19,14 @@
 //	temporal_opa_decision_logs_dropped
 //	temporal_opa_shadow_disagreements{operation, direction=allow_to_deny|deny_to_allow}
 //	temporal_opa_shadow_decisions{result=agree|disagree}
+//	temporal_opa_grant_decisions{operation, break_glass=true|false}   (calls allowed under a time-bound grant)
+//	temporal_opa_grant_operations{operation=request|approve|deny|revoke|break_glass|list|expire, decision=allow|deny|error}
+//	temporal_opa_break_glass{decision=allow|deny}                      (alert on allow: access without a second person)
 package authzmetrics
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 
 	"go.temporal.io/server/common/api"
@@ -30,6 +34,7 @@ import (
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 )
 
 // The definitions register in Temporal's metric catalog when the package is
@@ -56,6 +61,12 @@ var (
 		metrics.WithDescription("Calls the shadow policy decided otherwise than the enforced one, by API method (operation) and direction (allow_to_deny, deny_to_allow)."))
 	ShadowDecisions = metrics.NewCounterDef("temporal_opa_shadow_decisions",
 		metrics.WithDescription("Calls decided by the shadow policy, by result (agree, disagree)."))
+	GrantDecisions = metrics.NewCounterDef("temporal_opa_grant_decisions",
+		metrics.WithDescription("Calls allowed under a time-bound access grant (and by nothing else), by API method (operation) and break_glass (true for a break-glass grant)."))
+	GrantOperations = metrics.NewCounterDef("temporal_opa_grant_operations",
+		metrics.WithDescription("Grant operations decided by the grant policy (request, approve, deny, revoke, break_glass, list) and grant expiries (expire), by decision (allow, deny, error)."))
+	BreakGlass = metrics.NewCounterDef("temporal_opa_break_glass",
+		metrics.WithDescription("Break-glass requests by decision (allow, deny): an allowed one is access without a second person; alert on it."))
 )
 
 // Label values.
@@ -130,7 +141,14 @@ func New(h metrics.Handler) *Metrics {
 
 // Record counts one decision.
 func (m *Metrics) Record(e *policy.Event) {
+	if e.GrantOperation != nil {
+		m.grantOperation(e)
+		return
+	}
 	op := api.MethodName(e.Target.APIName)
+	if e.Grant != nil && e.Allow && e.Err == nil {
+		GrantDecisions.With(m.h).Record(1, metrics.OperationTag(op), metrics.StringTag("break_glass", strconv.FormatBool(e.Grant.BreakGlass)))
+	}
 	k := decisionKey{op: op, decision: DecisionDeny, source: SourcePolicy, mode: e.Mode, issuer: e.Issuer(), credentials: credentials(e)}
 	switch {
 	case e.Err != nil:
@@ -157,6 +175,24 @@ func (m *Metrics) Record(e *policy.Event) {
 			metrics.StringTag("decision", k.decision), metrics.StringTag("source", k.source), metrics.StringTag("mode", k.mode), metrics.StringTag("issuer", k.issuer), metrics.StringTag("credentials", k.credentials))))
 	}
 	c.(metrics.CounterIface).Record(1)
+}
+
+// grantOperation counts a grant operation's decision, or a grant's expiry.
+func (m *Metrics) grantOperation(e *policy.Event) {
+	op := e.GrantOperation.Operation
+	decision := DecisionDeny
+	switch {
+	case op == "expire":
+		decision = DecisionAllow
+	case e.Err != nil:
+		decision = DecisionError
+	case e.Allow:
+		decision = DecisionAllow
+	}
+	GrantOperations.With(m.h).Record(1, metrics.OperationTag(op), metrics.StringTag("decision", decision))
+	if op == grants.OpBreakGlass {
+		BreakGlass.With(m.h).Record(1, metrics.StringTag("decision", decision))
+	}
 }
 
 // BundleActivated counts a bundle activation (err nil) or rejection.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"io"
 	"log/slog"
 	"maps"
@@ -364,6 +365,22 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		}
 		custom["granted_roles"] = granted
 	}
+	path := l.path
+	if e.Grant != nil {
+		// The time-bound grant that allowed the call: which, why, approved by whom.
+		custom["grant"] = grantSummary(e.Grant)
+	}
+	if op := e.GrantOperation; op != nil {
+		custom["grant_operation"] = map[string]any{"operation": op.Operation, "grant": grantSummary(&op.Grant)}
+		path = grantDecisionPath
+		if op.Operation == "expire" {
+			path = policy.GrantEndedPath
+		}
+		if op.Operation == grants.OpBreakGlass && e.Allow {
+			// Alert on it: access without a second person.
+			custom["alert"] = "break_glass"
+		}
+	}
 	if len(erased) > 0 {
 		custom["erased"] = erased
 	}
@@ -379,7 +396,7 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 	}
 	info := &server.Info{
 		DecisionID: e.ID,
-		Path:       l.path,
+		Path:       path,
 		Timestamp:  e.Time.UTC(),
 		Input:      &in,
 		InputAST:   inputAST, // spares OPA a JSON round trip to run the drop and mask rules
@@ -558,3 +575,38 @@ func certificateIdentity(tls map[string]any) map[string]any {
 
 // maxSANs bounds the names of each kind an event records of a certificate.
 const maxSANs = 16
+
+// grantDecisionPath is the decision-log path of grant operations' events.
+var grantDecisionPath = strings.ReplaceAll(strings.TrimPrefix(policy.GrantDecisionPath, "data."), ".", "/")
+
+// grantSummary is a grant as decision-log events carry it: what it gives, to
+// whom, until when, why, and who asked and approved (verified identities).
+func grantSummary(g *grants.Grant) map[string]any {
+	out := map[string]any{
+		"id":           bounded(g.ID),
+		"namespace":    bounded(g.Namespace),
+		"subject":      bounded(g.Subject.String()),
+		"not_before":   g.NotBefore.UTC().Format(time.RFC3339Nano),
+		"expires":      g.Expires.UTC().Format(time.RFC3339Nano),
+		"reason":       bounded(g.Reason),
+		"state":        string(g.State),
+		"requested_by": bounded(g.RequestedBy.String()),
+		"break_glass":  g.BreakGlass,
+	}
+	if g.Role != "" {
+		out["role"] = g.Role
+	} else {
+		apis := make([]any, len(g.APIs))
+		for i, a := range g.APIs {
+			apis[i] = bounded(a)
+		}
+		out["apis"] = apis
+	}
+	if g.ApprovedBy != nil {
+		out["approved_by"] = bounded(g.ApprovedBy.String())
+	}
+	if g.EndedBy != nil {
+		out["ended_by"] = bounded(g.EndedBy.String())
+	}
+	return out
+}

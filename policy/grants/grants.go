@@ -75,8 +75,8 @@ type Grant struct {
 	RequestedAt time.Time `json:"requested_at"`
 	// ApprovedBy is the approver; nil until approved (a break-glass grant is
 	// active without one, and asks for one after the fact).
-	ApprovedBy *Identity  `json:"approved_by,omitempty"`
-	ApprovedAt time.Time  `json:"approved_at,omitzero"`
+	ApprovedBy *Identity `json:"approved_by,omitempty"`
+	ApprovedAt time.Time `json:"approved_at,omitzero"`
 	// EndedBy denied or revoked the grant; EndReason says why.
 	EndedBy   *Identity `json:"ended_by,omitempty"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`

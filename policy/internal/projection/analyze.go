@@ -29,6 +29,7 @@ type Reads struct {
 	namespaces        nsReads
 	request           *pathTree // nil: input.request is not read
 	requestType       bool
+	grants            bool // input.grants is read
 	// withInput: a `with input...` modifier replaces what the policy reads;
 	// everything counts as read, and nothing is cached.
 	withInput bool
@@ -64,6 +65,9 @@ func (r *Reads) UsesRequest() bool { return r.request != nil || r.requestType }
 
 // ReadsTLS reports whether the policy reads input.claims.tls.
 func (r *Reads) ReadsTLS() bool { return r.tls != nil }
+
+// ReadsGrants reports whether the policy reads input.grants.
+func (r *Reads) ReadsGrants() bool { return r.grants || r.withInput }
 
 // ReadsJWT reports whether the policy reads input.claims.jwt.
 func (r *Reads) ReadsJWT() bool { return r.jwt != nil }
@@ -172,6 +176,7 @@ func (an *analyzer) result() *Reads {
 	}
 	r.request = readsOf(root, "request")
 	r.requestType = readsOf(root, "request_type") != nil
+	r.grants = readsOf(root, "grants") != nil
 	return r
 }
 

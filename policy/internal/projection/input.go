@@ -92,7 +92,26 @@ var (
 	keyScope         = ast.StringTerm("scope")
 	keyAccess        = ast.StringTerm("access")
 	keyHealthCheck   = ast.StringTerm("health_check")
+	keyGrants        = ast.StringTerm("grants")
 )
+
+// Grants are the caller's time-bound access grants that bear on one call, as
+// input.grants holds them: an array of grant objects. Key identifies Value:
+// calls whose Grants have the same Key see the same input.grants. A nil
+// *Grants is no grant (an empty array, keyed as absent).
+type Grants struct {
+	Key   string
+	Value *ast.Term // an array
+}
+
+var noGrants = ast.NewTerm(ast.NewArray())
+
+func (g *Grants) term() *ast.Term {
+	if g == nil || g.Value == nil {
+		return noGrants
+	}
+	return g.Value
+}
 
 // JSON is an input document's JSON form.
 func JSON(v ast.Value) (map[string]any, error) {
@@ -110,7 +129,7 @@ func JSON(v ast.Value) (map[string]any, error) {
 // Whole builds the whole input document of a call, as `temporal-opa eval`
 // shows it: input.claims.jwt with every claim, and input.request (the whole
 // request, when the target carries one) when request is true.
-func Whole(claims *authorization.Claims, target *authorization.CallTarget, request bool) (ast.Value, error) {
+func Whole(claims *authorization.Claims, target *authorization.CallTarget, g *Grants, request bool) (ast.Value, error) {
 	c, err := claimsValue(claims, true)
 	if err != nil {
 		return nil, err
@@ -118,6 +137,7 @@ func Whole(claims *authorization.Claims, target *authorization.CallTarget, reque
 	in := ast.NewObject(
 		[2]*ast.Term{keyClaims, ast.NewTerm(c)},
 		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(target))},
+		[2]*ast.Term{keyGrants, g.term()},
 	)
 	if request && target != nil {
 		if err := withRequest(in, target.Request); err != nil {

@@ -19,7 +19,7 @@ const MaxKeyBytes = 1024
 // ok is false when the call cannot be cached (the policy reads the whole
 // request, or the key would be longer than MaxKeyBytes). Only a Cacheable
 // policy's keys may be used.
-func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTarget) (key []byte, ok bool) {
+func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTarget, g *Grants) (key []byte, ok bool) {
 	b := buf[:0]
 	b = appendString(b, t.APIName)
 	b = appendString(b, t.Namespace)
@@ -67,6 +67,13 @@ func (r *Reads) Key(buf []byte, c *authorization.Claims, t *authorization.CallTa
 			} else {
 				b = append(b, tagAbsent)
 			}
+		}
+	}
+	if r.grants {
+		if g == nil || g.Key == "" {
+			b = append(b, tagAbsent)
+		} else {
+			b = appendString(append(b, tagString), g.Key)
 		}
 	}
 	if r.UsesRequest() {
@@ -138,7 +145,7 @@ func tokenClaims(ext any) (claims map[string]any, key string) {
 // input.claims.namespaces only the target namespace's roles when that is all it
 // reads. The policy sees the same value at every path it reads as in the whole
 // document (Whole).
-func (r *Reads) Input(c *authorization.Claims, t *authorization.CallTarget) (ast.Value, error) {
+func (r *Reads) Input(c *authorization.Claims, t *authorization.CallTarget, g *Grants) (ast.Value, error) {
 	if t == nil {
 		t = &authorization.CallTarget{}
 	}
@@ -149,6 +156,7 @@ func (r *Reads) Input(c *authorization.Claims, t *authorization.CallTarget) (ast
 	in := ast.NewObject(
 		[2]*ast.Term{keyClaims, ast.NewTerm(cv)},
 		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(t))},
+		[2]*ast.Term{keyGrants, g.term()},
 	)
 	if r.UsesRequest() {
 		if msg := requestMessage(t.Request); msg != nil {

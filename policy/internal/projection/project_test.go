@@ -132,7 +132,7 @@ func TestProjectionEqualsProtoJSON(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			target := &authorization.CallTarget{APIName: "/x.v1.S/M", Namespace: "default", Request: tc.req}
-			whole, err := Whole(nil, target, true)
+			whole, err := Whole(nil, target, nil, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestProjectionEqualsProtoJSON(t *testing.T) {
 			}
 			ptrs := leafPointers(doc, "/input/request", nil)
 			r := &Reads{request: treeOfPointers("/input/request", ptrs)}
-			in, err := r.Input(nil, target)
+			in, err := r.Input(nil, target, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestProjectionEqualsProtoJSON(t *testing.T) {
 				t.Errorf("projected by %q:\n%s\nprotojson:\n%s", ptrs, got, want)
 			}
 			// The key writer reads the same values: a key of this tree exists.
-			if _, ok := r.Key(nil, nil, target); !ok {
+			if _, ok := r.Key(nil, nil, target, nil); !ok {
 				t.Errorf("no key for a request read by fixed paths")
 			}
 		})

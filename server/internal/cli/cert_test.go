@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,18 +25,7 @@ func TestParseCertErrors(t *testing.T) {
 		{"same file", cert, []string{"--cn", "w", "--cert-file", "w.pem", "--key-file", "w.pem"}, "cert: --cert-file and --key-file name the same file w.pem"},
 		{"empty state dir", cert, []string{"--cn", "w", "--state-dir", ""}, "cert: --state-dir is empty: give the directory of the dev CA"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.parse(tc.args, testEnv(t))
-			var ue *UsageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("error %v (%T), want a *UsageError", err, err)
-			}
-			if ue.Msg != tc.want {
-				t.Errorf("message\n got: %s\nwant: %s", ue.Msg, tc.want)
-			}
-		})
-	}
+	checkFlagErrors(t, tests)
 }
 
 func TestParseCertFiles(t *testing.T) {

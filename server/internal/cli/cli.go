@@ -56,6 +56,12 @@ var Commands = []struct{ Name, Summary string }{
 	{"policy export", "write the embedded default policy and the input schema into a directory"},
 	{"policy explain", "decide one call and show the rules that produced the decision, with a trace"},
 	{"policy can-i", "list every Temporal API with the policy's decision for a caller"},
+	{"grant request", "ask for time-bound access to a namespace, to be approved by someone else"},
+	{"grant approve", "approve a requested grant (or a break-glass grant after the fact) as yourself"},
+	{"grant deny", "refuse a requested grant"},
+	{"grant revoke", "end a grant before its expiry"},
+	{"grant list", "list pending, active and ended grants with the time left"},
+	{"grant break-glass", "take time-bound access at once, without a second person (loud; approved after the fact)"},
 }
 
 // Usage is the top-level help text.
@@ -64,7 +70,7 @@ func Usage() string {
 	fmt.Fprintf(&b, "%s is a Temporal server whose every API call is authorized by an OPA (Rego) policy.\n\n", Program)
 	fmt.Fprintf(&b, "Usage:\n  %s <command> [flags]\n\nCommands:\n", Program)
 	for _, c := range Commands {
-		fmt.Fprintf(&b, "  %-14s %s\n", c.Name, c.Summary)
+		fmt.Fprintf(&b, "  %-17s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintf(&b, "\nRun '%s <command> --help' for the flags of a command.\n", Program)
 	return b.String()
@@ -86,7 +92,7 @@ func Command(args []string, env Env) (name string, rest []string, err error) {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return help()
-	case "keys", "policy":
+	case "keys", "policy", "grant":
 		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 			if len(args) >= 2 && isHelp(args[1]) {
 				return help()
@@ -195,7 +201,7 @@ func (f *flagSet) usage() string {
 			fmt.Fprintf(&b, " %s", name)
 		}
 		fmt.Fprintf(&b, "\n        %s", strings.ReplaceAll(usage, "\n", "\n        "))
-		if fl.DefValue != "" && fl.DefValue != "0" && fl.DefValue != "false" && fl.DefValue != "[]" {
+		if fl.DefValue != "" && fl.DefValue != "0" && fl.DefValue != "0s" && fl.DefValue != "false" && fl.DefValue != "[]" {
 			fmt.Fprintf(&b, " (default %s)", fl.DefValue)
 		}
 		b.WriteString("\n")

@@ -133,24 +133,7 @@ func TestFlagErrors(t *testing.T) {
 		{"no caller", eval, []string{"--api", "StartWorkflowExecution"}, "eval: give the caller as --token JWT, --permissions default:read and/or --claims '{\"groups\": [...]}' (a token's permissions and other claims), or --permissions none for no token"},
 		{"both callers", eval, []string{"--api", "X", "--token", "t", "--permissions", "default:read"}, "eval: give --token or --permissions, not both"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.parse(tc.args, testEnv(t))
-			var ue *UsageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("error %v (%T), want a *UsageError", err, err)
-			}
-			if ue.Msg != tc.want {
-				t.Errorf("message\n got: %s\nwant: %s", ue.Msg, tc.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("message has several lines: %q", err.Error())
-			}
-			if !strings.HasSuffix(err.Error(), "--help')") {
-				t.Errorf("message %q does not point at --help", err.Error())
-			}
-		})
-	}
+	checkFlagErrors(t, tests)
 }
 
 func TestHelp(t *testing.T) {
@@ -423,6 +406,30 @@ func TestParseStartEnvironment(t *testing.T) {
 				ConfigFrom: o.ConfigFrom, ServicesFrom: o.ServicesFrom, AuthzFrom: o.AuthzFrom}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// checkFlagErrors runs the cases: each must be a one-line *UsageError with
+// the message of the case, pointing at --help.
+func checkFlagErrors(t *testing.T, tests []flagErrorCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.parse(tc.args, testEnv(t))
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("error %v (%T), want a *UsageError", err, err)
+			}
+			if ue.Msg != tc.want {
+				t.Errorf("message\n got: %s\nwant: %s", ue.Msg, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("message has several lines: %q", err.Error())
+			}
+			if !strings.HasSuffix(err.Error(), "--help')") {
+				t.Errorf("message %q does not point at --help", err.Error())
 			}
 		})
 	}

@@ -564,6 +564,7 @@ type Eval struct {
 	Claims      map[string]any // with Permissions: the token's own claims (input.claims.jwt), from --claims
 	Issuer      string         // with Permissions: the issuer that verified the token (input.claims.issuer)
 	Cert        string         // a client certificate (PEM) the caller presents, alone or with a token
+	Grants      string         // a JSON file of time-bound grants the server would honour
 	API         string         // full API name or bare method name
 	Namespace   string
 	Policy      []string // bundle paths
@@ -618,7 +619,7 @@ func ParseEval(args []string, env Env) (Eval, error) {
 	if err := checkFilesExist(f, "policy", o.Policy); err != nil {
 		return o, err
 	}
-	return o, nil
+	return o, checkFileExists(f, "grants", o.Grants)
 }
 
 // callerFlags defines the flags that say who calls (and, with api, which API):
@@ -639,6 +640,7 @@ func (o *Eval) callerFlags(f *flagSet, api bool) {
 	})
 	f.StringVar(&o.Issuer, "issuer", "", "with --permissions or --claims: the `URL` of the issuer that verified the token (input.claims.issuer),\nfor rules bound to an issuer")
 	f.StringVar(&o.Cert, "cert", "", "client certificate `FILE` (PEM) the caller presents, as the frontend's TLS layer verified it: alone\n(input.claims.tls, no roles of its own), or with --token (a certificate-bound token is checked against it)\nor --permissions")
+	f.StringVar(&o.Grants, "grants", "", "time-bound access grants `FILE` the server would honour now (JSON: the output of\n`temporal-opa grant list -o json`, or an array of grants), for calls made under a grant")
 	if api {
 		f.StringVar(&o.API, "api", "", "`API` called: a method name such as StartWorkflowExecution, or a full name such as\n/temporal.api.workflowservice.v1.WorkflowService/StartWorkflowExecution")
 	}

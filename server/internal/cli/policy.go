@@ -231,7 +231,10 @@ func (o *Eval) parseCaller(f *flagSet, args []string, env Env, api bool) ([]Bund
 	if err != nil {
 		return nil, err
 	}
-	return out, o.checkCaller(f, api)
+	if err := o.checkCaller(f, api); err != nil {
+		return nil, err
+	}
+	return out, checkFileExists(f, "grants", o.Grants)
 }
 
 // parseArgs parses flags and positional arguments in any order, as opa's

@@ -32,11 +32,15 @@ const (
 )
 
 // RequestInput is the grant workflow's input, sent by the client with
-// StartWorkflowExecution for a request or a break glass. The frontend
-// rebuilds it before the workflow sees it: it checks Grant (grants.Grant.Validate),
-// sets the id from the workflow id, the times from Duration and its own clock,
-// the state, and RequestedBy/RequestedAt from the verified caller; whatever
-// the client put in those fields is overwritten.
+// StartWorkflowExecution for a request (Grant.BreakGlass false) or a break
+// glass (Grant.BreakGlass true). The frontend rebuilds it before the workflow
+// sees it: an empty Grant.Subject (no subject, no claim) is the verified
+// caller itself ({Subject: caller's subject, Issuer: caller's issuer}), filled
+// in before the checks (grants.Grant.Validate); it sets the id from the
+// workflow id, the times from Duration and its own clock, the state, and
+// RequestedBy/RequestedAt from the verified caller; whatever the client put in
+// those fields is overwritten. The memo and every payload are the SDK's
+// default JSON encoding.
 type RequestInput struct {
 	Grant grants.Grant `json:"grant"`
 	// Duration is how long the grant lasts from its start (Grant.NotBefore, or

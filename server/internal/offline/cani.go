@@ -59,6 +59,9 @@ func PolicyCanI(ctx context.Context, o cli.PolicyCanI, stdin io.Reader, w io.Wri
 		return err
 	}
 	defer done()
+	if err := setGrants(az, o.Grants); err != nil {
+		return err
+	}
 	claims, err := evalClaims(ctx, o.Eval, settings, stdin)
 	if err != nil {
 		var te *claimmapper.TokenError

@@ -44,7 +44,9 @@ type Result struct {
 	Revisions map[string]string `json:"revisions,omitempty"`
 	// GrantedRoles are the roles the policy's role rules granted the caller for the call.
 	GrantedRoles []policy.Grant `json:"granted_roles,omitempty"`
-	Error        string         `json:"error,omitempty"`
+	// Grant is the time-bound access grant (--grants) that allowed the call.
+	Grant string `json:"grant,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Eval is "temporal-opa eval": it decides one call as the server would and prints
@@ -69,6 +71,9 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 		return err
 	}
 	defer done()
+	if err := setGrants(az, o.Grants); err != nil {
+		return err
+	}
 
 	res := Result{API: api}
 	claims, err := evalClaims(ctx, o, settings, stdin)
@@ -84,7 +89,7 @@ func Eval(ctx context.Context, o cli.Eval, stdin io.Reader, w io.Writer) error {
 	}
 	target := &authorization.CallTarget{APIName: api, Namespace: o.Namespace}
 	d, err := az.Decide(ctx, claims, target)
-	res.Allow, res.Reason, res.Input, res.Revisions, res.GrantedRoles = d.Allow, d.Reason, d.Input, d.Revisions, d.GrantedRoles
+	res.Allow, res.Reason, res.Input, res.Revisions, res.GrantedRoles, res.Grant = d.Allow, d.Reason, d.Input, d.Revisions, d.GrantedRoles, d.Grant
 	if err != nil {
 		res.Error = err.Error()
 	}

@@ -115,7 +115,7 @@ func ExamplePolicyCheck() {
 	// 	input.claim.subject
 	// 	      ^
 	// 	      have: "claim"
-	// 	      want (one of): ["claims" "request" "request_type" "target"]
+	// 	      want (one of): ["caller" "claims" "grant" "grants" "operation" "request" "request_type" "target"]
 	// exit status 1
 	// $ temporal-opa policy check my-bundle
 	// bundle policy from my-bundle: policy not activated (compile): bundle policy: /temporal/custom/production.rego:3: data.temporal.custom.deny must be a set of reason strings; write it as: deny contains "why" if { ... }
@@ -154,9 +154,10 @@ func ExamplePolicyExport() {
 	// $ temporal-opa policy export .temporal-opa
 	// wrote .temporal-opa/.manifest
 	// wrote .temporal-opa/temporal/authz/authz.rego
+	// wrote .temporal-opa/temporal/grants/grants.rego
 	// wrote .temporal-opa/input.schema.json
 	//
-	// The embedded default policy (bundle roots temporal/authz) and the schema of its input. With OPA:
+	// The embedded default policy (bundle roots temporal/authz and temporal/grants) and the schema of its input. With OPA:
 	//   opa test .temporal-opa my-bundle
 	//   opa check --strict --schema .temporal-opa/input.schema.json .temporal-opa my-bundle
 	// or with temporal-opa alone: temporal-opa policy test my-bundle, temporal-opa policy check my-bundle
@@ -174,14 +175,14 @@ func ExamplePolicyExplain() {
 	// Rules that produced a value (file:line, rule, value):
 	//   /temporal/custom/production.rego:5  data.temporal.custom._destructive         ["DeleteWorkflowExecution","ResetWorkflowExecution","TerminateWorkflowExecution"]
 	//   /temporal/custom/production.rego:7  data.temporal.custom.deny                 "TerminateWorkflowExecution in namespace \"production\" needs admin"
-	//   /temporal/authz/authz.rego:153      data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in namespace \"production\" needs admin"
-	//   /temporal/authz/authz.rego:25       data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in namespace \"production\" needs admin"}
+	//   /temporal/authz/authz.rego:182      data.temporal.authz._custom_deny_reasons  "TerminateWorkflowExecution in namespace \"production\" needs admin"
+	//   /temporal/authz/authz.rego:30       data.temporal.authz.decision              {"allow":false,"reason":"TerminateWorkflowExecution in namespace \"production\" needs admin"}
 	//
 	// Trace (the decision's package and package temporal.custom):
 	// query:1                                 Enter data.temporal.authz.decision = _
 	// query:1                                 | Eval data.temporal.authz.decision = _
-	// /temporal/authz/authz.rego:25           | Enter data.temporal.authz.decision
-	// /temporal/authz/authz.rego:26           | | Eval __local108__ = data.temporal.authz._custom_deny_reasons
+	// /temporal/authz/authz.rego:30           | Enter data.temporal.authz.decision
+	// /temporal/authz/authz.rego:31           | | Eval __local249__ = data.temporal.authz._custom_deny_reasons
 	// ...
 	// exit status 1
 }

@@ -55,6 +55,9 @@ func PolicyExplain(ctx context.Context, o cli.PolicyExplain, stdin io.Reader, w 
 		return err
 	}
 	defer done()
+	if err := setGrants(az, o.Grants); err != nil {
+		return err
+	}
 
 	ex := Explanation{Result: Result{API: api}}
 	claims, err := evalClaims(ctx, o.Eval, settings, stdin)
@@ -68,7 +71,7 @@ func PolicyExplain(ctx context.Context, o cli.PolicyExplain, stdin io.Reader, w 
 		return reportExplain(w, o.Format, ex, nil)
 	}
 	pe, err := az.Explain(ctx, claims, target)
-	ex.Allow, ex.Reason, ex.Input, ex.Revisions, ex.Rules, ex.GrantedRoles = pe.Allow, pe.Reason, pe.Input, pe.Revisions, pe.Rules, pe.GrantedRoles
+	ex.Allow, ex.Reason, ex.Input, ex.Revisions, ex.Rules, ex.GrantedRoles, ex.Grant = pe.Allow, pe.Reason, pe.Input, pe.Revisions, pe.Rules, pe.GrantedRoles, pe.Grant
 	if err != nil {
 		ex.Error = err.Error()
 	}
@@ -93,6 +96,9 @@ func reportExplain(w io.Writer, format string, ex Explanation, trace []byte) err
 	}
 	for _, g := range ex.GrantedRoles {
 		fmt.Fprintf(w, "granted by the policy: %s\n", g)
+	}
+	if ex.Grant != "" {
+		fmt.Fprintf(w, "allowed under time-bound grant: %s\n", ex.Grant)
 	}
 	if len(ex.Rules) > 0 {
 		fmt.Fprintf(w, "\nRules that produced a value (file:line, rule, value):\n")

@@ -51,7 +51,7 @@ func PolicyExport(o cli.PolicyExport, w io.Writer) error {
 	for _, p := range written {
 		fmt.Fprintf(w, "wrote %s\n", p)
 	}
-	fmt.Fprintf(w, "\nThe embedded default policy (bundle roots temporal/authz) and the schema of its input. With OPA:\n"+
+	fmt.Fprintf(w, "\nThe embedded default policy (bundle roots temporal/authz and temporal/grants) and the schema of its input. With OPA:\n"+
 		"  opa test %[1]s my-bundle\n"+
 		"  opa check --strict --schema %[2]s %[1]s my-bundle\n"+
 		"or with %[3]s alone: %[3]s policy test my-bundle, %[3]s policy check my-bundle\n",

@@ -259,3 +259,32 @@ func TestEvalSeveralBundles(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGrants(t *testing.T) {
+	good := `{"id":"g-1","subject":{"subject":"dev-user"},"namespace":"payments","role":"write","not_before":"2026-12-06T10:00:00Z","expires":"2026-12-06T11:00:00Z","reason":"INC-9","state":"active","requested_by":{"subject":"dev-user"},"requested_at":"2026-12-06T10:00:00Z"}`
+	cases := []struct {
+		name, json, err string
+		n               int
+	}{
+		{name: "an array of grants", json: "[" + good + "]", n: 1},
+		{name: "grant list output", json: `[{"grant":` + good + `,"state":"active","time_left":"1h"}]`, n: 1},
+		{name: "empty", json: "[]", n: 0},
+		{name: "not an array", json: `{"id":"g-1"}`, err: "not a JSON array of grants"},
+		{name: "an unknown field", json: `[{"id":"g-1","rol":"write"}]`, err: `entry 0: json: unknown field "rol"`},
+		{name: "an invalid grant", json: `[{"id":"g-1"}]`, err: `entry 0 (grant "g-1"): subject: name a subject`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			gs, err := parseGrants([]byte(c.json))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || len(gs) != c.n {
+				t.Fatalf("%d grants, %v", len(gs), err)
+			}
+		})
+	}
+}

@@ -190,7 +190,7 @@ func TestPolicyCheckRejects(t *testing.T) {
 		{name: "package outside roots", files: map[string]string{".manifest": customManifest, "temporal/other/rules.rego": "package temporal.other\n\nx := 1\n"},
 			want: "manifest roots [temporal/custom] do not permit 'package temporal.other' in module '/temporal/other/rules.rego'"},
 		{name: "roots cover the default", files: map[string]string{".manifest": `{"roots": ["temporal"]}`, "temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"x\" if false\n"},
-			want: "policy not activated (entrypoint): no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's [temporal/authz], so it replaces it: give a bundle of custom rules the roots [\"temporal/custom/<name>\"] (or [\"temporal/custom\"]) in its .manifest)"},
+			want: "policy not activated (entrypoint): no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's [temporal/authz temporal/grants], so it replaces it: give a bundle of custom rules the roots [\"temporal/custom/<name>\"] (or [\"temporal/custom\"]) in its .manifest)"},
 		{name: "no manifest", files: map[string]string{"temporal/custom/rules.rego": "package temporal.custom\n\ndeny contains \"x\" if false\n"},
 			want: "no rule defines the decision path data.temporal.authz.decision (a bundle's roots cover the default policy's"},
 		{name: "reserved name", files: custom("package temporal.custom\n"), named: "temporal-opa/default",
@@ -504,13 +504,13 @@ func TestPolicyExplain(t *testing.T) {
 		{"custom deny", []string{"--permissions", "production:write", "--api", "TerminateWorkflowExecution", "--namespace", "production", b}, 1, []string{
 			`denied: TerminateWorkflowExecution in protected namespace "production" requires admin on "production" or on temporal-system; caller has write`,
 			`/temporal/custom/protected_namespaces/protected.rego:20  data.temporal.custom.protected_namespaces.deny`,
-			`/temporal/authz/authz.rego:25                            data.temporal.authz.decision`,
+			`/temporal/authz/authz.rego:30                            data.temporal.authz.decision`,
 			"| | | Enter data.temporal.custom.protected_namespaces.deny",
 		}},
 		{"default allow", []string{"--permissions", "production:write", "--api", "StartWorkflowExecution", "--namespace", "production", b}, 0, []string{
 			"allowed: allowed by the default policy",
 			"data.temporal.authz.default_allow     true",
-			"/temporal/authz/authz.rego:27",
+			"/temporal/authz/authz.rego:32",
 		}},
 		{"default deny, no bundle", []string{"--permissions", "default:read", "--api", "StartWorkflowExecution"}, 1, []string{
 			`denied: StartWorkflowExecution in namespace "default" requires write; caller has read`,

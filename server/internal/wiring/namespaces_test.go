@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 	namespacepb "go.temporal.io/api/namespace/v1"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/temporal-opa/temporal-opa/policy"
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 )
 
@@ -44,6 +46,11 @@ system_roles contains "read" if "platform" in input.claims.jwt.groups
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now()
+	az.SetGrants([]grants.Grant{{ID: "g-1", Subject: grants.Subject{Subject: "g"}, Namespace: "billing", Role: "write", State: grants.StateActive,
+		NotBefore: now.Add(-time.Minute), Expires: now.Add(time.Hour), Reason: "INC-1", RequestedBy: grants.Identity{Subject: "g"}},
+		{ID: "g-2", Subject: grants.Subject{Subject: "g"}, Namespace: "orders", Role: "write", State: grants.StateActive,
+			NotBefore: now.Add(-time.Hour), Expires: now.Add(-time.Minute), Reason: "INC-0", RequestedBy: grants.Identity{Subject: "g"}}})
 	all := &workflowservice.ListNamespacesResponse{NextPageToken: []byte("next")}
 	for _, name := range []string{"billing", "orders", "payments", "temporal-system"} {
 		all.Namespaces = append(all.Namespaces, &workflowservice.DescribeNamespaceResponse{NamespaceInfo: &namespacepb.NamespaceInfo{Name: name}})
@@ -60,6 +67,7 @@ system_roles contains "read" if "platform" in input.claims.jwt.groups
 		{"granted system read sees all", &authorization.Claims{Subject: "p", Extensions: groupClaims{"platform"}}, []string{"billing", "orders", "payments", "temporal-system"}},
 		{"token system read sees all", &authorization.Claims{Subject: "s", System: authorization.RoleReader}, []string{"billing", "orders", "payments", "temporal-system"}},
 		{"no role sees none", &authorization.Claims{Subject: "n", Extensions: groupClaims{"other"}}, nil},
+		{"a time-bound grant lists its namespace; an expired one does not", &authorization.Claims{Subject: "g"}, []string{"billing"}},
 		{"no claims: untouched", nil, []string{"billing", "orders", "payments", "temporal-system"}},
 	}
 	for _, tc := range tests {

@@ -12,6 +12,9 @@
 #     and system_roles, a set (system_roles contains role if ...): roles granted
 #     to the caller (worker, read, write or admin), which the default rules count
 #     exactly as the roles of the caller's token.
+#   Time-bound access grants (temporal-opa grant) held by the caller are in
+#   input.grants: an active one on the target namespace allows what its role (or
+#   its list of APIs) allows, within the limits of package temporal.grants.
 # related_resources:
 #   - ref: https://docs.temporal.io/self-hosted-guide/security#authorizer-plugin
 package temporal.authz
@@ -20,15 +23,19 @@ package temporal.authz
 # title: Decision
 # description: |
 #   The decision on one Temporal API call: {"allow": bool, "reason": string}.
-#   Custom deny reasons override everything; then the default rules; then custom allow.
+#   Custom deny reasons override everything; then the default rules; then the
+#   caller's time-bound grants (the decision then names the grant in "grant");
+#   then custom allow.
 # entrypoint: true
 decision := {"allow": false, "reason": concat("; ", sort(_custom_deny_reasons))} if {
 	count(_custom_deny_reasons) > 0
 } else := {"allow": true, "reason": "allowed by the default policy"} if {
 	default_allow
+} else := {"allow": true, "reason": _grant_reason(_grant), "grant": _grant.id} if {
+	_grant
 } else := {"allow": true, "reason": sprintf("allowed by a custom rule (%s)", [concat(", ", sort(_custom_allow_rules))])} if {
 	count(_custom_allow_rules) > 0
-} else := {"allow": false, "reason": _default_deny_reason}
+} else := {"allow": false, "reason": _deny_reason}
 
 # METADATA
 # title: Default allow
@@ -80,6 +87,28 @@ held_roles contains role if {
 
 held_roles contains grant.role if {
 	some grant in granted_roles
+}
+
+held_roles contains grant.role if {
+	some grant in grants_in_effect
+	grant.role != ""
+}
+
+# METADATA
+# title: Grants in effect
+# description: |
+#   The caller's time-bound access grants that count for this call: active
+#   (from not_before until expires, as the server saw the clock for this call),
+#   on the target namespace, for a namespace-scoped API, and within the limits
+#   of the grant policy (data.temporal.grants.within_limits: the maximum
+#   duration of its role, checked at use as at approval).
+grants_in_effect contains grant if {
+	_has_claims
+	input.target.scope == "namespace"
+	some grant in input.grants
+	grant.state == "active"
+	grant.namespace == input.target.namespace
+	data.temporal.grants.within_limits(grant)
 }
 
 # METADATA
@@ -186,7 +215,7 @@ _custom_allow_rules contains sprintf("data.temporal.custom.%s.allow", [pkg]) if 
 
 # The extension points' names: in package temporal.custom they are rules, not
 # packages of rules (data.temporal.custom.deny.deny is not a rule).
-_reserved := {"deny", "allow", "namespace_roles", "system_roles"}
+_reserved := {"deny", "allow", "namespace_roles", "system_roles", "grant_deny", "grant_allow", "grant_max_duration"}
 
 # [rule, role] pairs of the system roles the role rules grant.
 _system_grants contains ["data.temporal.custom.system_roles", role] if {
@@ -247,6 +276,78 @@ _caller := sprintf("caller %s (client certificate)", [input.claims.tls.spiffe_id
 } else := sprintf("caller CN=%s (client certificate)", [input.claims.tls.subject.common_name]) if {
 	input.claims.auth_type == "tls"
 } else := "caller"
+
+# The grant in effect that allows the call: the first by id among those that do.
+_grant := grant if {
+	ids := {grant.id |
+		some grant in grants_in_effect
+		_grant_allows(grant)
+	}
+	count(ids) > 0
+	some grant in grants_in_effect
+	grant.id == min(ids)
+}
+
+_grant_allows(grant) if _rank[grant.role] >= _required_rank
+
+_grant_allows(grant) if input.target.method in grant.apis
+
+_grant_reason(grant) := sprintf("allowed by grant %s (%s on %q until %s, %s)", [
+	grant.id,
+	_grant_access(grant),
+	grant.namespace,
+	grant.expires,
+	_grant_approval(grant),
+])
+
+_grant_access(grant) := grant.role if {
+	grant.role != ""
+} else := concat(", ", grant.apis)
+
+_grant_approval(grant) := sprintf("approved by %s", [grant.approved_by.subject]) if {
+	not grant.break_glass
+	grant.approved_by.subject
+} else := sprintf("break glass, approved after the fact by %s", [grant.approved_by.subject]) if {
+	grant.approved_by.subject
+} else := "break glass, not approved yet"
+
+_deny_reason := concat("; ", array.concat([_default_deny_reason], sort(_grant_notes))) if {
+	count(_grant_notes) > 0
+} else := _default_deny_reason
+
+# What the caller's grants on the target namespace did not give, for the deny reason.
+_grant_notes contains sprintf("grant %s (%s on %q) expired at %s", [g.id, _grant_access(g), g.namespace, g.expires]) if {
+	some g in _target_grants
+	g.state == "expired"
+}
+
+_grant_notes contains sprintf("grant %s (%s on %q) was revoked", [g.id, _grant_access(g), g.namespace]) if {
+	some g in _target_grants
+	g.state == "revoked"
+}
+
+_grant_notes contains sprintf("grant %s (%s on %q) awaits approval", [g.id, _grant_access(g), g.namespace]) if {
+	some g in _target_grants
+	g.state == "requested"
+}
+
+_grant_notes contains sprintf("grant %s (%s on %q) starts at %s", [g.id, _grant_access(g), g.namespace, g.not_before]) if {
+	some g in _target_grants
+	g.state == "scheduled"
+}
+
+_grant_notes contains sprintf("grant %s (%s on %q) is not honoured: it is longer than the grant policy allows", [g.id, _grant_access(g), g.namespace]) if {
+	some g in _target_grants
+	g.state == "active"
+	not data.temporal.grants.within_limits(g)
+}
+
+_target_grants contains grant if {
+	_has_claims
+	input.target.scope == "namespace"
+	some grant in input.grants
+	grant.namespace == input.target.namespace
+}
 
 _caller_roles_text := _highest_held if {
 	_highest_held
