@@ -21,6 +21,7 @@ import (
 // and of payments, with its own dev token.
 type grantUser struct {
 	name     string
+	token    string
 	grants   client.Client
 	payments client.Client
 }
@@ -40,7 +41,7 @@ func newGrantUser(t *testing.T, s *devserver.Server, key *devkey.Key, name strin
 		t.Cleanup(c.Close)
 		return c
 	}
-	return &grantUser{name: name, grants: dial(s.GrantsNamespace()), payments: dial("payments")}
+	return &grantUser{name: name, token: token, grants: dial(s.GrantsNamespace()), payments: dial("payments")}
 }
 
 // request asks for role on payments for d, as the protocol says (the CLI's
@@ -93,8 +94,9 @@ func (u *grantUser) start(ctx context.Context, id string) error {
 // on payments for 20 s; its own approval is refused; an admin of payments
 // approves; the reader's start on payments succeeds, and is denied again
 // after the expiry, with a reason naming the grant; a revocation ends another
-// grant at once; calls on the grants namespace outside the protocol are
-// refused.
+// grant at once; a break glass made with the client of `temporal-opa grant`
+// is active at once, approved after the fact by the admin and revoked by its
+// holder; calls on the grants namespace outside the protocol are refused.
 func TestGrants(t *testing.T) {
 	key, err := devkey.Generate()
 	if err != nil {
@@ -224,6 +226,51 @@ func TestGrants(t *testing.T) {
 	}
 	wantDenied(t, "reader's start right after the revocation", reader.start(ctx, "charge-5"))
 
+	// Break glass with the client of `temporal-opa grant` (no subject: the
+	// caller's own): active at once, approved after the fact, revoked by its
+	// holder.
+	readerCLI, err := grantsvc.Dial(ctx, grantsvc.ClientOptions{Address: s.FrontendAddr(), APIKey: reader.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer readerCLI.Close()
+	adminCLI, err := grantsvc.Dial(ctx, grantsvc.ClientOptions{Address: s.FrontendAddr(), APIKey: admin.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminCLI.Close()
+	bg, err := readerCLI.BreakGlass(ctx, grantsvc.Request{ID: "g-glass", Namespace: "payments", Role: "write", Duration: 5 * time.Minute, Reason: "INC-43"})
+	if err != nil {
+		t.Fatalf("break glass: %v", err)
+	}
+	if bg.State != grants.StateActive || !bg.BreakGlass || bg.Subject.Subject != "reader" || bg.ApprovedBy != nil {
+		t.Fatalf("break-glass grant %+v: want active, the reader's, no approver", bg)
+	}
+	if err := reader.start(ctx, "charge-6"); err != nil {
+		t.Fatalf("reader's start under the break glass: %v", err)
+	}
+	if _, err := readerCLI.Approve(ctx, "g-glass", "self"); err == nil {
+		t.Fatal("the reader approved its own break glass")
+	}
+	if bg, err = adminCLI.Approve(ctx, "g-glass", "after the fact"); err != nil || bg.State != grants.StateActive || bg.ApprovedBy == nil || bg.ApprovedBy.Subject != "admin" {
+		t.Fatalf("approval after the fact: %+v %v", bg, err)
+	}
+	all, err := adminCLI.List(ctx)
+	if err != nil {
+		t.Fatalf("list with the client: %v", err)
+	}
+	states := map[string]grants.State{}
+	for _, g := range all {
+		states[g.ID] = g.State
+	}
+	if states["g-glass"] != grants.StateActive || states["g-revoke"] != grants.StateRevoked {
+		t.Errorf("the client lists %v", states)
+	}
+	if bg, err = readerCLI.Revoke(ctx, "g-glass", "done"); err != nil || bg.State != grants.StateRevoked {
+		t.Fatalf("revocation by the holder: %+v %v", bg, err)
+	}
+	wantDenied(t, "reader's start after its break glass was revoked", reader.start(ctx, "charge-7"))
+
 	// The ended grants, as a restarted frontend loads them (the follower's
 	// query of the grants closed within the last hour).
 	resp, err = admin.grants.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -239,7 +286,7 @@ func TestGrants(t *testing.T) {
 		}
 		ended[g.ID] = g.State
 	}
-	if ended["g-write"] != grants.StateExpired || ended["g-revoke"] != grants.StateRevoked || ended["g-deny"] != grants.StateDenied {
-		t.Errorf("ended grants %v, want g-write expired, g-revoke revoked, g-deny denied", ended)
+	if ended["g-write"] != grants.StateExpired || ended["g-revoke"] != grants.StateRevoked || ended["g-deny"] != grants.StateDenied || ended["g-glass"] != grants.StateRevoked {
+		t.Errorf("ended grants %v, want g-write expired, g-revoke and g-glass revoked, g-deny denied", ended)
 	}
 }
