@@ -120,13 +120,19 @@ func sameStates(t *testing.T, got, want map[string]grants.State) {
 	}
 }
 
-func TestFollower(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+// newTestFollower is a follower of namespace "grants" listing from a fake,
+// publishing to a sink, on a clock the test sets (starting at now).
+func newTestFollower(now time.Time) (*Follower, *fakeLister, *sink, *time.Time) {
 	clock := now
-	l := &fakeLister{}
-	s := &sink{}
+	l, s := &fakeLister{}, &sink{}
 	f := NewFollower(l, "grants", s, nil)
 	f.now = func() time.Time { return clock }
+	return f, l, s, &clock
+}
+
+func TestFollower(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f, l, s, clock := newTestFollower(now)
 	ctx := context.Background()
 
 	// Three pages, one memo unreadable, one naming another workflow.
@@ -147,7 +153,7 @@ func TestFollower(t *testing.T) {
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateActive, "b": grants.StateActive, "c": grants.StateRequested})
 
 	// a disappears before its expiry (revoked), b after (expired), c is denied.
-	clock = now.Add(2 * time.Minute)
+	*clock = now.Add(2 * time.Minute)
 	l.set()
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
@@ -166,7 +172,7 @@ func TestFollower(t *testing.T) {
 	l.err = nil
 
 	// Ended grants are dropped after KeepEnded.
-	clock = now.Add(KeepEnded + 3*time.Minute)
+	*clock = now.Add(KeepEnded + 3*time.Minute)
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +181,7 @@ func TestFollower(t *testing.T) {
 
 func TestFollowerApply(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := now
-	l := &fakeLister{}
-	s := &sink{}
-	f := NewFollower(l, "grants", s, nil)
-	f.now = func() time.Time { return clock }
+	f, l, s, clock := newTestFollower(now)
 	ctx := context.Background()
 	req := grantAt("a", grants.StateRequested, now, time.Hour)
 	l.set(req)
@@ -190,7 +192,7 @@ func TestFollowerApply(t *testing.T) {
 	active := grantAt("a", grants.StateActive, now, time.Hour)
 	f.Apply(active)
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateActive})
-	clock = clock.Add(time.Second)
+	*clock = (*clock).Add(time.Second)
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func TestFollowerApply(t *testing.T) {
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked})
 	// Gone from visibility: stays revoked.
 	l.set()
-	clock = clock.Add(2 * localHold)
+	*clock = (*clock).Add(2 * localHold)
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -232,11 +234,7 @@ func TestFollowerRunLogsAndStops(t *testing.T) {
 // here at the next poll, even before visibility showed the approval.
 func TestFollowerAppliedThenEndedElsewhere(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := now
-	l := &fakeLister{}
-	s := &sink{}
-	f := NewFollower(l, "grants", s, nil)
-	f.now = func() time.Time { return clock }
+	f, l, s, clock := newTestFollower(now)
 	ctx := context.Background()
 	l.set(grantAt("a", grants.StateRequested, now, time.Hour))
 	if err := f.Poll(ctx); err != nil {
@@ -244,19 +242,19 @@ func TestFollowerAppliedThenEndedElsewhere(t *testing.T) {
 	}
 	f.Apply(grantAt("a", grants.StateActive, now, time.Hour))
 	l.set() // revoked elsewhere, before any poll listed it active
-	clock = clock.Add(time.Second)
+	*clock = (*clock).Add(time.Second)
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked})
 
 	// A grant started here stays while visibility does not list it yet, then not.
-	f.Apply(grantAt("b", grants.StateActive, clock, time.Hour))
+	f.Apply(grantAt("b", grants.StateActive, *clock, time.Hour))
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	sameStates(t, s.states(), map[string]grants.State{"a": grants.StateRevoked, "b": grants.StateActive})
-	clock = clock.Add(newGrantLag + time.Second)
+	*clock = (*clock).Add(newGrantLag + time.Second)
 	if err := f.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
