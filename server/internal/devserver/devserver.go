@@ -332,12 +332,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			if ns := wiring.GrantsNamespace(settings); !slices.Contains(o.Namespaces, ns) {
 				o.Namespaces = append(slices.Clip(o.Namespaces), ns)
 			}
-			if err := s.auth.EnableGrants(joinHostPort(loopback, picked[1]), s.dialTLS()); err != nil {
-				return nil, err
-			}
 		}
-		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
-		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.ServerAuthorizer()}))
 	}
 
 	cfg, err := serverConfig(o, picked)
@@ -346,6 +341,21 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if s.tls != nil {
 		s.tls.apply(cfg)
+	}
+	if o.ReplaceAuth == nil {
+		if settings.GrantsEnabled(false) {
+			// The internal-frontend as `start` finds it: its address, and
+			// the internode TLS settings with --tls.
+			hostPort, tlsCfg, _, err := grantsvc.InternalFrontend(cfg, o.Logger)
+			if err != nil {
+				return nil, fmt.Errorf("grants: %w", err)
+			}
+			if err := s.auth.EnableGrants(hostPort, tlsCfg); err != nil {
+				return nil, err
+			}
+		}
+		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.ServerAuthorizer()}))
 	}
 	if err := setupDB(o, cfg); err != nil {
 		return nil, err
