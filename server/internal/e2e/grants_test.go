@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -289,4 +290,55 @@ func TestGrants(t *testing.T) {
 	if ended["g-write"] != grants.StateExpired || ended["g-revoke"] != grants.StateRevoked || ended["g-deny"] != grants.StateDenied || ended["g-glass"] != grants.StateRevoked {
 		t.Errorf("ended grants %v, want g-write expired, g-revoke and g-glass revoked, g-deny denied", ended)
 	}
+}
+
+// TestGrantsAfterARestart: a restarted server has the grants at once (start-dev
+// returns once its follower has loaded them): an approved grant is honoured
+// by the first call after the restart, and a grant that expired while the
+// server was down is named in the deny reason.
+func TestGrantsAfterARestart(t *testing.T) {
+	key, err := devkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	opts := devserver.Options{Namespaces: []string{"payments"}, Key: key, HTTPPort: -1, DBFilename: filepath.Join(t.TempDir(), "grants.db")}
+	first, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := newGrantUser(t, first, key, "reader", "payments:read")
+	admin := newGrantUser(t, first, key, "admin", "payments:admin")
+	for id, d := range map[string]time.Duration{"g-long": 10 * time.Minute, "g-short": 5 * time.Second} {
+		if _, err := reader.request(ctx, id, "write", d); err != nil {
+			t.Fatalf("request %s: %v", id, err)
+		}
+		if _, err := admin.update(ctx, id, grantsvc.UpdateApprove); err != nil {
+			t.Fatalf("approve %s: %v", id, err)
+		}
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // g-short expires while the server is down
+
+	second, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = second.Stop() }()
+	reader = newGrantUser(t, second, key, "reader", "payments:read")
+	if err := reader.start(ctx, "charge-after-restart"); err != nil {
+		t.Fatalf("the first start after the restart, under g-long: %v", err)
+	}
+	// Revoke g-long: g-short, ended, is what the reason can name.
+	admin = newGrantUser(t, second, key, "admin", "payments:admin")
+	if _, err := admin.update(ctx, "g-long", grantsvc.UpdateRevoke); err != nil {
+		t.Fatalf("revoke g-long: %v", err)
+	}
+	// The reason names both: g-short, which expired while the server was
+	// down, was loaded with the grants ended within the last hour.
+	wantDenied(t, "reader's start after the revocation", reader.start(ctx, "charge-denied"),
+		"grant g-long (write on \"payments\") was revoked", "grant g-short (write on \"payments\") expired")
 }
