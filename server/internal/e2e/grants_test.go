@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
@@ -147,18 +148,14 @@ func TestGrants(t *testing.T) {
 	if err := reader.start(ctx, "charge-2"); err != nil {
 		t.Fatalf("reader's start under the grant: %v", err)
 	}
-	// The decision-log event of the allowed start names the grant (custom.grant).
-	var named bool
-	for _, ev := range decisions.events(t) {
+	// The decision-log event of the allowed start names the grant
+	// (custom.grant); events are written in the background.
+	waitEvent(t, decisions, "the reader's allowed start naming grant g-write in custom.grant", func(ev map[string]any) bool {
 		c, _ := ev["custom"].(map[string]any)
 		res, _ := ev["result"].(map[string]any)
-		if c["api"] == "StartWorkflowExecution" && c["subject"] == "reader" && res["allow"] == true {
-			named = named || strings.Contains(fmt.Sprint(c["grant"]), "g-write")
-		}
-	}
-	if !named {
-		t.Errorf("no decision-log event of the reader's allowed start names grant g-write in custom.grant")
-	}
+		return c["api"] == "StartWorkflowExecution" && c["subject"] == "reader" && res["allow"] == true &&
+			strings.Contains(fmt.Sprint(c["grant"]), "g-write")
+	})
 
 	// Calls on the grants namespace outside the protocol are refused, for
 	// admins of payments too.
@@ -208,6 +205,12 @@ func TestGrants(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// The expiry is recorded (the workflow's local activity, in the server's
+	// process) as a decision-log event of its own.
+	waitEvent(t, decisions, "the expiry of g-write at "+policy.GrantEndedPath, func(ev map[string]any) bool {
+		return ev["path"] == policy.GrantEndedPath && strings.Contains(fmt.Sprint(ev), "g-write")
+	})
+
 	// Revocation ends another grant at once.
 	if _, err := reader.request(ctx, "g-revoke", "write", 10*time.Minute); err != nil {
 		t.Fatalf("second request: %v", err)
@@ -341,4 +344,20 @@ func TestGrantsAfterARestart(t *testing.T) {
 	// down, was loaded with the grants ended within the last hour.
 	wantDenied(t, "reader's start after the revocation", reader.start(ctx, "charge-denied"),
 		"grant g-long (write on \"payments\") was revoked", "grant g-short (write on \"payments\") expired")
+}
+
+// waitEvent waits up to 10 s for a decision-log event that match accepts.
+func waitEvent(t *testing.T, decisions *lockedBuffer, what string, match func(map[string]any) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		for _, ev := range decisions.events(t) {
+			if match(ev) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no decision-log event of %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
