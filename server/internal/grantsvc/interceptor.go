@@ -89,21 +89,15 @@ func (i *Interceptor) Intercept(ctx context.Context, req any, info *grpc.UnarySe
 	case *workflowservice.UpdateWorkflowExecutionRequest:
 		return i.update(ctx, claims, r, handler)
 	case *workflowservice.ListWorkflowExecutionsRequest:
-		q, err := grantQuery(r.GetQuery())
+		q, err := i.listQuery(ctx, claims, r.GetQuery(), method)
 		if err != nil {
-			return nil, err
-		}
-		if err := i.decideRead(ctx, claims, grants.Grant{}, method); err != nil {
 			return nil, err
 		}
 		out := &workflowservice.ListWorkflowExecutionsRequest{Namespace: r.GetNamespace(), PageSize: r.GetPageSize(), NextPageToken: r.GetNextPageToken(), Query: q}
 		return handler(ctx, out)
 	case *workflowservice.CountWorkflowExecutionsRequest:
-		q, err := grantQuery(r.GetQuery())
+		q, err := i.listQuery(ctx, claims, r.GetQuery(), method)
 		if err != nil {
-			return nil, err
-		}
-		if err := i.decideRead(ctx, claims, grants.Grant{}, method); err != nil {
 			return nil, err
 		}
 		return handler(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: r.GetNamespace(), Query: q})
@@ -119,6 +113,19 @@ func (i *Interceptor) Intercept(ctx context.Context, req any, info *grpc.UnarySe
 		return handler(ctx, req)
 	}
 	return nil, errOnlyGrant
+}
+
+// listQuery decides a list or a count (grants.OpList) and returns its
+// query kept to the grant workflows.
+func (i *Interceptor) listQuery(ctx context.Context, claims *authorization.Claims, query, method string) (string, error) {
+	q, err := grantQuery(query)
+	if err != nil {
+		return "", err
+	}
+	if err := i.decideRead(ctx, claims, grants.Grant{}, method); err != nil {
+		return "", err
+	}
+	return q, nil
 }
 
 // known is the stored grant of workflow wid for a read's decision, or a
