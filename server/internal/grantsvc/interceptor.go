@@ -299,11 +299,20 @@ func (i *Interceptor) requested(claims *authorization.Claims, id string, in Requ
 	if g.RequestedBy.Subject == "" {
 		return g, errors.New("the caller has no verified subject")
 	}
+	for name, v := range map[string]string{"subject": subject.Subject, "subject issuer": subject.Issuer, "subject claim": subject.Claim,
+		"subject value": subject.Value, "namespace": g.Namespace} {
+		if len(v) > maxFieldBytes {
+			return g, fmt.Errorf("%s: %d bytes, at most %d", name, len(v), maxFieldBytes)
+		}
+	}
 	if err := g.Validate(); err != nil {
 		return g, fmt.Errorf("grant request: %w", err)
 	}
 	return g, nil
 }
+
+// maxFieldBytes bounds the subject's fields and the namespace of a request.
+const maxFieldBytes = 1024
 
 var updateOps = map[string]string{UpdateApprove: grants.OpApprove, UpdateDeny: grants.OpDeny, UpdateRevoke: grants.OpRevoke}
 

@@ -163,6 +163,10 @@ func TestInterceptorStart(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "duration")
 	_, _, err = call(t, ic, nil, "StartWorkflowExecution", startRequest(t, in))
 	wantCode(t, err, codes.PermissionDenied, "verified caller")
+	in.Duration = "1h"
+	in.Grant.Subject = grants.Subject{Claim: "groups", Value: strings.Repeat("x", 2000)}
+	_, _, err = call(t, ic, claimsOf("reader"), "StartWorkflowExecution", startRequest(t, in))
+	wantCode(t, err, codes.InvalidArgument, "subject value: 2000 bytes")
 }
 
 func TestInterceptorUpdate(t *testing.T) {
