@@ -61,6 +61,42 @@ type File struct {
 	// DecisionLogs tunes decision logging; where the events go is the
 	// decision_logs section of policy.opa_config (OPA's own format).
 	DecisionLogs DecisionLogs `yaml:"decision_logs"`
+	// Grants configures time-bound access grants (the grant service).
+	Grants Grants `yaml:"grants"`
+}
+
+// Grants is the grants section: time-bound access grants, each a workflow in
+// the grants namespace, requested, approved and revoked with `temporal-opa
+// grant`, followed by every frontend.
+//
+//	grants:
+//	  enabled: true            # default: on when the Temporal config has an internal-frontend
+//	  namespace: temporal-opa-grants
+//	  poll_interval: 1s        # how often each frontend lists the grants
+//	  request_ttl: 24h         # a request not approved within it expires
+//	  retention: 168h          # how long the namespace keeps ended grants (when registered by the server)
+type Grants struct {
+	// Enabled turns the grant service on or off; unset, it is on when the
+	// server has an internal-frontend (start-dev always has one).
+	Enabled *bool `yaml:"enabled"`
+	// Namespace holds the grants; "" is temporal-opa-grants.
+	Namespace string `yaml:"namespace"`
+	// PollInterval is how often each frontend lists the grants (0: 1s).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// RequestTTL bounds how long a request waits for an approval (0: 24h).
+	RequestTTL time.Duration `yaml:"request_ttl"`
+	// Retention is the grants namespace's retention when the server registers
+	// it (0: 7 days).
+	Retention time.Duration `yaml:"retention"`
+}
+
+// GrantsEnabled reports whether the grant service runs, given whether the
+// server has an internal-frontend.
+func (f *File) GrantsEnabled(hasInternalFrontend bool) bool {
+	if f.Grants.Enabled != nil {
+		return *f.Grants.Enabled
+	}
+	return hasInternalFrontend
 }
 
 // DefaultFlushTimeout bounds how long stopping the server waits for queued
@@ -264,7 +300,7 @@ func Parse(name string, data []byte, base claimmapper.Config) (*File, error) {
 	}
 	if root.Kind != yaml.MappingNode {
 		return nil, &FieldError{File: name, Line: root.Line, Column: root.Column,
-			Msg: "expected a mapping with the sections jwt, policy, status and decision_logs, got " + describe(root)}
+			Msg: "expected a mapping with the sections jwt, policy, status, decision_logs and grants, got " + describe(root)}
 	}
 	if err := (checker{file: name}).check(root, reflect.TypeFor[File](), ""); err != nil {
 		return nil, err
@@ -398,6 +434,7 @@ func (f *File) validate(name string, root *yaml.Node) error {
 		}
 		errs = append(errs, fe)
 	}
+	errs = append(errs, f.validateGrants(name, root)...)
 	if a := f.Status.Address; a != "" {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
 			fe := &FieldError{File: name, Key: "status.address", Msg: fmt.Sprintf("want host:port such as 127.0.0.1:7253; got %q", a)}
@@ -408,6 +445,37 @@ func (f *File) validate(name string, root *yaml.Node) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// grantsNamespacePattern is what Temporal accepts as a namespace name.
+var grantsNamespacePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{1,999}$`)
+
+func (f *File) validateGrants(name string, root *yaml.Node) []error {
+	var errs []error
+	g := f.Grants
+	at := func(key, msg string) {
+		fe := &FieldError{File: name, Key: "grants." + key, Msg: msg}
+		if n := lookup(root, "grants", key); n != nil {
+			fe.Line, fe.Column = n.Line, n.Column
+		}
+		errs = append(errs, fe)
+	}
+	if g.Namespace != "" && !grantsNamespacePattern.MatchString(g.Namespace) {
+		at("namespace", fmt.Sprintf("%q is not a namespace name (letters, digits, '.', '_' and '-', at least 2)", g.Namespace))
+	}
+	if g.Namespace == "temporal-system" {
+		at("namespace", "temporal-system is Temporal's own namespace: choose another, such as temporal-opa-grants")
+	}
+	if g.PollInterval < 0 || (g.PollInterval > 0 && g.PollInterval < 100*time.Millisecond) || g.PollInterval > time.Minute {
+		at("poll_interval", fmt.Sprintf("must be between 100ms and 1m (grants reach every frontend within it), e.g. 1s; got %s", g.PollInterval))
+	}
+	if g.RequestTTL < 0 || (g.RequestTTL > 0 && g.RequestTTL < time.Minute) {
+		at("request_ttl", fmt.Sprintf("must be at least 1m, e.g. 24h; got %s", g.RequestTTL))
+	}
+	if g.Retention < 0 || (g.Retention > 0 && g.Retention < 24*time.Hour) {
+		at("retention", fmt.Sprintf("must be at least 24h (Temporal's minimum retention), e.g. 168h; got %s", g.Retention))
+	}
+	return errs
 }
 
 func (f *File) fieldErr(name string, root *yaml.Node, key, msg string) error {

@@ -68,7 +68,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown section", "jwt: {}\npolcy:\n  bundle: x\n",
-			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: decision_logs, jwt, policy, status`},
+			base, `authz.yaml:2:1: polcy: unknown key (did you mean "policy"?); the keys allowed at the top level are: decision_logs, grants, jwt, policy, status`},
 		{"unknown jwt key", "jwt:\n  isuer: https://x\n",
 			base, `authz.yaml:2:3: jwt.isuer: unknown key (did you mean "issuer"?); the keys allowed in jwt are: algorithms, audiences,`},
 		{"camelCase key", "policy:\n  evalTimeout: 1s\n",
@@ -90,7 +90,19 @@ func TestParseErrors(t *testing.T) {
 		{"section not a mapping", "policy: strict\n",
 			base, `authz.yaml:1:9: policy: expected a mapping of bundle, decision_cache_bytes, decision_cache_size, decision_path, eval_timeout, mode, opa_config, require_bundle, require_bundle_timeout, shadow, got "strict"`},
 		{"top level list", "- jwt\n",
-			base, `authz.yaml:1:1: expected a mapping with the sections jwt, policy, status and decision_logs, got a list`},
+			base, `authz.yaml:1:1: expected a mapping with the sections jwt, policy, status, decision_logs and grants, got a list`},
+		{"grants: bad enabled", "grants:\n  enabled: sometimes\n",
+			base, `authz.yaml:2:12: grants.enabled: expected true or false, got "sometimes"`},
+		{"grants: unknown key", "grants:\n  poll: 1s\n",
+			base, `authz.yaml:2:3: grants.poll: unknown key`},
+		{"grants: poll interval", "grants:\n  poll_interval: 1ms\n",
+			base, `authz.yaml:2:18: grants.poll_interval: must be between 100ms and 1m`},
+		{"grants: request ttl", "grants:\n  request_ttl: -1h\n",
+			base, `authz.yaml:2:16: grants.request_ttl: must be at least 1m`},
+		{"grants: retention", "grants:\n  retention: 1h\n",
+			base, `authz.yaml:2:14: grants.retention: must be at least 24h`},
+		{"grants: namespace", "grants:\n  namespace: temporal-system\n",
+			base, `authz.yaml:2:14: grants.namespace: temporal-system is Temporal's own namespace`},
 		{"duplicate key", "policy:\n  bundle: a\n  bundle: b\n",
 			base, `authz.yaml:3:3: policy.bundle: key appears twice`},
 		{"syntax error", "jwt:\n  issuer: [\n",
@@ -405,5 +417,23 @@ func TestParseIssuersErrors(t *testing.T) {
 				t.Errorf("error\n got: %s\nwant: %s...", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseGrants(t *testing.T) {
+	f, err := Parse("authz.yaml", []byte("grants:\n  enabled: false\n  namespace: my-grants\n  poll_interval: 2s\n  request_ttl: 1h\n  retention: 48h\n"), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := f.Grants
+	if f.GrantsEnabled(true) || g.Namespace != "my-grants" || g.PollInterval != 2*time.Second || g.RequestTTL != time.Hour || g.Retention != 48*time.Hour {
+		t.Fatalf("grants %+v", g)
+	}
+	f, err = Parse("authz.yaml", []byte("jwt: {}\n"), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.GrantsEnabled(true) || f.GrantsEnabled(false) {
+		t.Fatal("unset grants.enabled should follow the internal-frontend")
 	}
 }

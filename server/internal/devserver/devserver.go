@@ -44,6 +44,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 	"github.com/temporal-opa/temporal-opa/server/internal/ports"
 	"github.com/temporal-opa/temporal-opa/server/internal/webui"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
@@ -318,11 +319,20 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.ReplaceAuth != nil {
 		authOpts, s.stopAuth = o.ReplaceAuth(s.jwks.URL(), o.Logger)
 	} else {
+		// start-dev always has an internal-frontend: grants are on unless
+		// the authz file turns them off.
+		if err := wiring.ResolveGrants(&settings, true); err != nil {
+			return nil, err
+		}
 		if err := s.startOPA(ctx, o, settings, ownIssuer, devJWT, mh); err != nil {
 			return nil, err
 		}
-		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
-		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
+		if settings.GrantsEnabled(false) {
+			// The grants namespace is created with the others, in the store.
+			if ns := wiring.GrantsNamespace(settings); !slices.Contains(o.Namespaces, ns) {
+				o.Namespaces = append(slices.Clip(o.Namespaces), ns)
+			}
+		}
 	}
 
 	cfg, err := serverConfig(o, picked)
@@ -331,6 +341,21 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if s.tls != nil {
 		s.tls.apply(cfg)
+	}
+	if o.ReplaceAuth == nil {
+		if settings.GrantsEnabled(false) {
+			// The internal-frontend as `start` finds it: its address, and
+			// the internode TLS settings with --tls.
+			hostPort, tlsCfg, _, err := grantsvc.InternalFrontend(cfg, o.Logger)
+			if err != nil {
+				return nil, fmt.Errorf("grants: %w", err)
+			}
+			if err := s.auth.EnableGrants(hostPort, tlsCfg); err != nil {
+				return nil, err
+			}
+		}
+		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.ServerAuthorizer()}))
 	}
 	if err := setupDB(o, cfg); err != nil {
 		return nil, err
@@ -385,6 +410,14 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		if err := waitServing(readyCtx, addr, s.dialTLS()); err != nil {
 			_ = s.Stop()
 			return nil, fmt.Errorf("Temporal server did not become ready at %s: %w", addr, err)
+		}
+	}
+	if g := s.grants(); g != nil {
+		// The grants are loaded before Start returns.
+		g.Start()
+		if err := g.WaitReady(readyCtx); err != nil {
+			_ = s.Stop()
+			return nil, err
 		}
 	}
 	if o.UI != nil {
@@ -442,6 +475,22 @@ func (s *Server) startOPA(ctx context.Context, o Options, settings authzconfig.F
 		}
 	}
 	return nil
+}
+
+// grants is the grant service, or nil when grants are off.
+func (s *Server) grants() *grantsvc.Service {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.Grants
+}
+
+// GrantsNamespace is the namespace of the grants, or "" when grants are off.
+func (s *Server) GrantsNamespace() string {
+	if g := s.grants(); g != nil {
+		return g.Namespace()
+	}
+	return ""
 }
 
 // MetricsURL is the Prometheus endpoint, or "" when metrics are off.
@@ -677,8 +726,12 @@ func (s *Server) Stop() error {
 		s.ui.Stop()
 		s.ui = nil
 	}
+	if g := s.grants(); g != nil {
+		// Before the server: its worker and follower call it.
+		err = g.Close()
+	}
 	if s.temporal != nil {
-		err = s.temporal.Stop()
+		err = errors.Join(err, s.temporal.Stop())
 		s.temporal = nil
 	}
 	return errors.Join(err, s.closeAux())

@@ -5,8 +5,6 @@ import (
 
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/service/frontend/configs"
-
-	"github.com/temporal-opa/temporal-opa/policy"
 )
 
 // internalGuard is the authorizer start-dev gives Temporal: the policy's, except
@@ -23,7 +21,7 @@ import (
 // endpoint id, which a page cannot know: TestNexusOperationThroughWorkerEndpoint;
 // it is for forwarding to another cluster), so it is denied to the internal
 // principal; on the public frontend the policy decides it as before.
-type internalGuard struct{ *policy.Authorizer }
+type internalGuard struct{ authorization.Authorizer }
 
 func (g internalGuard) Authorize(ctx context.Context, c *authorization.Claims, t *authorization.CallTarget) (authorization.Result, error) {
 	if c != nil && c.AuthType == authorization.InternalPrincipalType && t != nil &&

@@ -134,7 +134,8 @@ Temporal server with OPA authorization is ready.{{if .DryRun}}
   Server cert:  {{.ServerCert}} for {{.ServerNames}}{{if .ServerRenewed}} (issued now){{end}}{{if .Public}}; clients dialling another name add --tls-server-name localhost{{end}}
   Client cert:  {{.Cert}} and {{.Key}} (CN {{.CertCN}}, issued now, valid until {{.CertExpires}}){{end}}
   Namespaces:   {{.Namespaces}}
-  Policy:       {{.Policy}}{{if .DecisionLog}}
+  Policy:       {{.Policy}}{{if .Grants}}
+  Grants:       namespace {{.Grants}}: time-bound access, {{.Program}} grant request|approve|deny|revoke|list|break-glass (decided by the policy){{end}}{{if .DecisionLog}}
   Decision log: {{.DecisionLog}}{{end}}{{if .Shadow}}
   Shadow:       {{.Shadow}}, decided beside the policy on every call; disagreements in /status{{end}}{{if .Metrics}}
   Metrics:      {{.Metrics}}   (Prometheus: Temporal's series and temporal_opa_*){{end}}{{if .Status}}
@@ -248,6 +249,7 @@ func printBanner(w io.Writer, s *Server, o cli.StartDev) error {
 		"Public":        !isLoopback(o.IP),
 		"Namespaces":    strings.Join(o.Namespaces, ", "),
 		"Policy":        s.PolicySources(),
+		"Grants":        s.GrantsNamespace(),
 		"DecisionLog":   decisionLog,
 		"DryRun":        o.DryRun,
 		"Shadow":        o.ShadowPolicy,

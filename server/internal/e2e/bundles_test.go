@@ -72,7 +72,7 @@ func TestUIFriendlyReadsListsOwnNamespaces(t *testing.T) {
 	}{
 		{"orders reader sees orders", []string{"orders:read"}, []string{"orders"}},
 		{"two namespaces", []string{"orders:admin", "payments:write", "default:worker"}, []string{"orders", "payments"}},
-		{"system reader sees all", []string{"temporal-system:read"}, []string{"default", "orders", "payments", "temporal-system"}},
+		{"system reader sees all", []string{"temporal-system:read"}, []string{"default", "orders", "payments", "temporal-opa-grants", "temporal-system"}},
 		{"worker only is denied", []string{"orders:worker"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,8 +40,10 @@ import (
 	"go.temporal.io/server/schema"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/temporal-opa/temporal-opa/policy/grants"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -310,6 +312,8 @@ func TestCluster(t *testing.T) {
 		wantOK(t, "CountWorkflowExecutions under r1", err)
 	}
 
+	clusterGrants(ctx, t, key, ns, fe1Addr, fe2Addr)
+
 	// A system workflow through the internal-frontend: deleting a namespace
 	// (asked of frontend 2) runs the delete and reclaim workflows on the worker
 	// service, which reaches the cluster only through the internal-frontend.
@@ -430,6 +434,73 @@ func TestCluster(t *testing.T) {
 		c.stop(name, time.Minute)
 	}
 	t.Logf("cluster test: %s", time.Since(began).Round(time.Millisecond))
+}
+
+// clusterGrants checks that a grant approved through one frontend is
+// honoured by the other within a few seconds (each frontend follows the
+// grants), and that a revocation through the other ends it on the first.
+func clusterGrants(ctx context.Context, t *testing.T, key *devkey.Key, ns, fe1Addr, fe2Addr string) {
+	t.Helper()
+	readerPerms := ns + ":read"
+	reader1 := dialAt(t, fe1Addr, grantsvc.DefaultNamespace, newTokens(key, readerPerms))
+	admin1 := dialAt(t, fe1Addr, grantsvc.DefaultNamespace, newTokens(key, ns+":admin"))
+	admin2 := dialAt(t, fe2Addr, grantsvc.DefaultNamespace, newTokens(key, ns+":admin"))
+	readerOn := map[string]client.Client{"frontend 1": dialAt(t, fe1Addr, ns, newTokens(key, readerPerms)), "frontend 2": dialAt(t, fe2Addr, ns, newTokens(key, readerPerms))}
+	start := func(c client.Client) error {
+		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: randomName("granted"), TaskQueue: randomName("idle")}, Greet, "x")
+		return err
+	}
+	wantDenied(t, "reader's start via frontend 2 before a grant", start(readerOn["frontend 2"]))
+	const id = "cluster-write"
+	retry(ctx, t, "grant request via frontend 1", func() error {
+		_, err := reader1.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: grantsvc.WorkflowID(id), TaskQueue: grantsvc.TaskQueue}, grantsvc.WorkflowType,
+			grantsvc.RequestInput{Duration: "10m", Grant: grants.Grant{Subject: grants.Subject{Subject: "e2e-" + readerPerms}, Namespace: ns, Role: "write", Reason: "cluster test"}})
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return nil
+		}
+		return err
+	})
+	update := func(c client.Client, name string) func() error {
+		return func() error {
+			h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{WorkflowID: grantsvc.WorkflowID(id), UpdateName: name,
+				Args: []any{grantsvc.UpdateInput{Reason: "cluster test"}}, WaitForStage: client.WorkflowUpdateStageCompleted})
+			if err != nil {
+				return err
+			}
+			return h.Get(ctx, nil)
+		}
+	}
+	retry(ctx, t, "grant approval via frontend 1", update(admin1, grantsvc.UpdateApprove))
+	approved := time.Now()
+	// Honoured by frontend 2 once it polled (every second by default).
+	waitFor := func(what string, c client.Client, allowed bool) time.Duration {
+		t.Helper()
+		began := time.Now()
+		for {
+			err := start(c)
+			if (err == nil) == allowed {
+				return time.Since(began)
+			}
+			if time.Since(began) > 15*time.Second || ctx.Err() != nil {
+				t.Fatalf("%s: %v after %s", what, err, time.Since(began).Round(time.Millisecond))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("reader's start via frontend 2 under the grant approved via frontend 1", readerOn["frontend 2"], true)
+	honoured := time.Since(approved)
+	if err := start(readerOn["frontend 1"]); err != nil {
+		t.Fatalf("reader's start via frontend 1 under the grant: %v", err)
+	}
+	// Revoked via frontend 2: frontend 1 ends it too.
+	retry(ctx, t, "grant revocation via frontend 2", update(admin2, grantsvc.UpdateRevoke))
+	if err := start(readerOn["frontend 2"]); err == nil {
+		t.Fatal("reader's start via frontend 2 right after the revocation there succeeded")
+	}
+	ended := waitFor("reader's start via frontend 1 after the revocation via frontend 2", readerOn["frontend 1"], false)
+	fmt.Printf("cluster: a grant approved via frontend 1 was honoured by frontend 2 after %s; revoked via frontend 2, denied by frontend 1 after %s\n",
+		honoured.Round(time.Millisecond), ended.Round(time.Millisecond))
 }
 
 // runGreet runs Greet on task queue tq through starter and checks its result.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
 	"github.com/temporal-opa/temporal-opa/server/internal/devkey"
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 	"github.com/temporal-opa/temporal-opa/server/internal/testutil"
 	"github.com/temporal-opa/temporal-opa/server/internal/wiring"
 )
@@ -237,6 +239,22 @@ keys:
 	wantDenied(t, "RegisterNamespace without a token", err, "requires a token")
 	_, err = dialS("temporal-system:admin").WorkflowService().RegisterNamespace(waitCtx, reg)
 	wantOK(t, "RegisterNamespace with temporal-system:admin", err)
+
+	// Grants are on by default with an internal-frontend: the grant service
+	// registers its namespace through it.
+	for admin := dialS("temporal-system:admin"); ; {
+		resp, err := admin.WorkflowService().ListNamespaces(waitCtx, &workflowservice.ListNamespacesRequest{PageSize: 100})
+		wantOK(t, "ListNamespaces", err)
+		if slices.ContainsFunc(resp.GetNamespaces(), func(ns *workflowservice.DescribeNamespaceResponse) bool {
+			return ns.GetNamespaceInfo().GetName() == grantsvc.DefaultNamespace
+		}) {
+			break
+		}
+		if waitCtx.Err() != nil {
+			t.Fatalf("the grant service did not register namespace %s", grantsvc.DefaultNamespace)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	user := dialS("e2e-start:read", "e2e-start:write")
 	tq := runWorker(t, user)

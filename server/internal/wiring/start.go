@@ -22,6 +22,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/claimmapper"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 )
 
 // LoadTemporalConfig loads Temporal's server configuration as temporal-server
@@ -78,6 +79,13 @@ func Run(ctx context.Context, o cli.Start) error {
 	if err != nil {
 		return err
 	}
+	_, hasIFE := cfg.Services["internal-frontend"]
+	if err := ResolveGrants(&settings, hasIFE); err != nil {
+		if o.AuthzFile != "" {
+			return fmt.Errorf("%s: %w", o.AuthzFile, err)
+		}
+		return err
+	}
 	for _, name := range o.Services {
 		if _, ok := cfg.Services[name]; !ok {
 			from := "--service " + name
@@ -116,6 +124,15 @@ func Run(ctx context.Context, o cli.Start) error {
 		return err
 	}
 	defer auth.Close()
+	if settings.GrantsEnabled(false) && slices.Contains(o.Services, "frontend") {
+		hostPort, tlsCfg, _, err := grantsvc.InternalFrontend(cfg, logger)
+		if err != nil {
+			return fmt.Errorf("grants: the internal-frontend's address: %w", err)
+		}
+		if err := auth.EnableGrants(hostPort, tlsCfg); err != nil {
+			return err
+		}
+	}
 	if addr := settings.Status.Address; addr != "" {
 		st, err := ServeStatus(addr, auth)
 		if err != nil {
@@ -137,6 +154,23 @@ func Run(ctx context.Context, o cli.Start) error {
 		return fmt.Errorf("create Temporal server: %w", err)
 	}
 	logger.Info("temporal-opa: starting", tag.NewStringsTag("services", o.Services), tag.NewStringTag("policy", auth.Policy))
+	if auth.Grants != nil {
+		// The server's Start blocks: the grant service waits for the
+		// internal-frontend in the background (bounded), then follows the grants.
+		logger.Info("temporal-opa: grants enabled", tag.NewStringTag("namespace", auth.Grants.Namespace()))
+		auth.Grants.Start()
+		// Stop the worker and the follower as the server begins to stop,
+		// not after (their calls would fail meanwhile).
+		g, stopped := auth.Grants, make(chan struct{})
+		defer close(stopped)
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-stopped:
+			}
+			_ = g.Close()
+		}()
+	}
 	if err := s.Start(); err != nil { // blocks until ctx is done
 		return fmt.Errorf("run Temporal server: %w", err)
 	}

@@ -12,6 +12,7 @@ package wiring
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/temporal"
+	"google.golang.org/grpc"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"go.temporal.io/server/common/metrics"
@@ -34,6 +36,7 @@ import (
 	"github.com/temporal-opa/temporal-opa/policy/source"
 	"github.com/temporal-opa/temporal-opa/server/internal/authzconfig"
 	"github.com/temporal-opa/temporal-opa/server/internal/cli"
+	"github.com/temporal-opa/temporal-opa/server/internal/grantsvc"
 )
 
 // Auth is an Authorizer and a ClaimMapper ready to be installed in a server,
@@ -61,6 +64,11 @@ type Auth struct {
 	Shadow     *shadow.Shadow
 	shadowFile *source.File
 	flush      time.Duration
+
+	// Grants is the grant service (time-bound access grants) of a process
+	// that runs the frontend; nil until EnableGrants.
+	Grants *grantsvc.Service
+	grants authzconfig.Grants // the settings' grants section, for EnableGrants
 
 	files []*source.File                 // the bundles of policy.bundle, watched, in order
 	set   *source.Set                    // policy.opa_config's bundles; nil when not set
@@ -92,7 +100,12 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	gated := slog.New(gatedHandler{h: logger.Handler(), quiet: &quiet})
 	opts := settings.Policy.Options
 	opts.Logger = gated
-	a := &Auth{flush: settings.DecisionLogs.Flush(), log: logger}
+	a := &Auth{flush: settings.DecisionLogs.Flush(), log: logger, grants: settings.Grants}
+	if settings.GrantsEnabled(false) {
+		// Callers resolve grants.enabled (its default depends on the
+		// internal-frontend) before NewAuth: see ResolveGrants.
+		opts.GrantsNamespace = GrantsNamespace(settings)
+	}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -198,6 +211,56 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 		return nil, err
 	}
 	return a, nil
+}
+
+// GrantsNamespace is the grants namespace of settings.
+func GrantsNamespace(settings authzconfig.File) string {
+	if ns := settings.Grants.Namespace; ns != "" {
+		return ns
+	}
+	return grantsvc.DefaultNamespace
+}
+
+// ResolveGrants settles grants.enabled of settings for a server with or
+// without an internal-frontend: unset, it follows hasInternalFrontend; set
+// to true without one, it is an error.
+func ResolveGrants(settings *authzconfig.File, hasInternalFrontend bool) error {
+	on := settings.GrantsEnabled(hasInternalFrontend)
+	if on && !hasInternalFrontend {
+		return errors.New("grants.enabled is true but the Temporal config has no services.internal-frontend: " +
+			"the grant service calls Temporal through the internal-frontend; add one (bound to loopback or protected by internode mTLS), " +
+			"or set grants.enabled: false")
+	}
+	settings.Grants.Enabled = &on
+	return nil
+}
+
+// EnableGrants builds the grant service of a process that runs the
+// frontend: its client dials the internal-frontend at hostPort (with
+// tlsCfg when not nil). Call it after NewAuth (with grants enabled) and
+// before ServerOptions, which then installs its interceptor; start it with
+// Grants.Start once the server starts.
+func (a *Auth) EnableGrants(hostPort string, tlsCfg *tls.Config) error {
+	g := a.grants
+	ns := g.Namespace
+	if ns == "" {
+		ns = grantsvc.DefaultNamespace
+	}
+	svc, err := grantsvc.New(grantsvc.Config{
+		Namespace:    ns,
+		PollInterval: g.PollInterval,
+		RequestTTL:   g.RequestTTL,
+		Retention:    g.Retention,
+		HostPort:     hostPort,
+		TLS:          tlsCfg,
+		Authorizer:   a.Authorizer,
+		Logger:       a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.Grants = svc
+	return nil
 }
 
 // startShadow starts the shadow policy at path, watched, and connects its
@@ -435,14 +498,19 @@ func (c countingMapper) GetClaims(ai *authorization.AuthInfo) (*authorization.Cl
 	return claims, err
 }
 
-// ServerOptions install the Authorizer, the ClaimMapper and FilterNamespaces. Put them after
+// ServerOptions install the Authorizer, the ClaimMapper, FilterNamespaces and
+// the grant service's interceptor (when EnableGrants was called). Put them after
 // temporal.WithConfig: Temporal calls the claim mapper factory when the option is
 // applied.
 func (a *Auth) ServerOptions() []temporal.ServerOption {
+	interceptors := []grpc.UnaryServerInterceptor{FilterNamespaces(a.Authorizer, a.log)}
+	if a.Grants != nil {
+		interceptors = append(interceptors, a.Grants.Interceptor())
+	}
 	return []temporal.ServerOption{
-		temporal.WithAuthorizer(a.Authorizer),
+		temporal.WithAuthorizer(a.ServerAuthorizer()),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
-		temporal.WithChainedFrontendGrpcInterceptors(FilterNamespaces(a.Authorizer, a.log)),
+		temporal.WithChainedFrontendGrpcInterceptors(interceptors...),
 	}
 }
 
@@ -454,6 +522,10 @@ func (a *Auth) Close() error {
 		return nil
 	}
 	var errs []error
+	if a.Grants != nil {
+		errs = append(errs, a.Grants.Close())
+		a.Grants = nil
+	}
 	for _, f := range a.files {
 		errs = append(errs, f.Close())
 	}
