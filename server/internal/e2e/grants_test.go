@@ -123,7 +123,6 @@ func TestGrants(t *testing.T) {
 
 	// The request: stamped by the frontend, whatever the client said.
 	const grantFor = 20 * time.Second
-	requested := time.Now()
 	g, err := reader.request(ctx, "g-write", "write", grantFor)
 	if err != nil {
 		t.Fatalf("request: %v", err)
@@ -133,9 +132,16 @@ func TestGrants(t *testing.T) {
 	}
 	wantDenied(t, "reader's start with a pending grant", reader.start(ctx, "charge-1"))
 
-	// Four eyes: the reader cannot approve its own request.
+	// Four eyes: the reader cannot approve its own request, and the refusal
+	// is a decision-log event with the reader's verified identity.
 	_, err = reader.update(ctx, "g-write", grantsvc.UpdateApprove)
-	wantDenied(t, "self-approval", err)
+	wantDenied(t, "self-approval", err, "reader (temporal-opa-dev) requested grant g-write and cannot approve it: another person must (four eyes)")
+	waitEvent(t, decisions, "the refused self-approval at temporal/grants/decision", func(ev map[string]any) bool {
+		c, _ := ev["custom"].(map[string]any)
+		op, _ := c["grant_operation"].(map[string]any)
+		res, _ := ev["result"].(map[string]any)
+		return ev["path"] == "temporal/grants/decision" && op["operation"] == "approve" && c["subject"] == "reader" && res["allow"] == false
+	})
 
 	// An admin of payments approves.
 	g, err = admin.update(ctx, "g-write", grantsvc.UpdateApprove)
@@ -190,10 +196,37 @@ func TestGrants(t *testing.T) {
 		t.Errorf("running grants %v, want [grant-g-write] (g-deny was denied)", listed)
 	}
 
-	// After the expiry of g-write, the same start is denied, naming it.
-	time.Sleep(time.Until(requested.Add(grantFor + time.Second)))
-	err = reader.start(ctx, "charge-3")
-	wantDenied(t, "reader's start after the expiry", err, "g-write")
+	// A stream of starts from the reader across g-write's expiry (the
+	// server's clock, on this machine): every start that returned before the
+	// expiry is allowed, every start sent after it is denied naming the
+	// grant; no reload happens at the boundary.
+	approved, err := admin.describe(ctx, "g-write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after, straddling int
+	for i := 0; time.Now().Before(approved.Expires.Add(2 * time.Second)); i++ {
+		sent := time.Now()
+		err := reader.start(ctx, fmt.Sprintf("charge-stream-%d", i))
+		returned := time.Now()
+		switch {
+		case returned.Before(approved.Expires):
+			before++
+			if err != nil {
+				t.Fatalf("start %d, returned %s before the expiry (%s): %v", i, approved.Expires.Sub(returned), approved.Expires, err)
+			}
+		case !sent.Before(approved.Expires):
+			after++
+			wantDenied(t, fmt.Sprintf("start %d, sent %s after the expiry", i, sent.Sub(approved.Expires)), err, "grant g-write (write on \"payments\") expired at")
+		default:
+			straddling++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if before < 10 || after < 10 {
+		t.Fatalf("%d starts before the expiry and %d after: too few to show the boundary", before, after)
+	}
+	t.Logf("stream across the expiry of g-write: %d starts allowed before it, %d denied after it, %d straddling it", before, after, straddling)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		g, err = admin.describe(ctx, "g-write")

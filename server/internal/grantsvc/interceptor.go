@@ -353,13 +353,8 @@ func (i *Interceptor) update(ctx context.Context, claims *authorization.Claims, 
 		return nil, status.Error(codes.Unavailable, "the grant could not be read: try again")
 	}
 	by := grants.IdentityOf(claims)
-	if op == grants.OpApprove || op == grants.OpDeny {
-		// Four eyes, whatever the policy says (the policy and the workflow check it too).
-		if by.Same(stored.RequestedBy) || stored.Subject.Covers(by, claims) {
-			return nil, denied(fmt.Sprintf("grant %s refused: %s requested or holds grant %s; a second person must %s it",
-				op, by, stored.ID, op))
-		}
-	}
+	// Four eyes is DecideGrant's first check, whatever the policy says, and
+	// the refusal is recorded like every decision; the workflow checks it again.
 	if _, err := i.decide(ctx, claims, op, stored, "UpdateWorkflowExecution"); err != nil {
 		return nil, err
 	}

@@ -204,9 +204,15 @@ func TestInterceptorUpdate(t *testing.T) {
 	if d.ops[0] != grants.OpApprove || d.seen[0].ID != "g-1" {
 		t.Fatalf("decided %v on %v", d.ops, d.seen)
 	}
-	// Four eyes, before the policy.
+	// Four eyes is the decider's (Authorizer.DecideGrant checks it first and
+	// records the refusal): the interceptor asks it about every approval.
+	d.allow = false
 	_, _, err = call(t, ic, claimsOf("reader"), "UpdateWorkflowExecution", update("grant-g-1", UpdateApprove, UpdateInput{}))
-	wantCode(t, err, codes.PermissionDenied, "a second person")
+	wantCode(t, err, codes.PermissionDenied, "not an admin of payments")
+	if n := len(d.ops); d.ops[n-1] != grants.OpApprove {
+		t.Fatalf("the self-approval was not decided: %v", d.ops)
+	}
+	d.allow = true
 	_, _, err = call(t, ic, claimsOf("admin"), "UpdateWorkflowExecution", update("grant-nope", UpdateRevoke, UpdateInput{}))
 	wantCode(t, err, codes.NotFound, "no grant nope")
 	_, _, err = call(t, ic, claimsOf("admin"), "UpdateWorkflowExecution", update("grant-g-1", "other", UpdateInput{}))
