@@ -60,12 +60,15 @@ type Options struct {
 	Mode string `yaml:"mode"`
 	// GrantsNamespace, when set, is the namespace that holds time-bound access
 	// grants (package policy/grants; the server's grant service). Calls on it
-	// by callers other than Temporal's internal principal are not decided by
-	// the policy's roles: the grant operations (StartWorkflowExecution,
-	// UpdateWorkflowExecution, PollWorkflowExecutionUpdate,
-	// ListWorkflowExecutions, DescribeWorkflowExecution) are let through to
-	// the frontend interceptor that decides each with DecideGrant, for a
-	// caller with claims; every other call there is denied.
+	// are not decided by the policy: Temporal's internal principal (the grant
+	// service's own follower and worker) is allowed, unrecorded; for other
+	// callers with a verified subject, the grant operations
+	// (StartWorkflowExecution, UpdateWorkflowExecution,
+	// PollWorkflowExecutionUpdate, ListWorkflowExecutions,
+	// CountWorkflowExecutions, DescribeWorkflowExecution) are let through to
+	// the frontend interceptor that decides each with DecideGrant; every other
+	// call there is denied, and so is every command of a workflow of another
+	// namespace aimed at it (a child workflow, a signal).
 	GrantsNamespace string `yaml:"-"`
 	// Recorder, when set, receives every decision (see [Recorder]). When it
 	// logs decisions (a [DecisionLogger]), a denied call's reason ends with its
@@ -470,7 +473,15 @@ func (a *Authorizer) Authorize(ctx context.Context, claims *authorization.Claims
 	}
 	g := a.current.Load()
 	var o outcome
-	if a.opts.GrantsNamespace != "" && target.Namespace == a.opts.GrantsNamespace && !isInternalPrincipal(claims) {
+	if a.opts.GrantsNamespace != "" && target.Namespace == a.opts.GrantsNamespace {
+		if isInternalPrincipal(claims) {
+			// The grant service's own calls through the internal-frontend (its
+			// follower's lists, its worker's polls): its mechanics, not
+			// decisions. Evaluated, a policy restricting them would stop
+			// grants, and the audit trail would hold an event per frontend
+			// per poll.
+			return a.result(outcome{d: decided{allow: true}}, claims, target, ""), nil
+		}
 		o = grantGate(claims, target)
 	} else {
 		o = a.decide(ctx, g, claims, target, rec != nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/authorization"
 
 	"github.com/temporal-opa/temporal-opa/policy/grants"
@@ -517,7 +518,7 @@ var grantAPIs = map[string]bool{
 // isInternalPrincipal reports Temporal's own internal principal (the
 // internal-frontend's callers), which the claim mappers never produce.
 func isInternalPrincipal(c *authorization.Claims) bool {
-	return c != nil && c.AuthType == "temporal"
+	return c != nil && c.AuthType == authorization.InternalPrincipalType
 }
 
 // grantGate decides a call on the grants namespace by a caller other than
@@ -526,6 +527,12 @@ func isInternalPrincipal(c *authorization.Claims) bool {
 // allowed there, whatever the policy's roles say.
 func grantGate(claims *authorization.Claims, target *authorization.CallTarget) outcome {
 	method := target.APIName[strings.LastIndexByte(target.APIName, '/')+1:]
+	if _, ok := target.Request.(*workflowservice.RespondWorkflowTaskCompletedRequest); ok {
+		// A command of a workflow of another namespace aimed at this one
+		// (system.enableCrossNamespaceCommands): a child grant workflow would
+		// skip the grant service's checks.
+		return outcome{d: decided{reason: fmt.Sprintf("namespace %q holds the access grants: it is changed only through `temporal-opa grant`, not by workflows of other namespaces", target.Namespace)}}
+	}
 	switch {
 	case !grantAPIs[target.APIName]:
 		return outcome{d: decided{reason: fmt.Sprintf("namespace %q holds the access grants: %s is not a grant operation; use `temporal-opa grant`", target.Namespace, method)}}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/common/authorization"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -217,7 +218,8 @@ func TestDecideGrant(t *testing.T) {
 // The grants namespace is changed only through grant operations, whatever
 // roles the caller holds; Temporal's internal principal is decided as usual.
 func TestGrantsNamespaceGate(t *testing.T) {
-	a := newAuthorizer(t, policy.Options{GrantsNamespace: "temporal-opa-grants"})
+	log := &eventLog{}
+	a := newAuthorizer(t, policy.Options{GrantsNamespace: "temporal-opa-grants", Recorder: log})
 	internal := &authorization.Claims{Subject: "internal", AuthType: "temporal", System: authorization.RoleAdmin}
 	wf := "/temporal.api.workflowservice.v1.WorkflowService/"
 	cases := []struct {
@@ -233,13 +235,29 @@ func TestGrantsNamespaceGate(t *testing.T) {
 		{"a system admin may not signal a grant", admin, "SignalWorkflowExecution", false},
 		{"no token may not list", nil, "ListWorkflowExecutions", false},
 		{"the internal principal polls", internal, "PollWorkflowTaskQueue", true},
+		{"the internal principal lists", internal, "ListWorkflowExecutions", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			before := len(log.all())
 			res, err := a.Authorize(context.Background(), c.claims, target(wf+c.method, "temporal-opa-grants"))
 			if (err == nil && res.Decision == authorization.DecisionAllow) != c.allow {
 				t.Fatalf("decision %v (%q, %v), want allow %v", res.Decision, res.Reason, err, c.allow)
 			}
+			// The grant service's own calls are not decisions: not recorded.
+			if recorded := len(log.all()) > before; recorded == (c.claims == internal) {
+				t.Fatalf("recorded %v", recorded)
+			}
 		})
+	}
+	// A workflow of another namespace starting a child in the grants namespace.
+	res, _ := a.Authorize(context.Background(), admin, &authorization.CallTarget{APIName: wf + "StartWorkflowExecution", Namespace: "temporal-opa-grants",
+		Request: &workflowservice.RespondWorkflowTaskCompletedRequest{Namespace: "payments"}})
+	if res.Decision != authorization.DecisionDeny || !strings.Contains(res.Reason, "not by workflows of other namespaces") {
+		t.Fatalf("cross-namespace child: %v %q", res.Decision, res.Reason)
+	}
+	// Elsewhere the internal principal is decided by the policy, as ever.
+	if res, _ := a.Authorize(context.Background(), internal, target(wf+"ListWorkflowExecutions", "payments")); res.Decision != authorization.DecisionAllow || len(log.all()) == 0 {
+		t.Fatalf("internal principal on payments: %v", res.Decision)
 	}
 }

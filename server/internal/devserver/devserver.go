@@ -355,7 +355,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			}
 		}
 		// The last WithAuthorizer wins: the policy's, guarded (internalGuard).
-		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.ServerAuthorizer()}))
+		authOpts = append(s.auth.ServerOptions(), temporal.WithAuthorizer(internalGuard{s.auth.Authorizer}))
 	}
 	if err := setupDB(o, cfg); err != nil {
 		return nil, err

@@ -508,7 +508,7 @@ func (a *Auth) ServerOptions() []temporal.ServerOption {
 		interceptors = append(interceptors, a.Grants.Interceptor())
 	}
 	return []temporal.ServerOption{
-		temporal.WithAuthorizer(a.ServerAuthorizer()),
+		temporal.WithAuthorizer(a.Authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return a.claimMapper() }),
 		temporal.WithChainedFrontendGrpcInterceptors(interceptors...),
 	}
