@@ -159,7 +159,7 @@ _custom_allow_rules contains sprintf("data.temporal.custom.%s.grant_allow", [pkg
 # grants; admins of the grant's namespace approve and deny (never their own
 # request, nor a grant they would hold); the requester, the holder and those
 # admins revoke; a caller who already holds a role on the namespace may break
-# glass for itself, up to write.
+# glass for itself (not for a group it is in), up to write.
 default _default_allow := false
 
 _default_allow if {
@@ -184,6 +184,7 @@ _default_allow if {
 	_has_subject
 	count(data.temporal.authz.held_roles) > 0
 	input.caller.is_subject
+	input.grant.subject.claim == "" # for the caller alone, never for a whole group
 	_kind(input.grant) in {"worker", "read", "write", "apis"}
 }
 
@@ -214,7 +215,7 @@ _default_deny_reason := sprintf("%s needs a caller with a verified subject", [in
 	input.grant.namespace,
 ]) if {
 	input.operation == "revoke"
-} else := sprintf("break glass on namespace %q requires a role there already (break glass raises it, for yourself, up to write); caller has %s", [
+} else := sprintf("break glass on namespace %q requires a role there already (break glass raises it, for yourself alone, up to write); caller has %s", [
 	input.grant.namespace,
 	_roles_text,
 ]) if {

@@ -153,17 +153,22 @@ test_operations[note] if {
 		"break glass to admin is refused": {
 			"input": _input("break_glass", _reader, _grant({"role": "admin", "state": "active", "break_glass": true, "duration_ns": _hours(1) / 2}), true, true),
 			"allow": false,
-			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself, up to write); caller has read`,
+			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself alone, up to write); caller has read`,
 		},
 		"break glass without a role is refused": {
 			"input": _input("break_glass", _stranger, _grant({"state": "active", "break_glass": true, "duration_ns": _hours(1) / 2}), true, true),
 			"allow": false,
-			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself, up to write); caller has no role`,
+			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself alone, up to write); caller has no role`,
 		},
 		"break glass for someone else is refused": {
 			"input": _input("break_glass", _reader, _grant({"state": "active", "break_glass": true, "duration_ns": _hours(1) / 2}), true, false),
 			"allow": false,
-			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself, up to write); caller has read`,
+			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself alone, up to write); caller has read`,
+		},
+		"break glass for a group one is in is refused": {
+			"input": _input("break_glass", _reader, _grant({"state": "active", "break_glass": true, "duration_ns": _hours(1) / 2, "subject": {"subject": "", "issuer": "", "claim": "groups", "value": "payments"}}), true, true),
+			"allow": false,
+			"reason": `break glass on namespace "payments" requires a role there already (break glass raises it, for yourself alone, up to write); caller has read`,
 		},
 		"anyone with a subject lists": {
 			"input": _input("list", _stranger, _grant({}), false, false),
