@@ -327,7 +327,7 @@ func BenchmarkEvalMiss(b *testing.B) {
 	}
 	naive, err := rego.New(
 		rego.Query(policy.DefaultDecisionPath),
-		rego.Load([]string{"../rego/bundle/temporal/authz/authz.rego"}, nil),
+		rego.Load([]string{"../rego/bundle/temporal/authz/authz.rego", "../rego/bundle/temporal/grants/grants.rego"}, nil),
 	).PrepareForEval(ctx)
 	if err != nil {
 		b.Fatal(err)
