@@ -14,9 +14,22 @@ certs=/etc/ssl/certs/ca-certificates.crt
 command -v buildah >/dev/null || { echo "$0: buildah not found: run 'make deps' (apt-get install buildah)" >&2; exit 1; }
 [ -f "$certs" ] || { echo "$0: $certs not found: run 'make deps' (apt-get install ca-certificates)" >&2; exit 1; }
 [ -x "$bin" ] || { echo "$0: $bin: not an executable; run 'make build'" >&2; exit 1; }
-# A cgo binary needs a dynamic loader, which a scratch image has not.
-if command -v go >/dev/null && ! go version -m "$bin" | grep -q 'CGO_ENABLED=0'; then
-	echo "$0: $bin is not static (built without CGO_ENABLED=0); build it with 'make build'" >&2; exit 1
+# A cgo binary needs a dynamic loader, which a scratch image has not; and the
+# image ships a release build: no symbol table or DWARF (-ldflags='-s -w'), no
+# path of the build machine (-trimpath), as make build links it.
+if command -v go >/dev/null; then
+	info=$(go version -m "$bin")
+	if ! printf '%s\n' "$info" | grep -q 'CGO_ENABLED=0'; then
+		echo "$0: $bin is not static (built without CGO_ENABLED=0); build it with 'make build'" >&2; exit 1
+	fi
+	ldflags=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*build[[:space:]]*-ldflags=//p')
+	case " $(echo "$ldflags" | tr -d '"') " in
+	*" -s "*" -w "* | *" -w "*" -s "*) ;;
+	*) echo "$0: $bin keeps its debug information (built without -ldflags='-s -w'); build it with 'make build'" >&2; exit 1 ;;
+	esac
+	if ! printf '%s\n' "$info" | grep -q 'trimpath=true'; then
+		echo "$0: $bin holds the build machine's paths (built without -trimpath); build it with 'make build'" >&2; exit 1
+	fi
 fi
 
 set --
