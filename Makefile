@@ -98,8 +98,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./policy/...
 
 ## bench-server: workflows per second of the in-process dev server under a pool of SDK clients, without authorization,
-## with Temporal's default mapper+authorizer, with temporal-opa's default policy and with the four example bundles
-## (about 5 minutes on an idle machine; TEMPORAL_OPA_BENCH_DURATION=20s TEMPORAL_OPA_BENCH_ROUNDS=3 TEMPORAL_OPA_BENCH_WARMUP=5s)
+## with Temporal's default mapper+authorizer, with temporal-opa's default policy, with the four example bundles and with
+## decision logs and metrics on, and the share of each server's CPU spent in temporal-opa (a CPU profile of each slice)
+## (about 7 minutes on an idle machine; TEMPORAL_OPA_BENCH_DURATION=20s TEMPORAL_OPA_BENCH_ROUNDS=3 TEMPORAL_OPA_BENCH_WARMUP=5s)
 bench-server:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkServerThroughput -benchtime 1x -timeout 60m ./server/internal/e2e/
 
