@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/google/pprof v0.0.0-20250403155104-27863c87afa6
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0
 	github.com/labstack/echo/v4 v4.15.4
 	github.com/lestrrat-go/jwx/v2 v2.1.7

@@ -10,7 +10,7 @@
 // name, bundle a configured bundle name, code a fixed error code.
 //
 //	temporal_opa_decisions{operation, decision=allow|deny|error, source=cache|policy, mode=enforce|dry_run, issuer, credentials}
-//	temporal_opa_policy_eval_latency{operation}            (timer: cache misses only)
+//	temporal_opa_policy_eval_latency_microseconds{operation}  (histogram in µs: cache misses only)
 //	temporal_opa_decision_cache_requests{result=hit|miss}
 //	temporal_opa_bundle_loaded{bundle}
 //	temporal_opa_bundle_failed_load{bundle, stage}
@@ -43,8 +43,15 @@ import (
 var (
 	Decisions = metrics.NewCounterDef("temporal_opa_decisions",
 		metrics.WithDescription("Authorization decisions by API method (operation), decision (allow, deny, error), source (cache, policy), mode (enforce, dry_run), issuer (the configured issuer that verified the token; empty without one) and credentials (none, jwt, tls: a verified client certificate alone, jwt_tls, temporal: the internal principal)."))
-	EvalLatency = metrics.NewTimerDef("temporal_opa_policy_eval_latency",
-		metrics.WithDescription("Rego evaluation time of decisions not taken from the decision cache, by API method (operation)."))
+	// EvalLatency is a histogram of microseconds, not a timer: Temporal's
+	// timers are recorded in whole milliseconds with buckets from 1 ms, and
+	// an evaluation takes 5-100 µs. As a dimensionless histogram it gets
+	// Temporal's dimensionless buckets (1, 2, 5, 10 ... 100,000: 1 µs to
+	// 100 ms), and Temporal's own series keep theirs. OpenTelemetry's
+	// Prometheus exporter appends _ratio to every dimensionless series, as
+	// to Temporal's: temporal_opa_policy_eval_latency_microseconds_ratio.
+	EvalLatency = metrics.NewDimensionlessHistogramDef("temporal_opa_policy_eval_latency_microseconds",
+		metrics.WithDescription("Rego evaluation time in microseconds of decisions not taken from the decision cache, by API method (operation)."))
 	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
 		metrics.WithDescription("Decision cache lookups by result (hit, miss)."))
 	BundleLoaded = metrics.NewCounterDef("temporal_opa_bundle_loaded",
@@ -90,7 +97,7 @@ type Metrics struct {
 	// Per-call series, resolved once per label set: recording on a handler
 	// already carrying its tags builds no attribute set per call.
 	decisionsBy sync.Map // decisionKey -> metrics.CounterIface
-	evalBy      sync.Map // operation -> metrics.TimerIface
+	evalBy      sync.Map // operation -> metrics.HistogramIface
 }
 
 // decisionKey is a label set of temporal_opa_decisions. issuer is the
@@ -162,11 +169,11 @@ func (m *Metrics) Record(e *policy.Event) {
 	} else {
 		m.cacheMiss.Record(1)
 		if e.EvalDuration > 0 {
-			t, ok := m.evalBy.Load(op)
+			h, ok := m.evalBy.Load(op)
 			if !ok {
-				t, _ = m.evalBy.LoadOrStore(op, EvalLatency.With(m.h.WithTags(metrics.OperationTag(op))))
+				h, _ = m.evalBy.LoadOrStore(op, EvalLatency.With(m.h.WithTags(metrics.OperationTag(op))))
 			}
-			t.(metrics.TimerIface).Record(e.EvalDuration)
+			h.(metrics.HistogramIface).Record(e.EvalDuration.Microseconds())
 		}
 	}
 	c, ok := m.decisionsBy.Load(k)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"go.temporal.io/server/common/authorization"
+	"go.temporal.io/server/common/metrics"
 	"go.temporal.io/server/common/metrics/metricstest"
 
 	"github.com/temporal-opa/temporal-opa/policy"
@@ -79,9 +79,14 @@ func TestDecisionSeries(t *testing.T) {
 	if hits, misses := count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "hit"}), count(snap, "temporal_opa_decision_cache_requests", map[string]string{"result": "miss"}); hits != 6 || misses != 4 {
 		t.Errorf("cache hits %d, misses %d; want 6 and 4", hits, misses)
 	}
-	lat := snap["temporal_opa_policy_eval_latency"]
-	if len(lat) != 4 || lat[0].Tags["operation"] == "" || lat[0].Value.(time.Duration) <= 0 {
-		t.Errorf("eval latency recordings: %d, want 4 with an operation and a duration", len(lat))
+	lat := snap["temporal_opa_policy_eval_latency_microseconds"]
+	if len(lat) != 4 {
+		t.Fatalf("eval latency recordings: %d, want 4", len(lat))
+	}
+	for _, r := range lat {
+		if us, ok := r.Value.(int64); !ok || us <= 0 || us > 1_000_000 || r.Tags["operation"] == "" || r.Unit != metrics.Dimensionless {
+			t.Errorf("eval latency recording %v %s (unit %q) %v: want microseconds (0 < µs <= 1 s), an operation, unit %q", r.Value, r.Tags["operation"], r.Unit, r.Tags, metrics.Dimensionless)
+		}
 	}
 }
 

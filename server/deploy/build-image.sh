@@ -14,9 +14,26 @@ certs=/etc/ssl/certs/ca-certificates.crt
 command -v buildah >/dev/null || { echo "$0: buildah not found: run 'make deps' (apt-get install buildah)" >&2; exit 1; }
 [ -f "$certs" ] || { echo "$0: $certs not found: run 'make deps' (apt-get install ca-certificates)" >&2; exit 1; }
 [ -x "$bin" ] || { echo "$0: $bin: not an executable; run 'make build'" >&2; exit 1; }
-# A cgo binary needs a dynamic loader, which a scratch image has not.
-if command -v go >/dev/null && ! go version -m "$bin" | grep -q 'CGO_ENABLED=0'; then
-	echo "$0: $bin is not static (built without CGO_ENABLED=0); build it with 'make build'" >&2; exit 1
+# A cgo binary needs a dynamic loader, which a scratch image has not; and the
+# image ships a release build, as make build links it: no path of the build
+# machine (-trimpath), no symbol table or DWARF (-ldflags='-s -w').
+if command -v go >/dev/null; then
+	info=$(go version -m "$bin")
+	if ! printf '%s\n' "$info" | grep -q 'CGO_ENABLED=0'; then
+		echo "$0: $bin is not static (built without CGO_ENABLED=0); build it with 'make build'" >&2; exit 1
+	fi
+	if ! printf '%s\n' "$info" | grep -q 'trimpath=true'; then
+		echo "$0: $bin holds the build machine's paths (built without -trimpath); build it with 'make build'" >&2; exit 1
+	fi
+fi
+# The build information does not record -ldflags under -trimpath: look for the
+# sections instead (readelf, else go tool nm, which fails without a symbol table).
+if command -v readelf >/dev/null; then
+	if readelf -S "$bin" | grep -qE '\.(z?debug_|symtab)'; then
+		echo "$0: $bin keeps its debug information (a symbol table or DWARF: built without -ldflags='-s -w'); build it with 'make build'" >&2; exit 1
+	fi
+elif command -v go >/dev/null && go tool nm "$bin" >/dev/null 2>&1; then
+	echo "$0: $bin keeps its symbol table (built without -ldflags='-s -w'); build it with 'make build'" >&2; exit 1
 fi
 
 set --

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -13,14 +12,12 @@ import (
 	"github.com/temporal-opa/temporal-opa/server/internal/devserver"
 )
 
-// repoPath returns a path relative to the repository root.
+// repoPath returns a path relative to the repository root, found from the
+// test's working directory (not from the test binary's file paths, which
+// -trimpath makes relative).
 func repoPath(t testing.TB, rel string) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", rel)
+	return filepath.Join(repoRoot(t), rel)
 }
 
 // The least-privilege-workers example bundle, loaded from bundles/ as a user

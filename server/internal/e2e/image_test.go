@@ -832,7 +832,7 @@ func checkOCIArchive(t *testing.T, archive string) {
 }
 
 // repoRoot is the directory of go.mod.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -862,7 +862,7 @@ func serverBinary(t *testing.T, root string) string {
 	}
 	bin := filepath.Join(t.TempDir(), "temporal-opa")
 	began := time.Now()
-	cmd := exec.Command("go", "build", "-o", bin, "./server")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./server") // as make build
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
