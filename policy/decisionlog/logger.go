@@ -65,6 +65,10 @@ type Options struct {
 	ID string
 	// OnDrop, when set, is called for every event dropped (metrics).
 	OnDrop func()
+	// PluginUpload hands every event to OPA's decision-log plugin, uploads
+	// included, as before temporal-opa encoded and uploaded events itself (see
+	// the package doc): for comparison (BenchmarkDecisionLogLineRate).
+	PluginUpload bool
 }
 
 // ConfigError is a decision_logs setting that cannot work.
@@ -91,6 +95,14 @@ type Logger struct {
 
 	sysMu     sync.Mutex
 	sysLoaded []string // policy ids upserted in the manager's store
+
+	// up encodes and uploads events when there is a service and no console;
+	// nil: OPA's plugin does all. Events go through OPA's plugin anyway while
+	// system.log rules are loaded (sysRules): its drop and mask rules.
+	up       *uploader
+	labels   []byte // labels as JSON
+	encoded  []byte // the worker's encoding buffer
+	sysRules atomic.Bool
 
 	recorded, logged, dropped, failed atomic.Uint64
 }
@@ -187,6 +199,16 @@ func New(ctx context.Context, opaConfig []byte, opts Options) (*Logger, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	if cfg.Service != "" && !cfg.ConsoleLogs && cfg.Reporting.MaxDecisionsPerSecond == nil && !opts.PluginUpload {
+		labels := map[string]any{}
+		for k, v := range mgr.Labels() {
+			labels[k] = v
+		}
+		if l.labels, err = appendAny(nil, labels); err != nil {
+			return nil, &ConfigError{Err: fmt.Errorf("labels: %w", err)}
+		}
+		l.up = newUploader(mgr.Client(cfg.Service), cfg, mgr.Logger(), l.drop)
+	}
 	go l.loop()
 	return l, nil
 }
@@ -247,9 +269,16 @@ func (l *Logger) push(it item) {
 		default:
 		}
 	}
-	l.dropped.Add(1)
+	l.drop(1)
+}
+
+// drop counts n dropped events.
+func (l *Logger) drop(n int) {
+	l.dropped.Add(uint64(n))
 	if l.opts.OnDrop != nil {
-		l.opts.OnDrop()
+		for range n {
+			l.opts.OnDrop()
+		}
 	}
 }
 
@@ -282,7 +311,8 @@ func (l *Logger) loop() {
 // log hands one event to OPA's plugin.
 func (l *Logger) log(ctx context.Context, it item) {
 	e := it.e
-	info, err := l.info(e)
+	fast := l.up != nil && !l.sysRules.Load()
+	info, err := l.info(e, fast)
 	if err == nil && it.enforced != nil {
 		info.Custom["mode"] = "shadow"
 		info.Custom["shadow"] = map[string]any{
@@ -291,7 +321,12 @@ func (l *Logger) log(ctx context.Context, it item) {
 			"enforced_mode":        cmp.Or(it.enforced.Mode, policy.ModeEnforce),
 		}
 	}
-	if err == nil {
+	if err == nil && fast {
+		l.encoded, err = appendEvent(l.encoded[:0], l.labels, info)
+		if err == nil {
+			l.up.add(l.encoded)
+		}
+	} else if err == nil {
 		err = l.plugin.Log(ctx, info)
 	}
 	if err != nil {
@@ -302,8 +337,10 @@ func (l *Logger) log(ctx context.Context, it item) {
 	l.logged.Add(1)
 }
 
-// info turns an event into what OPA's plugin logs.
-func (l *Logger) info(e *policy.Event) (*server.Info, error) {
+// info turns an event into what OPA's plugin logs. With direct, the input is
+// left as the OPA value (Input nil) when nothing in it is erased or cut: the
+// event is then encoded straight from it.
+func (l *Logger) info(e *policy.Event, direct bool) (*server.Info, error) {
 	inputAST, err := e.InputValue()
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
@@ -313,24 +350,27 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		// On the OPA value: no second conversion when nothing else is erased.
 		inputAST, erased = keepClaimsRead(inputAST, e.JWTPaths)
 	}
-	doc, err := ast.JSON(inputAST)
-	if err != nil {
-		return nil, fmt.Errorf("input: %w", err)
-	}
-	input, _ := doc.(map[string]any)
-	var erasedReq []string
-	if !l.opts.KeepPayloads {
-		erasedReq = eraseSecrets(input)
-	}
-	truncateStrings(input, "/input", &truncated)
-	erased = append(erasedReq, erased...)
-	if len(erasedReq) > 0 || len(truncated) > 0 {
-		// The value the drop and mask rules see must be the erased document.
-		if inputAST, err = ast.InterfaceToValue(input); err != nil {
+	var in any
+	if !direct || !plainInput(inputAST) {
+		doc, err := ast.JSON(inputAST)
+		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
+		input, _ := doc.(map[string]any)
+		var erasedReq []string
+		if !l.opts.KeepPayloads {
+			erasedReq = eraseSecrets(input)
+		}
+		truncateStrings(input, "/input", &truncated)
+		erased = append(erasedReq, erased...)
+		if len(erasedReq) > 0 || len(truncated) > 0 {
+			// The value the drop and mask rules see must be the erased document.
+			if inputAST, err = ast.InterfaceToValue(input); err != nil {
+				return nil, fmt.Errorf("input: %w", err)
+			}
+		}
+		in = input
 	}
-	var in any = input
 	var result any = map[string]any{"allow": e.Allow, "reason": bounded(e.Reason)}
 	bundles := make(map[string]server.BundleInfo, len(e.Revisions))
 	for name, rev := range e.Revisions {
@@ -398,7 +438,7 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		DecisionID: e.ID,
 		Path:       path,
 		Timestamp:  e.Time.UTC(),
-		Input:      &in,
+		Input:      inputPtr(in),
 		InputAST:   inputAST, // spares OPA a JSON round trip to run the drop and mask rules
 		Results:    &result,
 		Bundles:    bundles,
@@ -416,6 +456,13 @@ func (l *Logger) info(e *policy.Event) (*server.Info, error) {
 		custom["error"] = map[string]any{"code": ee.Code, "message": bounded(ee.Message)}
 	}
 	return info, nil
+}
+
+func inputPtr(in any) *any {
+	if in == nil {
+		return nil
+	}
+	return &in
 }
 
 // timers reports fixed timer values as the event's metrics.
@@ -457,12 +504,14 @@ func (l *Logger) PolicyActivated(p policy.ActivePolicy) {
 			}
 		}
 		l.sysLoaded = l.sysLoaded[:0]
+		l.sysRules.Store(false)
 		for _, name := range slices.Sorted(maps.Keys(p.System)) {
 			id := prefix + name
 			if err := l.mgr.Store.UpsertPolicy(ctx, txn, id, p.System[name]); err != nil {
 				return err
 			}
 			l.sysLoaded = append(l.sysLoaded, id)
+			l.sysRules.Store(true)
 		}
 		return nil
 	})
@@ -504,7 +553,15 @@ func (l *Logger) Status() Status {
 		KeepPayloads: l.opts.KeepPayloads,
 		KeepClaims:   l.opts.KeepClaims,
 	}
-	if s.Service != "" {
+	switch {
+	case l.up != nil:
+		s.BufferType = l.cfg.Reporting.BufferType
+		events, bytes := l.up.size()
+		s.Buffered = int64(bytes)
+		if l.up.maxEvents > 0 {
+			s.Buffered = int64(events)
+		}
+	case s.Service != "":
 		s.BufferType, s.Buffered = l.plugin.BufferSize()
 	}
 	return s
@@ -535,6 +592,9 @@ drain:
 		default:
 			break drain
 		}
+	}
+	if l.up != nil {
+		err = errors.Join(err, l.up.flush(ctx))
 	}
 	l.mgr.Stop(ctx)
 	return err
