@@ -103,14 +103,8 @@ func appendValue(buf []byte, v ast.Value) ([]byte, error) {
 	case ast.Boolean:
 		return strconv.AppendBool(buf, bool(x)), nil
 	case ast.Number:
-		if _, ok := x.Int64(); ok {
-			return append(buf, x...), nil
-		}
-		f, ok := x.Float64()
-		if !ok {
-			return buf, fmt.Errorf("number %s out of range", x)
-		}
-		return appendAny(buf, f)
+		// ast.JSON makes it a json.Number, which encoding/json writes as it is.
+		return appendAny(buf, json.Number(x))
 	case ast.String:
 		return appendString(buf, string(x)), nil
 	case *ast.Array:
