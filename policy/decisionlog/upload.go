@@ -105,7 +105,8 @@ func newUploader(client rest.Client, cfg *logs.Config, logger logging.Logger, dr
 func (u *uploader) add(event []byte) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if len(u.raw) > 1 && len(u.raw)+1+len(event) > u.rawLimit {
+	if len(u.raw) > 1 && (len(u.raw)+1+len(event) > u.rawLimit || u.maxEvents > 0 && u.rawEvents >= max(1, u.maxEvents/4)) {
+		// Full, or a quarter of an event bound: the bound drops batches whole.
 		u.closeBatch()
 	}
 	if len(u.raw) == 0 {
