@@ -50,6 +50,7 @@ func BenchmarkLogEvent(b *testing.B) {
 		{"console", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}, writer("default")},
 		{"console-token-claims", "", decisionlog.Options{ForceConsole: true, Console: io.Discard}, withToken},
 		{"service", "services: {audit: {url: '" + svc.URL + "'}}\ndecision_logs: {service: audit, reporting: {min_delay_seconds: 1, max_delay_seconds: 1}}", decisionlog.Options{}, writer("default")},
+		{"service-plugin", "services: {audit: {url: '" + svc.URL + "'}}\ndecision_logs: {service: audit, reporting: {min_delay_seconds: 1, max_delay_seconds: 1}}", decisionlog.Options{PluginUpload: true}, writer("default")},
 	} {
 		b.Run(sink.name, func(b *testing.B) {
 			sink.opts.QueueSize = b.N + 1
