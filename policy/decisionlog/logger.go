@@ -430,7 +430,7 @@ func (l *Logger) info(e *policy.Event, direct bool) (*server.Info, error) {
 	if paths := e.RequestPaths(); len(paths) > 0 {
 		custom["request_paths"] = paths
 	}
-	m := timers{Metrics: metrics.New(), all: map[string]any{"timer_server_handler_ns": e.Duration.Nanoseconds()}}
+	m := timers{Metrics: metrics.NoOp(), all: map[string]any{"timer_server_handler_ns": e.Duration.Nanoseconds()}}
 	if !e.Cached && e.EvalDuration > 0 {
 		m.all["timer_rego_query_eval_ns"] = e.EvalDuration.Nanoseconds()
 	}
