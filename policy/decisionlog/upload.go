@@ -28,7 +28,8 @@ const DefaultBufferBytes = 32 << 20
 // of events, at most reporting.upload_size_limit_bytes compressed, POSTed to
 // the decision_logs resource with OPA's REST client and credentials) and
 // uploads them on OPA's schedule (trigger periodic: every min..max delay;
-// immediate: as soon as a batch is full). It replaces OPA's upload buffer
+// immediate: as soon as a batch is full), and sooner when half the bound is
+// waiting. It replaces OPA's upload buffer
 // because that one cannot count what it drops in events (it drops whole
 // chunks and counts chunks), and its per-event cost is the JSON encoding by
 // reflection of an event first converted for the drop and mask rules.
@@ -128,7 +129,8 @@ func (u *uploader) closeBatch() {
 	}
 	u.compress(0, len(u.ends))
 	u.raw, u.ends, u.rawEvents = u.raw[:0], u.ends[:0], 0
-	if u.immediate {
+	if u.immediate || u.maxBytes > 0 && u.chunkBytes > u.maxBytes/2 || u.maxEvents > 0 && u.chunkEvents > u.maxEvents/2 {
+		// Immediate, or half the bound waits: upload now rather than drop later.
 		select {
 		case u.wake <- struct{}{}:
 		default:
@@ -210,13 +212,17 @@ func (u *uploader) loop() {
 			delay = time.Duration(util.DefaultBackoff(float64(100*time.Millisecond), float64(u.maxDelay), retry))
 		}
 		t := time.NewTimer(delay)
+		wake := u.wake
+		if retry > 0 {
+			wake = nil // backing off: the next attempt is the timer's
+		}
 		select {
 		case <-u.stop:
 			t.Stop()
 			return
-		case <-u.wake:
+		case <-wake:
 			t.Stop()
-			// Immediate: upload the closed batches; the open one waits.
+			// Closed batches to upload now; the open one waits.
 			if err := u.upload(context.Background(), false); err != nil {
 				retry++
 				continue
