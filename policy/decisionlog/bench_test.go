@@ -53,7 +53,6 @@ func BenchmarkRecord(b *testing.B) {
 //	 6.3%  logs.(*Plugin).push -> sizeBuffer.Push (json.Marshal of the event by reflection, gzip 1.1%)
 //
 // AFTER_PROFILE
-//
 func BenchmarkLogEvent(b *testing.B) {
 	svc := newBenchService(b)
 	withToken := writer("default")
