@@ -52,7 +52,17 @@ func BenchmarkRecord(b *testing.B) {
 //	10.1%  rego.PreparedEvalQuery.Eval (dropEvent 7.0%, maskEvent 3.1%: with no system.log rules loaded)
 //	 6.3%  logs.(*Plugin).push -> sizeBuffer.Push (json.Marshal of the event by reflection, gzip 1.1%)
 //
-// AFTER_PROFILE
+// After (service, the upload path; 3 x 20,000 events; 0.90 s of samples,
+// setup included; 9.2-9.6 µs/op, 98 allocations per event instead of 359):
+//
+//	cum%   what
+//	60.0%  decisionlog.(*Logger).log
+//	26.7%  decisionlog.(*Logger).info (projection.Whole 12.2%, plainInput 6.7%, keepClaimsRead 3.3%)
+//	21.1%  decisionlog.appendEvent (appendString 10.0%, map keys sorted 6.7%, the input value 8.9%)
+//	17.8%  runtime.mallocgc; 16.7% gcBgMarkWorker
+//	12.2%  decisionlog.(*uploader).add (gzip 10.0%: klauspost/compress, fastest level)
+//	 5.6%  policy.NewAuthorizer (setup)
+//	 0%    rego evaluation, reflection, JSON round trips
 func BenchmarkLogEvent(b *testing.B) {
 	svc := newBenchService(b)
 	withToken := writer("default")

@@ -67,10 +67,11 @@
 // every event to an OPA value for the drop and mask rules (the result and
 // custom fields through a JSON round trip), evaluates both rules even when
 // there are none, and then encodes the event by reflection; its upload buffer
-// drops whole chunks and counts chunks, not events. That path cost 28-38 µs
-// of CPU per event idle, 75-120 µs on a loaded machine (BenchmarkLogEvent,
-// BenchmarkDecisionLogLineRate's plugin_cpu_us/event); its profile's top
-// entries are in bench_test.go. The upload path keeps what goes on the wire
+// drops whole chunks and counts chunks, not events. That path costs about
+// 120 µs of CPU per event on a 2-core machine (BenchmarkDecisionLogLineRate's
+// plugin_cpu_us/event, getrusage; BenchmarkLogEvent's 28-45 µs/op is wall
+// time with both cores busy), this one about 10 µs; the profiles' top entries
+// are in bench_test.go. The upload path keeps what goes on the wire
 // exactly: OPA's event (logs.EventV1's JSON, same fields; TestEventEncodingIsOPAs
 // decodes both and compares), written once from the evaluated input value
 // (policy.Event.InputValue; the JSON document is built only when input.request
