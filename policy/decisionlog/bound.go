@@ -204,32 +204,9 @@ func bounded(s string) string {
 
 var keyRequest = ast.StringTerm("request")
 
-// plainInput reports whether the input document has nothing to erase or cut:
-// no input.request and no string value longer than MaxValueBytes. It is then
-// logged as it is, encoded once from its OPA value.
+// plainInput reports whether the input document has no input.request, where
+// secrets are erased. (Strings to cut are found while encoding: errLongString.)
 func plainInput(v ast.Value) bool {
 	in, ok := v.(ast.Object)
-	return ok && in.Get(keyRequest) == nil && !hasLongString(in)
-}
-
-func hasLongString(v ast.Value) bool {
-	switch x := v.(type) {
-	case ast.String:
-		return len(x) > MaxValueBytes
-	case ast.Object:
-		long := false
-		x.Foreach(func(_, val *ast.Term) { long = long || hasLongString(val.Value) })
-		return long
-	case *ast.Array:
-		for i := range x.Len() {
-			if hasLongString(x.Elem(i).Value) {
-				return true
-			}
-		}
-	case ast.Set:
-		long := false
-		x.Foreach(func(t *ast.Term) { long = long || hasLongString(t.Value) })
-		return long
-	}
-	return false
+	return ok && in.Get(keyRequest) == nil
 }

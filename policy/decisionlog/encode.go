@@ -2,6 +2,7 @@ package decisionlog
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -93,8 +94,13 @@ func appendEvent(buf []byte, labels []byte, info *server.Info) ([]byte, error) {
 	return append(buf, '}'), nil
 }
 
+// errLongString: a string value of the input is longer than MaxValueBytes;
+// the event must go through the JSON document, where it is cut and listed.
+var errLongString = errors.New("a string value to cut")
+
 // appendValue appends an OPA value (the input document) as JSON, as
-// ast.JSON and encoding/json would write it (a set as an array).
+// ast.JSON and encoding/json would write it (a set as an array); it fails
+// with errLongString on a string value (not a key) longer than MaxValueBytes.
 func appendValue(buf []byte, v ast.Value) ([]byte, error) {
 	var err error
 	switch x := v.(type) {
@@ -106,6 +112,9 @@ func appendValue(buf []byte, v ast.Value) ([]byte, error) {
 		// ast.JSON makes it a json.Number, which encoding/json writes as it is.
 		return appendAny(buf, json.Number(x))
 	case ast.String:
+		if len(x) > MaxValueBytes {
+			return buf, errLongString
+		}
 		return appendString(buf, string(x)), nil
 	case *ast.Array:
 		buf = append(buf, '[')
@@ -199,8 +208,14 @@ func appendAny(buf []byte, v any) ([]byte, error) {
 		}
 		return append(buf, ']'), nil
 	case map[string]any:
+		var arr [16]string
+		keys := arr[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 		buf = append(buf, '{')
-		for i, k := range slices.Sorted(maps.Keys(x)) {
+		for i, k := range keys {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
@@ -221,6 +236,14 @@ func appendAny(buf []byte, v any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainByte[b] is true for the ASCII bytes encoding/json writes as they are.
+var plainByte = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string exactly as encoding/json writes it:
 // HTML characters and U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD.
 func appendString(buf []byte, s string) []byte {
@@ -228,7 +251,7 @@ func appendString(buf []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if plainByte[b] {
 				i++
 				continue
 			}

@@ -312,17 +312,15 @@ func (l *Logger) loop() {
 func (l *Logger) log(ctx context.Context, it item) {
 	e := it.e
 	fast := l.up != nil && !l.sysRules.Load()
-	info, err := l.info(e, fast)
-	if err == nil && it.enforced != nil {
-		info.Custom["mode"] = "shadow"
-		info.Custom["shadow"] = map[string]any{
-			"enforced_decision_id": it.enforced.ID,
-			"enforced_result":      map[string]any{"allow": it.enforced.Allow, "reason": bounded(it.enforced.Reason)},
-			"enforced_mode":        cmp.Or(it.enforced.Mode, policy.ModeEnforce),
-		}
-	}
+	info, err := l.itemInfo(it, fast)
 	if err == nil && fast {
 		l.encoded, err = appendEvent(l.encoded[:0], l.labels, info)
+		if errors.Is(err, errLongString) {
+			// A string to cut: through the JSON document, as OPA's path does.
+			if info, err = l.itemInfo(it, false); err == nil {
+				l.encoded, err = appendEvent(l.encoded[:0], l.labels, info)
+			}
+		}
 		if err == nil {
 			l.up.add(l.encoded)
 		}
@@ -337,9 +335,24 @@ func (l *Logger) log(ctx context.Context, it item) {
 	l.logged.Add(1)
 }
 
+// itemInfo is info of the item's event, with a shadow decision's custom.shadow.
+func (l *Logger) itemInfo(it item, direct bool) (*server.Info, error) {
+	info, err := l.info(it.e, direct)
+	if err == nil && it.enforced != nil {
+		info.Custom["mode"] = "shadow"
+		info.Custom["shadow"] = map[string]any{
+			"enforced_decision_id": it.enforced.ID,
+			"enforced_result":      map[string]any{"allow": it.enforced.Allow, "reason": bounded(it.enforced.Reason)},
+			"enforced_mode":        cmp.Or(it.enforced.Mode, policy.ModeEnforce),
+		}
+	}
+	return info, err
+}
+
 // info turns an event into what OPA's plugin logs. With direct, the input is
-// left as the OPA value (Input nil) when nothing in it is erased or cut: the
-// event is then encoded straight from it.
+// left as the OPA value (Input nil) when it has no input.request to erase: the
+// event is then encoded straight from it (appendEvent fails with errLongString
+// when a string in it must be cut).
 func (l *Logger) info(e *policy.Event, direct bool) (*server.Info, error) {
 	inputAST, err := e.InputValue()
 	if err != nil {
