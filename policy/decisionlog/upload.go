@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/logging"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/open-policy-agent/opa/v1/plugins/logs"
+	lstat "github.com/open-policy-agent/opa/v1/plugins/logs/status"
 	"github.com/open-policy-agent/opa/v1/plugins/rest"
 	"github.com/open-policy-agent/opa/v1/util"
 )
@@ -283,19 +284,9 @@ func (u *uploader) post(ctx context.Context, data []byte) error {
 	}
 	defer util.Close(resp)
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return fmt.Errorf("log upload failed, server replied with HTTP %d %s", resp.StatusCode, httpStatusText(resp.StatusCode))
+		return lstat.HTTPError{StatusCode: resp.StatusCode}
 	}
 	return nil
-}
-
-func httpStatusText(code int) string {
-	switch {
-	case code >= 500:
-		return "(server error)"
-	case code >= 400:
-		return "(client error)"
-	}
-	return ""
 }
 
 // flush stops the schedule and uploads everything within ctx; what cannot be
