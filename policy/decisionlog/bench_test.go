@@ -53,7 +53,10 @@ func BenchmarkRecord(b *testing.B) {
 //	 6.3%  logs.(*Plugin).push -> sizeBuffer.Push (json.Marshal of the event by reflection, gzip 1.1%)
 //
 // After (service, the upload path; 3 x 20,000 events; 0.90 s of samples,
-// setup included; 9.2-9.6 µs/op, 98 allocations per event instead of 359):
+// setup included; 9.2-9.6 µs/op, 98 allocations per event instead of 359;
+// since then strings to cut are found while encoding and escaping is
+// table-driven: 8.0-8.3 µs/op and 72 allocations, service-plugin 43-46 µs/op
+// and 356 in the same run):
 //
 //	cum%   what
 //	60.0%  decisionlog.(*Logger).log
