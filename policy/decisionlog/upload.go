@@ -289,8 +289,8 @@ func (u *uploader) post(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// flush stops the schedule and uploads everything within ctx; what cannot be
-// uploaded by then is dropped and counted.
+// flush stops the schedule and uploads everything within ctx's deadline (one
+// attempt without one); what cannot be uploaded by then is dropped and counted.
 func (u *uploader) flush(ctx context.Context) error {
 	close(u.stop)
 	<-u.done
@@ -299,8 +299,8 @@ func (u *uploader) flush(ctx context.Context) error {
 		if err = u.upload(ctx, true); err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			break
+		if _, ok := ctx.Deadline(); !ok || ctx.Err() != nil {
+			break // without a deadline, one attempt: Close must return
 		}
 		u.logger.Error("Error flushing decisions: %v", err)
 		select {
