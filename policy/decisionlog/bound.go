@@ -201,3 +201,12 @@ func bounded(s string) string {
 	s, _ = policy.Truncate(s, MaxValueBytes)
 	return s
 }
+
+var keyRequest = ast.StringTerm("request")
+
+// plainInput reports whether the input document has no input.request, where
+// secrets are erased. (Strings to cut are found while encoding: errLongString.)
+func plainInput(v ast.Value) bool {
+	in, ok := v.(ast.Object)
+	return ok && in.Get(keyRequest) == nil
+}

@@ -112,7 +112,7 @@ type DecisionLogs struct {
 	// KeepClaims keeps every claim of the caller's token in the events'
 	// input.claims.jwt; by default only the claims the policy reads.
 	KeepClaims bool `yaml:"keep_claims"`
-	// QueueSize bounds the events waiting to be logged (0: 10000); when full,
+	// QueueSize bounds the events waiting to be logged (0: 50000); when full,
 	// events are dropped and counted in /status.
 	QueueSize int `yaml:"queue_size"`
 	// FlushTimeout bounds the flush at shutdown (0: DefaultFlushTimeout).
