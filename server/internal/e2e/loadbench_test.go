@@ -124,10 +124,11 @@ type benchParams struct {
 // Measured on the 2-core machine (issue 22; two runs, shares of the server's
 // CPU, all components together, cumulative): (3) the default policy 0.26% and
 // 0.25% (target <= 1%: met); (4) the four bundles 0.81% and 0.74%; (5) decision
-// logs and metrics 10.5% and 7.8% (target <= 3%: not met), of which decision
-// logging (the logger's goroutine and OPA's upload) 9.8% and 7.2%, metrics
-// 0.4% and 0.2%. The README's "What temporal-opa costs the server's CPU" has
-// the table and the decision logger's profile.
+// logs and metrics 10.5% and 7.8% with OPA's decision-log plugin uploading
+// (decision logging 9.8% and 7.2%, metrics 0.4% and 0.2%), and 0.87-1.44% with
+// the decision logger's own upload path (target <= 3%: met; decision logging
+// 0.40%). The README's "What temporal-opa costs the server's CPU" has the
+// tables and the plugin's profile.
 //
 // Workload, per server: benchApps applications, each a worker (its own
 // client, principal and task queue) running a workflow of one activity, and a
