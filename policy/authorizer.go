@@ -556,7 +556,7 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	if ix := a.grants.Load(); ix != nil && g.reads.ReadsGrants() {
 		// The grants the call sees at this instant are part of its key: a
 		// decision under a grant is not reused past the grant's end.
-		gr = ix.forCall(claims, target.Namespace, false, time.Now())
+		gr = ix.forCall(claims, target.Namespace, time.Now())
 	}
 	var key []byte
 	cacheable := false
@@ -618,7 +618,7 @@ func (a *Authorizer) callGrants(claims *authorization.Claims, target *authorizat
 	if target == nil {
 		return nil
 	}
-	return a.grants.Load().forCall(claims, target.Namespace, false, time.Now())
+	return a.grants.Load().forCall(claims, target.Namespace, time.Now())
 }
 
 // decideWhole decides a call on its whole input document, with no cache, and

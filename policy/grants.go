@@ -223,9 +223,9 @@ func callState(g *grants.Grant, now time.Time) string {
 	return ""
 }
 
-// forCall returns the grants of the caller with claims on namespace ns (every
-// namespace when all) as a call at now sees them; nil when there are none.
-func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, all bool, now time.Time) *projection.Grants {
+// forCall returns the grants of the caller with claims on namespace ns as a
+// call at now sees them; nil when there are none.
+func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, now time.Time) *projection.Grants {
 	if ix == nil || claims == nil {
 		return nil
 	}
@@ -236,7 +236,7 @@ func (ix *grantIndex) forCall(claims *authorization.Claims, ns string, all bool,
 		key        []byte
 	)
 	add := func(e *indexedGrant) {
-		if !all && e.g.Namespace != ns {
+		if e.g.Namespace != ns {
 			return
 		}
 		st := callState(&e.g, now)
