@@ -105,6 +105,11 @@ type Status struct {
 	ActivatedAt time.Time         `json:"activated_at"` // when the active policy was swapped in
 	Revisions   map[string]string `json:"revisions"`    // active bundle name to revision ("" if none)
 	Cacheable   bool              `json:"decision_cache"`
+	// Planned: the default rules decide calls without a time-bound grant
+	// through a plan built at activation, in Go, with the custom rules
+	// evaluated by OPA (see the README's Performance section); false when a
+	// bundle replaces the default policy or the decision path is another.
+	Planned bool `json:"decision_plan"`
 	// CacheEntries and CacheBytes are what the decision cache holds (bounded by
 	// Options.DecisionCacheSize and DecisionCacheBytes).
 	CacheEntries int  `json:"decision_cache_entries"`
@@ -163,6 +168,7 @@ type generation struct {
 	allGrantsBody ast.Body        // with role rules, the compiled query binding grantsVar to all_granted_roles
 	grantBody     ast.Body        // the compiled query of GrantDecisionPath; nil when the policy does not define it
 	grantVar      ast.Var         // the variable of grantBody that binds the grant decision
+	plan          *plan           // decides the calls without a time-bound grant in Go when the default rules decide; nil otherwise
 	explained     map[string]bool // the files whose steps explain keeps: the decision's package and temporal.custom
 	revisions     map[string]string
 	user          map[string]*bundle.Bundle // the user bundles it was built from, by name
@@ -282,7 +288,7 @@ func (a *Authorizer) activate(ctx context.Context, user map[string]*bundle.Bundl
 	if o, ok := a.opts.Recorder.(PolicyObserver); ok {
 		o.PolicyActivated(ActivePolicy{Generation: g.id, Revisions: g.revisions, UsesRequest: g.reads.UsesRequest(), System: g.system})
 	}
-	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "uses_request", g.reads.UsesRequest(), "reads_jwt", g.reads.ReadsJWT())
+	a.log.Info("policy activated", "generation", g.id, "revisions", g.revisions, "decision_cache", g.cache != nil, "decision_plan", g.plan != nil, "uses_request", g.reads.UsesRequest(), "reads_jwt", g.reads.ReadsJWT())
 	return nil
 }
 
@@ -369,6 +375,10 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 	if err != nil {
 		return nil, &ActivationError{Stage: StageCompile, Err: err}
 	}
+	pl, err := newPlan(compiler, all, a.defaultB, a.opts.DecisionPath, roles)
+	if err != nil {
+		return nil, &ActivationError{Stage: StageCompile, Err: err}
+	}
 	var decisionVar ast.Var
 	ast.WalkVars(decideBody, func(v ast.Var) bool {
 		if v.IsWildcard() {
@@ -396,6 +406,7 @@ func (a *Authorizer) build(ctx context.Context, user map[string]*bundle.Bundle) 
 		allGrantsBody: allGrantsBody,
 		grantBody:     grantBody,
 		grantVar:      grantVar,
+		plan:          pl,
 		id:            a.nextGen.Add(1),
 		path:          a.opts.DecisionPath,
 		decisionVar:   decisionVar,
@@ -440,6 +451,7 @@ func (a *Authorizer) Status() Status {
 		ActivatedAt:  g.activatedAt,
 		Revisions:    maps.Clone(g.revisions),
 		Cacheable:    g.cache != nil,
+		Planned:      g.plan != nil,
 		UsesRequest:  g.reads.UsesRequest(),
 		ReadsJWT:     g.reads.ReadsJWT(),
 		CacheNotes:   cacheNotes(g.reads),
@@ -584,7 +596,7 @@ func (a *Authorizer) decide(ctx context.Context, g *generation, claims *authoriz
 	if timed {
 		evalStart = time.Now()
 	}
-	d, err := g.eval(ctx, in, nil)
+	d, err := g.evalCall(ctx, in)
 	o := outcome{d: d, err: err, input: in, grants: gr}
 	if timed {
 		o.evalTime = time.Since(evalStart)
@@ -680,6 +692,16 @@ type decided struct {
 	reason  string
 	granted []Grant // the roles role rules granted for the call, sorted; shared: do not modify
 	grant   string  // the id of the time-bound grant that allowed the call ("grant" of the decision); "" for none
+}
+
+// evalCall decides a call of Authorize: with the generation's plan when it
+// has one for the call, else by evaluating the decision.
+func (g *generation) evalCall(ctx context.Context, input ast.Value) (decided, error) {
+	if g.plan == nil || !g.plan.applies(input) {
+		return g.eval(ctx, input, nil)
+	}
+	d, err := g.plan.decide(ctx, g, input)
+	return capReason(d), err
 }
 
 // eval evaluates the decision on input, traced into tracer when there is one.
