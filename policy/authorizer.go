@@ -732,6 +732,12 @@ var (
 // run evaluates the compiled query body on input within the generation's
 // timeout, traced into tracer when there is one. Its errors are *EvalError.
 func (g *generation) run(ctx context.Context, body ast.Body, input ast.Value, tracer topdown.QueryTracer) (topdown.QueryResultSet, error) {
+	return g.runShared(ctx, body, input, tracer, nil)
+}
+
+// runShared is run with the rule values cached in vc when it is not nil:
+// queries on the same input that share vc evaluate each rule once.
+func (g *generation) runShared(ctx context.Context, body ast.Body, input ast.Value, tracer topdown.QueryTracer, vc topdown.VirtualCache) (topdown.QueryResultSet, error) {
 	// Cancelled by a timer and by the caller's context, without the goroutine
 	// and context OPA would start for each evaluation.
 	c := topdown.NewCancel()
@@ -748,6 +754,9 @@ func (g *generation) run(ctx context.Context, body ast.Body, input ast.Value, tr
 		WithIndexing(true)
 	if tracer != nil {
 		q = q.WithQueryTracer(tracer)
+	}
+	if vc != nil {
+		q = q.WithVirtualCache(vc)
 	}
 	rs, err := q.Run(ctx)
 	timer.Stop()

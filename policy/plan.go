@@ -8,6 +8,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // A plan decides calls as the embedded default policy's decision rule does
@@ -214,6 +215,7 @@ func (p *plan) decide(ctx context.Context, g *generation, input ast.Value) (deci
 	target := in.Get(planKeyTarget).Value.(ast.Object)
 	claims, _ := in.Get(planKeyClaims).Value.(ast.Object) // nil for null: no credentials
 
+	var vc topdown.VirtualCache // created by the first query
 	// The roles the role rules grant (granted_roles): evaluated first when
 	// the decision query binds them too, else where the rules reach them.
 	var (
@@ -226,7 +228,7 @@ func (p *plan) decide(ctx context.Context, g *generation, input ast.Value) (deci
 			return nil
 		}
 		rolesDone = true
-		v, err := p.query(ctx, g, p.roles, input)
+		v, err := p.query(ctx, g, p.roles, input, &vc)
 		if err != nil {
 			return err
 		}
@@ -249,7 +251,7 @@ func (p *plan) decide(ctx context.Context, g *generation, input ast.Value) (deci
 
 	// 1. Custom deny reasons override everything.
 	if p.deny != nil {
-		v, err := p.query(ctx, g, p.deny, input)
+		v, err := p.query(ctx, g, p.deny, input, &vc)
 		if err != nil {
 			return decided{}, err
 		}
@@ -296,7 +298,7 @@ func (p *plan) decide(ctx context.Context, g *generation, input ast.Value) (deci
 	// 3. A time-bound grant: the plan applies only to calls that carry none.
 	// 4. Custom allow.
 	if p.allow != nil {
-		v, err := p.query(ctx, g, p.allow, input)
+		v, err := p.query(ctx, g, p.allow, input, &vc)
 		if err != nil {
 			return decided{}, err
 		}
@@ -382,9 +384,15 @@ func grantedRankOf(v ast.Value) int {
 	return best
 }
 
-// query evaluates a compiled query of the plan and returns its x.
-func (p *plan) query(ctx context.Context, g *generation, body ast.Body, input ast.Value) (ast.Value, error) {
-	rs, err := g.run(ctx, body, input, nil)
+// query evaluates a compiled query of the plan and returns its x. The
+// queries of one call share vc, as the rules of one evaluation of the
+// decision share their values: the role rules, read by granted_roles and by
+// custom rules through held_roles, are evaluated once.
+func (p *plan) query(ctx context.Context, g *generation, body ast.Body, input ast.Value, vc *topdown.VirtualCache) (ast.Value, error) {
+	if *vc == nil {
+		*vc = topdown.NewVirtualCache()
+	}
+	rs, err := g.runShared(ctx, body, input, nil, *vc)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,7 +322,8 @@ func reportParallelAgainstDefault(b *testing.B, baseline func(i int)) {
 // its files loaded with rego.Load, PrepareForEval once, a map[string]any input
 // built per call. x_naive is the naive ns/op divided by ours. default is the
 // embedded policy alone; example-bundles layers every bundle of bundles/ on it
-// (their rules evaluated by OPA on every miss, the default rules by the plan).
+// (their rules evaluated by OPA on every miss, the default rules by the plan);
+// bundle-<name> each of them alone.
 func BenchmarkEvalMiss(b *testing.B) {
 	w := loadWorkload(b)
 	def := []string{"../rego/bundle/temporal/authz/authz.rego", "../rego/bundle/temporal/grants/grants.rego"}
@@ -331,15 +333,19 @@ func BenchmarkEvalMiss(b *testing.B) {
 		b.Fatalf("no example bundles: %v", err)
 	}
 	bundles := map[string]*bundle.Bundle{}
-	files := def
+	files := slices.Clone(def)
 	for _, m := range dirs {
 		dir := filepath.Dir(m)
 		bd, err := policy.LoadBundle(dir)
 		if err != nil {
 			b.Fatal(err)
 		}
-		bundles[filepath.Base(dir)] = bd
+		name := filepath.Base(dir)
+		bundles[name] = bd
 		files = append(files, dir)
+		b.Run("bundle-"+name, func(b *testing.B) {
+			benchEvalMiss(b, w, map[string]*bundle.Bundle{name: bd}, append(slices.Clip(def), dir))
+		})
 	}
 	b.Run("example-bundles", func(b *testing.B) { benchEvalMiss(b, w, bundles, files) })
 }
