@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The monitoring files of server/deploy whose queries TestDocs checks.
+const (
+	dashboardFile = "server/deploy/grafana/temporal-opa.json"
+	rulesFile     = "server/deploy/prometheus/temporal-opa-rules.yaml"
+	metricsRef    = "docs/reference/metrics.md"
+)
+
+// checkDashboardSeries checks that every PromQL expression of the Grafana
+// dashboard and of the Prometheus rules names only series the server exports:
+// Temporal's (service_*, ...) must be in the scrape of metricsURL, a dev
+// server that has served the docs' commands; a temporal_opa_* series must be
+// in that scrape or, when nothing has recorded it yet (a counter appears
+// once incremented: shadow disagreements, dropped events), in the metrics
+// reference, generated from a real Prometheus handler on which every series
+// was recorded (TestMetricsReference in policy/authzmetrics).
+func checkDashboardSeries(t *testing.T, root, metricsURL string) {
+	t.Helper()
+	scraped := scrapeSeries(t, metricsURL)
+	documented := documentedSeries(t, filepath.Join(root, metricsRef))
+	exprs := dashboardExprs(t, filepath.Join(root, dashboardFile))
+	rules := ruleExprs(t, filepath.Join(root, rulesFile))
+	if len(exprs) < 10 || len(rules) < 4 {
+		t.Fatalf("%d dashboard and %d rule expressions: the files were not read", len(exprs), len(rules))
+	}
+	fromDocs := map[string]bool{}
+	for _, e := range append(exprs, rules...) {
+		names := promQLSeries(e.expr)
+		if len(names) == 0 {
+			t.Errorf("%s: %q names no series", e.where, e.expr)
+		}
+		for _, n := range names {
+			switch {
+			case scraped[n]:
+			case strings.HasPrefix(n, "temporal_opa_") && documented[n]:
+				fromDocs[n] = true
+			default:
+				t.Errorf("%s: %q names %s, which the server does not export (not in the scrape of a dev server%s)",
+					e.where, e.expr, n, map[bool]string{true: " nor in " + metricsRef}[strings.HasPrefix(n, "temporal_opa_")])
+			}
+		}
+	}
+	var late []string
+	for n := range fromDocs {
+		late = append(late, n)
+	}
+	slices.Sort(late)
+	t.Logf("dashboard: %d expressions, rules: %d; series not recorded by the docs' commands, found in %s: %v", len(exprs), len(rules), metricsRef, late)
+}
+
+type promExpr struct{ where, expr string }
+
+// dashboardExprs returns every "expr" of the dashboard's JSON, wherever it is.
+func dashboardExprs(t *testing.T, path string) []promExpr {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []promExpr
+	var walk func(v any, title string)
+	walk = func(v any, title string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if s, ok := v["title"].(string); ok {
+				title = s
+			}
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "expr" {
+					out = append(out, promExpr{where: dashboardFile + ": panel " + title, expr: s})
+					continue
+				}
+				walk(x, title)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, title)
+			}
+		}
+	}
+	walk(v, "")
+	return out
+}
+
+// ruleExprs returns the expr of every rule of a Prometheus rule file.
+func ruleExprs(t *testing.T, path string) []promExpr {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Groups []struct {
+			Name  string
+			Rules []struct {
+				Alert, Record, Expr string
+			}
+		}
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(false)
+	if err := dec.Decode(&f); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []promExpr
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			if r.Expr == "" {
+				t.Errorf("%s: rule %s%s has no expr", rulesFile, r.Alert, r.Record)
+			}
+			out = append(out, promExpr{where: rulesFile + ": " + r.Alert + r.Record, expr: r.Expr})
+		}
+	}
+	return out
+}
+
+// scrapeSeries returns the sample names of a Prometheus text exposition.
+func scrapeSeries(t *testing.T, url string) map[string]bool {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %v %s", url, err, resp.Status)
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			out[line[:i]] = true
+		}
+	}
+	return out
+}
+
+// documentedSeries returns the sample names the metrics reference lists: each
+// series' name with the suffixes of its type (_total; _bucket, _sum, _count).
+var refSeries = regexp.MustCompile("(?m)^\\| `(temporal_opa_[a-z_]+)` \\| (counter|histogram|gauge) \\|")
+
+func documentedSeries(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, m := range refSeries.FindAllStringSubmatch(string(data), -1) {
+		out[m[1]] = true
+		if m[2] == "histogram" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				out[m[1]+s] = true
+			}
+		}
+	}
+	if len(out) < 10 {
+		t.Fatalf("%s lists %d series: the table was not found", path, len(out))
+	}
+	return out
+}
+
+// promQL tokens that are not series names.
+var promQLWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`by without on ignoring group_left group_right offset bool and or unless
+		sum min max avg group stddev stdvar count count_values bottomk topk quantile inf nan atmodifier start end`) {
+		promQLWords[w] = true
+	}
+}
+
+var (
+	promQLStrings  = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`")
+	promQLMatchers = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
+	promQLGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	promQLIdent    = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
+)
+
+// promQLSeries returns the metric names an expression selects: the
+// identifiers left once strings, label matchers, ranges and grouping labels
+// are removed, that are neither functions (followed by "("), keywords nor
+// numbers.
+func promQLSeries(expr string) []string {
+	e := promQLStrings.ReplaceAllString(expr, `""`)
+	e = promQLMatchers.ReplaceAllString(e, " ")
+	e = promQLGrouping.ReplaceAllString(e, " ")
+	var out []string
+	for _, loc := range promQLIdent.FindAllStringIndex(e, -1) {
+		name := e[loc[0]:loc[1]]
+		if loc[0] > 0 && (e[loc[0]-1] >= '0' && e[loc[0]-1] <= '9' || e[loc[0]-1] == '.') {
+			continue // the unit of a duration (1d) or an exponent
+		}
+		if promQLWords[strings.ToLower(name)] {
+			continue
+		}
+		if strings.HasPrefix(strings.TrimLeft(e[loc[1]:], " \t\n"), "(") {
+			continue // a function
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func TestPromQLSeries(t *testing.T) {
+	for expr, want := range map[string][]string{
+		`sum by (decision) (rate(temporal_opa_decisions_total{mode="enforce"}[$__rate_interval]))`: {"temporal_opa_decisions_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`:                                 {"x_bucket"},
+		`sum by (operation) (rate(a_total{decision=~"deny|error"}[5m])) > 3 * sum by (operation) (rate(a_total[1h] offset 1d)) + 0.1`: {"a_total"},
+		`increase(a_total{result="error"}[15m]) > 0 and increase(b_total{result="ok"}[15m]) == 0`:                                     {"a_total", "b_total"},
+		`sum(rate(h{result="hit"}[1m])) / sum(rate(h[1m]))`: {"h"},
+		`topk(10, sum without (instance) (up))`:             {"up"},
+		`a_total{job="x}y"}`:                                {"a_total"},
+		`1e3 * b`:                                           {"b"},
+	} {
+		if got := promQLSeries(expr); !slices.Equal(got, want) {
+			t.Errorf("promQLSeries(%q) = %v, want %v", expr, got, want)
+		}
+	}
+}
