@@ -68,7 +68,7 @@ type docBlock struct {
 	want string // test: the output block that follows, if any
 }
 
-var docFence = regexp.MustCompile("^```([A-Za-z0-9_-]*)\\s*(?:\\{([^}]*)\\})?\\s*$")
+var docFence = regexp.MustCompile("^([ \\t]*)```([A-Za-z0-9_-]*)\\s*(?:\\{([^}]*)\\})?\\s*$")
 
 // docBlocks extracts the blocks with attributes of one Markdown file.
 func docBlocks(t *testing.T, root, rel string) []docBlock {
@@ -84,19 +84,19 @@ func docBlocks(t *testing.T, root, rel string) []docBlock {
 		if m == nil {
 			continue
 		}
-		start := i
+		start, indent := i, m[1]
 		var body []string
 		for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
-			body = append(body, lines[i])
+			body = append(body, strings.TrimPrefix(lines[i], indent)) // a block in a list item is indented
 		}
 		if i == len(lines) {
 			t.Fatalf("%s:%d: unclosed fence", rel, start+1)
 		}
-		if m[2] == "" {
+		if m[3] == "" {
 			continue
 		}
-		b := docBlock{file: rel, line: start + 1, lang: m[1], text: strings.Join(body, "\n") + "\n"}
-		for _, attr := range strings.Fields(m[2]) {
+		b := docBlock{file: rel, line: start + 1, lang: m[2], text: strings.Join(body, "\n") + "\n"}
+		for _, attr := range strings.Fields(m[3]) {
 			k, v, _ := strings.Cut(attr, "=")
 			switch k {
 			case "test", "output", "server":
@@ -137,7 +137,21 @@ func docFiles(t *testing.T, root string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(files[1:])
+	// getting-started and writing-policies first: they write the bundles
+	// (my-rule, my-bundle) the other pages use.
+	first := []string{"docs/getting-started.md", "docs/writing-policies.md"}
+	slices.SortFunc(files[1:], func(a, b string) int {
+		ia, ib := slices.Index(first, a), slices.Index(first, b)
+		switch {
+		case ia >= 0 && ib >= 0:
+			return ia - ib
+		case ia >= 0:
+			return -1
+		case ib >= 0:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	return files
 }
 
