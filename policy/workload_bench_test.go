@@ -378,7 +378,7 @@ func BenchmarkEvalMiss(b *testing.B) {
 }
 
 // naiveInput is the input document as a straightforward embedding builds it:
-// the whole document the policy may read (see README, "The input document"),
+// the whole document the policy may read (see docs/writing-policies.md, "The input document"),
 // the token's claims included, as Go maps.
 func naiveInput(c *authorization.Claims, t *authorization.CallTarget) map[string]any {
 	roles := func(r authorization.Role) []any {

@@ -228,14 +228,14 @@ func promQLSeries(expr string) []string {
 
 func TestPromQLSeries(t *testing.T) {
 	for expr, want := range map[string][]string{
-		`sum by (decision) (rate(temporal_opa_decisions_total{mode="enforce"}[$__rate_interval]))`: {"temporal_opa_decisions_total"},
-		`histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`:                                 {"x_bucket"},
+		`sum by (decision) (rate(temporal_opa_decisions_total{mode="enforce"}[$__rate_interval]))`:                                    {"temporal_opa_decisions_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))`:                                                                  {"x_bucket"},
 		`sum by (operation) (rate(a_total{decision=~"deny|error"}[5m])) > 3 * sum by (operation) (rate(a_total[1h] offset 1d)) + 0.1`: {"a_total"},
 		`increase(a_total{result="error"}[15m]) > 0 and increase(b_total{result="ok"}[15m]) == 0`:                                     {"a_total", "b_total"},
-		`sum(rate(h{result="hit"}[1m])) / sum(rate(h[1m]))`: {"h"},
-		`topk(10, sum without (instance) (up))`:             {"up"},
-		`a_total{job="x}y"}`:                                {"a_total"},
-		`1e3 * b`:                                           {"b"},
+		`sum(rate(h{result="hit"}[1m])) / sum(rate(h[1m]))`:                                                                           {"h"},
+		`topk(10, sum without (instance) (up))`:                                                                                       {"up"},
+		`a_total{job="x}y"}`:                                                                                                          {"a_total"},
+		`1e3 * b`:                                                                                                                     {"b"},
 	} {
 		if got := promQLSeries(expr); !slices.Equal(got, want) {
 			t.Errorf("promQLSeries(%q) = %v, want %v", expr, got, want)

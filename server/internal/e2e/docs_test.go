@@ -18,7 +18,7 @@ package e2e
 //	                      parses its flags (with --help appended: exit 0)
 //
 // The blocks of one file run in order in one work directory shared by every
-// file (README.md first, then docs/ in path order), each in its own bash whose
+// file (README.md first, then docs/getting-started.md and docs/writing-policies.md, then the others in path order), each in its own bash whose
 // variables the next block of the same file sees (assignments are exported
 // and saved). The work directory holds the server's --policy bundle my-rule
 // (a manifest only: getting-started writes its rules, which the server
