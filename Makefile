@@ -126,12 +126,13 @@ IMAGE_ARCHIVE ?= temporal-opa.oci.tar
 image: build
 	server/deploy/build-image.sh ./temporal-opa $(IMAGE_ARCHIVE) $(IMAGE)
 
-## deps: install what the deployment tests need (Debian, as root): PostgreSQL and buildah
+## deps: install what the deployment tests and the docs' commands need (Debian, as root): PostgreSQL, buildah, jq and curl
 deps:
-	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
-		echo "deps: postgresql, buildah and ca-certificates are installed"; \
+	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ] \
+		&& command -v jq >/dev/null && command -v curl >/dev/null; then \
+		echo "deps: postgresql, buildah, ca-certificates, jq and curl are installed"; \
 	else \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates jq curl; \
 	fi
 
 clean:

@@ -233,6 +233,11 @@ func TestDocsOutputMatching(t *testing.T) {
 // TestDocs: see the top of this file.
 func TestDocs(t *testing.T) {
 	cliPath := temporalCLI(t)
+	for _, tool := range []string{"bash", "curl", "jq"} { // the docs' commands use them
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: the docs' commands need it (make deps installs it)", tool)
+		}
+	}
 	root := repoRoot(t)
 	bin := serverBinary(t, root)
 
