@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -45,13 +47,20 @@ func checkDashboardSeries(t *testing.T, root, metricsURL string) {
 			t.Errorf("%s: %q names no series", e.where, e.expr)
 		}
 		for _, n := range names {
-			switch {
-			case scraped[n]:
-			case strings.HasPrefix(n, "temporal_opa_") && documented[n]:
-				fromDocs[n] = true
-			default:
+			labels, ok := scraped[n]
+			if !ok && strings.HasPrefix(n, "temporal_opa_") {
+				labels, ok = documented[n]
+				fromDocs[n] = ok
+			}
+			if !ok {
 				t.Errorf("%s: %q names %s, which the server does not export (not in the scrape of a dev server%s)",
 					e.where, e.expr, n, map[bool]string{true: " nor in " + metricsRef}[strings.HasPrefix(n, "temporal_opa_")])
+				continue
+			}
+			for _, l := range promQLLabels(e.expr) {
+				if !labels[l] {
+					t.Errorf("%s: %q uses the label %s, which %s does not have (it has %v)", e.where, e.expr, l, n, slices.Sorted(maps.Keys(labels)))
+				}
 			}
 		}
 	}
@@ -133,10 +142,12 @@ func ruleExprs(t *testing.T, path string) []promExpr {
 	return out
 }
 
-// scrapeSeries returns the sample names of a Prometheus text exposition.
-func scrapeSeries(t *testing.T, url string) map[string]bool {
+// scrapeSeries returns the sample names of a Prometheus text exposition,
+// each with the label names its samples carry.
+func scrapeSeries(t *testing.T, url string) map[string]map[string]bool {
 	t.Helper()
-	resp, err := http.Get(url)
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Get(url)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", url, err)
 	}
@@ -145,35 +156,60 @@ func scrapeSeries(t *testing.T, url string) map[string]bool {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("scrape %s: %v %s", url, err, resp.Status)
 	}
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for _, line := range strings.Split(string(body), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if i := strings.IndexAny(line, "{ "); i > 0 {
-			out[line[:i]] = true
+		i := strings.IndexAny(line, "{ ")
+		if i <= 0 {
+			continue
+		}
+		name := line[:i]
+		if out[name] == nil {
+			out[name] = map[string]bool{}
+		}
+		if line[i] == '{' {
+			labels, _, _ := strings.Cut(promQLStrings.ReplaceAllString(line[i+1:], `""`), "}")
+			for _, kv := range strings.Split(labels, ",") {
+				if k, _, ok := strings.Cut(kv, "="); ok {
+					out[name][strings.TrimSpace(k)] = true
+				}
+			}
 		}
 	}
 	return out
 }
 
-// documentedSeries returns the sample names the metrics reference lists: each
-// series' name with the suffixes of its type (_total; _bucket, _sum, _count).
-var refSeries = regexp.MustCompile("(?m)^\\| `(temporal_opa_[a-z_]+)` \\| (counter|histogram|gauge) \\|")
+// documentedSeries returns the sample names the metrics reference lists, with
+// their label names: each series' name with the suffixes of its type
+// (histograms: _bucket, with le, _sum and _count).
+var refSeries = regexp.MustCompile("(?m)^\\| `(temporal_opa_[a-z_]+)` \\| (counter|histogram|gauge) \\| ([^|]*) \\|")
 
-func documentedSeries(t *testing.T, path string) map[string]bool {
+func documentedSeries(t *testing.T, path string) map[string]map[string]bool {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for _, m := range refSeries.FindAllStringSubmatch(string(data), -1) {
-		out[m[1]] = true
+		labels := map[string]bool{}
+		for _, l := range strings.Split(m[3], ",") {
+			if l = strings.Trim(strings.TrimSpace(l), "`"); l != "" && l != "none" {
+				labels[l] = true
+			}
+		}
+		out[m[1]] = labels
 		if m[2] == "histogram" {
 			for _, s := range []string{"_bucket", "_sum", "_count"} {
-				out[m[1]+s] = true
+				out[m[1]+s] = labels
 			}
+			bucket := map[string]bool{"le": true}
+			for l := range labels {
+				bucket[l] = true
+			}
+			out[m[1]+"_bucket"] = bucket
 		}
 	}
 	if len(out) < 10 {
@@ -197,6 +233,37 @@ var (
 	promQLMatchers = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
 	promQLGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
 	promQLIdent    = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
+)
+
+// promQLLabels returns the label names an expression matches on or groups
+// by: those of its label matchers and of by, without, on, ignoring,
+// group_left and group_right.
+func promQLLabels(expr string) []string {
+	e := promQLStrings.ReplaceAllString(expr, `""`)
+	var out []string
+	add := func(l string) {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	for _, m := range promQLMatcherList.FindAllStringSubmatch(e, -1) {
+		for _, kv := range strings.Split(m[1], ",") {
+			if i := strings.IndexAny(kv, "=!"); i > 0 {
+				add(kv[:i])
+			}
+		}
+	}
+	for _, m := range promQLGroupingList.FindAllStringSubmatch(e, -1) {
+		for _, l := range strings.Split(m[1], ",") {
+			add(l)
+		}
+	}
+	return out
+}
+
+var (
+	promQLMatcherList  = regexp.MustCompile(`\{([^}]*)\}`)
+	promQLGroupingList = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
 )
 
 // promQLSeries returns the metric names an expression selects: the
@@ -224,6 +291,13 @@ func promQLSeries(expr string) []string {
 		}
 	}
 	return out
+}
+
+func TestPromQLLabels(t *testing.T) {
+	got := promQLLabels(`sum by (operation, decision) (rate(a_total{decision=~"deny|error", mode="enforce"}[5m])) / on (operation) b`)
+	if want := []string{"decision", "mode", "operation"}; !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+		t.Errorf("promQLLabels = %v, want %v", got, want)
+	}
 }
 
 func TestPromQLSeries(t *testing.T) {

@@ -324,8 +324,23 @@ func TestDocs(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
 			cmd.Dir, cmd.Env = work, env
+			// On timeout, kill the block's whole process group (a curl or
+			// sleep of a loop would keep the output open), and stop waiting
+			// for the output soon after.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+			cmd.WaitDelay = 5 * time.Second
+			blockStart := time.Now()
 			out, err := cmd.CombinedOutput()
+			timedOut := ctx.Err() != nil
 			cancel()
+			if d := time.Since(blockStart); d > 10*time.Second {
+				t.Logf("%s took %s", where, d.Round(time.Millisecond))
+			}
+			if timedOut {
+				t.Errorf("%s: did not end within a minute\n--- block:\n%s--- output:\n%s", where, b.text, out)
+				continue
+			}
 			code := cmd.ProcessState.ExitCode()
 			if err != nil && code < 0 {
 				t.Errorf("%s: %v\n%s\n--- output:\n%s", where, err, b.text, out)
