@@ -126,13 +126,13 @@ IMAGE_ARCHIVE ?= temporal-opa.oci.tar
 image: build
 	server/deploy/build-image.sh ./temporal-opa $(IMAGE_ARCHIVE) $(IMAGE)
 
-## deps: install what the deployment tests and the docs' commands need (Debian, as root): PostgreSQL, buildah, jq and curl
+## deps: install what the deployment tests and the docs' commands need (Debian, as root): PostgreSQL, buildah, jq, curl, git and openssl
 deps:
 	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ] \
-		&& command -v jq >/dev/null && command -v curl >/dev/null; then \
-		echo "deps: postgresql, buildah, ca-certificates, jq and curl are installed"; \
+		&& command -v jq >/dev/null && command -v curl >/dev/null && command -v git >/dev/null && command -v openssl >/dev/null; then \
+		echo "deps: postgresql, buildah, ca-certificates, jq, curl, git and openssl are installed"; \
 	else \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates jq curl; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates jq curl git openssl; \
 	fi
 
 clean:

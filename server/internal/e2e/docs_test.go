@@ -23,8 +23,9 @@ package e2e
 // and saved). The work directory holds the server's --policy bundle my-rule
 // (a manifest only: getting-started writes its rules, which the server
 // hot-reloads), links to ./temporal-opa, go.mod, go.sum, rego/ and bundles/
-// of the checkout (so `go tool opa` and the example bundles work), and
-// temporal-opa and temporal are on PATH. The dev server listens on free
+// of the checkout (so `go tool opa` and the example bundles work), and is a
+// git repository (as a policy repository is); temporal-opa, temporal and opa
+// (`go tool opa`) are on PATH. The dev server listens on free
 // ports; the docs' default addresses (127.0.0.1:7233 frontend, :7243 HTTP
 // API, :7253 status, :8233 Web UI, :9090 metrics) are replaced by its own in
 // every block, TEMPORAL_ADDRESS is its frontend and TEMPORAL_OPA_STATE_DIR
@@ -233,7 +234,7 @@ func TestDocsOutputMatching(t *testing.T) {
 // TestDocs: see the top of this file.
 func TestDocs(t *testing.T) {
 	cliPath := temporalCLI(t)
-	for _, tool := range []string{"bash", "curl", "jq"} { // the docs' commands use them
+	for _, tool := range []string{"bash", "curl", "jq", "git", "openssl"} { // the docs' commands use them
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is not installed: the docs' commands need it (make deps installs it)", tool)
 		}
@@ -261,6 +262,8 @@ func TestDocs(t *testing.T) {
 	must(t, os.MkdirAll(binDir, 0o755))
 	must(t, os.MkdirAll(filepath.Join(work, "my-rule"), 0o755))
 	must(t, os.WriteFile(filepath.Join(work, "my-rule", ".manifest"), []byte(`{"roots": ["temporal/custom/first"], "revision": "v0"}`), 0o644))
+	// opa, as the docs' readers have it: OPA's own command, pinned in go.mod.
+	must(t, os.WriteFile(filepath.Join(binDir, "opa"), []byte("#!/bin/sh\nexec go tool opa \"$@\"\n"), 0o755))
 	for link, target := range map[string]string{
 		filepath.Join(binDir, "temporal-opa"): bin,
 		filepath.Join(binDir, "temporal"):     cliPath,
@@ -295,6 +298,13 @@ func TestDocs(t *testing.T) {
 				env = append(env, k+"="+strings.TrimSpace(string(out)))
 			}
 		}
+	}
+
+	// The work directory is a git repository, as a policy repository is.
+	git := exec.Command("sh", "-c", "git init -q && git -c user.name=docs -c user.email=docs@example.com commit -q --allow-empty -m docs")
+	git.Dir, git.Env = work, env
+	if out, err := git.CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v\n%s", err, out)
 	}
 
 	startDocsServer(t, bin, work, env, "start-dev", "--port", strconv.Itoa(ports[0]), "--http-port", strconv.Itoa(ports[1]),
