@@ -98,7 +98,7 @@ func TestInputReference(t *testing.T) {
 	}
 	old, err := os.ReadFile(inputReference)
 	if err != nil || string(old) != got {
-		t.Errorf("%s is stale (or missing: %v): regenerate it with `make docs` (go test ./policy -run TestInputReference -update)", filepath.Clean(inputReference), err)
+		t.Errorf("%s is %s: regenerate it with `make docs` (go test ./policy -run TestInputReference -update)", filepath.Clean(inputReference), staleness(err))
 	}
 }
 
@@ -206,4 +206,12 @@ func propertyOrder(t *testing.T, data []byte) func(map[string]*schemaNode) []str
 		slices.SortFunc(keys, func(a, b string) int { return pos[a] - pos[b] })
 		return keys
 	}
+}
+
+// staleness says why a generated page is not what its test generates.
+func staleness(err error) string {
+	if err != nil {
+		return "missing (" + err.Error() + ")"
+	}
+	return "stale"
 }

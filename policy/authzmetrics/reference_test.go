@@ -260,6 +260,14 @@ func checkGenerated(t *testing.T, path, content string) {
 	}
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != content {
-		t.Errorf("%s is stale (or missing: %v): regenerate it with `make docs` (go test ./policy/authzmetrics -run TestMetricsReference -update)", filepath.Clean(path), err)
+		t.Errorf("%s is %s: regenerate it with `make docs` (go test ./policy/authzmetrics -run TestMetricsReference -update)", filepath.Clean(path), staleness(err))
 	}
+}
+
+// staleness says why a generated page is not what its test generates.
+func staleness(err error) string {
+	if err != nil {
+		return "missing (" + err.Error() + ")"
+	}
+	return "stale"
 }

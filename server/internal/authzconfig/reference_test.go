@@ -238,6 +238,14 @@ func checkGeneratedPage(t *testing.T, path, content, fix string) {
 	}
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != content {
-		t.Errorf("%s is stale (or missing: %v): regenerate it with `make docs` (%s)", filepath.Clean(path), err, fix)
+		t.Errorf("%s is %s: regenerate it with `make docs` (%s)", filepath.Clean(path), staleness(err), fix)
 	}
+}
+
+// staleness says why a generated page is not what its test generates.
+func staleness(err error) string {
+	if err != nil {
+		return "missing (" + err.Error() + ")"
+	}
+	return "stale"
 }

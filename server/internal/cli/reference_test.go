@@ -124,8 +124,8 @@ func TestCommandsReference(t *testing.T) {
 	}
 	old, err := os.ReadFile(commandsReference)
 	if err != nil || string(old) != got {
-		t.Errorf("%s is stale (or missing: %v): regenerate it with `make docs` (go test ./server/internal/cli -run TestCommandsReference -update)",
-			filepath.Clean(commandsReference), err)
+		t.Errorf("%s is %s: regenerate it with `make docs` (go test ./server/internal/cli -run TestCommandsReference -update)",
+			filepath.Clean(commandsReference), staleness(err))
 	}
 }
 
@@ -160,4 +160,12 @@ func anchor(heading string) string {
 		}
 	}
 	return b.String()
+}
+
+// staleness says why a generated page is not what its test generates.
+func staleness(err error) string {
+	if err != nil {
+		return "missing (" + err.Error() + ")"
+	}
+	return "stale"
 }
