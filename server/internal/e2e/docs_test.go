@@ -181,12 +181,25 @@ func matchOutput(got, want string) (missing string, ok bool) {
 	return "", true
 }
 
+// lineMatches reports whether an output line matches a pattern line: the
+// same words ("..." for anything), runs of spaces and tabs counting as one
+// (tables are aligned to their content), indentation ignored.
 func lineMatches(got, pattern string) bool {
+	got = strings.Join(strings.Fields(got), " ")
 	parts := strings.Split(pattern, "...")
-	// The first part must start the line unless the pattern starts with "...";
-	// indentation is ignored.
-	got = strings.TrimSpace(got)
-	parts[0] = strings.TrimLeft(parts[0], " \t")
+	for i, p := range parts {
+		// Keep a space next to "..." where the pattern has one.
+		lead, trail := strings.HasPrefix(p, " ") || strings.HasPrefix(p, "\t"), strings.HasSuffix(p, " ") || strings.HasSuffix(p, "\t")
+		p = strings.Join(strings.Fields(p), " ")
+		if i > 0 && lead && p != "" {
+			p = " " + p
+		}
+		if i < len(parts)-1 && trail && p != "" {
+			p += " "
+		}
+		parts[i] = p
+	}
+	// The first part must start the line unless the pattern starts with "...".
 	if !strings.HasPrefix(got, parts[0]) {
 		return false
 	}
@@ -224,6 +237,10 @@ func TestDocsOutputMatching(t *testing.T) {
 		{"a b c\n", "...b...\n", true},
 		{"a b c\n", "...c\n", true},
 		{"a b c\n", "...b\n", false},
+		{"g-1  active    rita\n", "g-1 active rita\n", true},
+		{"g-1  active    rita  ada\n", "g-1  active  ...ada\n", true},
+		{"g-1  active (break glass)  rita\n", "g-1 active rita\n", false},
+		{"abc\n", "ab ...\n", false},
 	} {
 		if _, ok := matchOutput(c.got, c.want); ok != c.ok {
 			t.Errorf("matchOutput(%q, %q) = %v, want %v", c.got, c.want, ok, c.ok)
