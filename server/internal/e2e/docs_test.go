@@ -348,7 +348,10 @@ func TestDocs(t *testing.T) {
 			script := "set -a\n[ -f " + shellQuote(sf) + " ] && . " + shellQuote(sf) + "\n" +
 				"trap 'export -p | grep -v -e \" PWD=\" -e \" OLDPWD=\" -e \" SHLVL=\" -e \" _=\" > " + shellQuote(sf) + "' EXIT\n" +
 				replace.Replace(b.text)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			// A block takes seconds; the bound allows a first `go tool opa`
+			// that compiles OPA (without make's GOFLAGS the build cache may
+			// not have it).
+			ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
 			cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
 			cmd.Dir, cmd.Env = work, env
 			// On timeout, kill the block's whole process group (a curl or
@@ -365,7 +368,7 @@ func TestDocs(t *testing.T) {
 				t.Logf("%s took %s", where, d.Round(time.Millisecond))
 			}
 			if timedOut {
-				t.Errorf("%s: did not end within a minute\n--- block:\n%s--- output:\n%s", where, b.text, out)
+				t.Errorf("%s: did not end within %s\n--- block:\n%s--- output:\n%s", where, blockTimeout, b.text, out)
 				continue
 			}
 			code := cmd.ProcessState.ExitCode()
@@ -388,6 +391,9 @@ func TestDocs(t *testing.T) {
 
 	checkDashboardSeries(t, root, "http://"+addr(ports[4])+"/metrics")
 }
+
+// blockTimeout bounds one tested block of the docs.
+const blockTimeout = 3 * time.Minute
 
 func must(t *testing.T, err error) {
 	t.Helper()
