@@ -35,6 +35,7 @@ func checkDashboardSeries(t *testing.T, root, metricsURL string) {
 	t.Helper()
 	scraped := scrapeSeries(t, metricsURL)
 	documented := documentedSeries(t, filepath.Join(root, metricsRef))
+	checkDashboardPanels(t, filepath.Join(root, dashboardFile))
 	exprs := dashboardExprs(t, filepath.Join(root, dashboardFile))
 	rules := ruleExprs(t, filepath.Join(root, rulesFile))
 	if len(exprs) < 10 || len(rules) < 4 {
@@ -73,6 +74,58 @@ func checkDashboardSeries(t *testing.T, root, metricsURL string) {
 }
 
 type promExpr struct{ where, expr string }
+
+// checkDashboardPanels checks the dashboard's shape as Grafana imports it:
+// a title and uid, a Prometheus datasource variable, panels with unique ids
+// and each panel but rows with targets that have a refId and an expression.
+func checkDashboardPanels(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Title, UID string
+		Templating struct {
+			List []struct{ Name, Type, Query string }
+		}
+		Panels []struct {
+			ID      int
+			Type    string
+			Title   string
+			Targets []struct{ RefID, Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("%s: %v", dashboardFile, err)
+	}
+	if d.Title == "" || d.UID == "" {
+		t.Errorf("%s: no title or uid", dashboardFile)
+	}
+	if !slices.ContainsFunc(d.Templating.List, func(v struct{ Name, Type, Query string }) bool {
+		return v.Name == "datasource" && v.Type == "datasource" && v.Query == "prometheus"
+	}) {
+		t.Errorf("%s: no Prometheus datasource variable named datasource", dashboardFile)
+	}
+	ids := map[int]bool{}
+	for _, p := range d.Panels {
+		if ids[p.ID] || p.ID == 0 {
+			t.Errorf("%s: panel %q: id %d missing or not unique", dashboardFile, p.Title, p.ID)
+		}
+		ids[p.ID] = true
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("%s: panel %q has no query", dashboardFile, p.Title)
+		}
+		for _, q := range p.Targets {
+			if q.RefID == "" || q.Expr == "" {
+				t.Errorf("%s: panel %q: a query without refId or expr", dashboardFile, p.Title)
+			}
+		}
+	}
+}
 
 // dashboardExprs returns every "expr" of the dashboard's JSON, wherever it is.
 func dashboardExprs(t *testing.T, path string) []promExpr {
