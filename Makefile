@@ -24,11 +24,11 @@ export CGO_ENABLED := 0
 export GOFLAGS := $(strip $(filter-out -trimpath,$(shell $(GO) env GOFLAGS)) -trimpath)
 LDFLAGS   ?= -s -w
 
-.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps cli-deps image deps
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps cli-deps image deps docs
 
 all: build
 
-## run: start a secured single-process Temporal dev server (see README); flags via ARGS="--policy bundles/x"
+## run: start a secured single-process Temporal dev server (see docs/getting-started.md); flags via ARGS="--policy bundles/x"
 run: build
 	./temporal-opa start-dev $(ARGS)
 
@@ -65,7 +65,7 @@ test-rego:
 	$(OPA) test --fail-on-empty --run '^data\.bundles\.compose_test\.' $(DEFAULT) $(BUNDLES) $(COMPOSE)
 	$(OPA) build -b --ignore '*_test.rego' -o /dev/null $(DEFAULT) $(BUNDLES)
 
-## test-policy-ci: the README's Policy CI recipe on each example bundle, run by the built binary
+## test-policy-ci: the Policy CI recipe of docs/policy-ci.md on each example bundle, run by the built binary
 ## from a temporary directory that holds only that bundle (no checkout of this repository needed)
 POLICY_COVERAGE ?= 90
 test-policy-ci: build
@@ -84,6 +84,15 @@ test-policy-ci: build
 		(cd "$$tmp" && $(CURDIR)/temporal-opa policy check bundle.tar.gz); \
 		rm -rf "$$tmp"; \
 	done
+
+## docs: regenerate the reference pages generated from the code (docs/reference/commands.md from the commands' flag
+## sets, authz-file.md from the strict config reader's types, metrics.md from a real metrics handler, input.md from
+## rego/input.schema.json); `make test` fails while one is stale. The commands of the docs run in TestDocs (e2e).
+docs:
+	$(GO) test -count=1 -run '^TestCommandsReference$$' ./server/internal/cli -update
+	$(GO) test -count=1 -run '^TestAuthzFileReference$$' ./server/internal/authzconfig -update
+	$(GO) test -count=1 -run '^TestMetricsReference$$' ./policy/authzmetrics -update
+	$(GO) test -count=1 -run '^TestInputReference$$' ./policy -update
 
 ## lint: gofmt, go vet, opa fmt and opa check
 lint:
@@ -117,12 +126,13 @@ IMAGE_ARCHIVE ?= temporal-opa.oci.tar
 image: build
 	server/deploy/build-image.sh ./temporal-opa $(IMAGE_ARCHIVE) $(IMAGE)
 
-## deps: install what the deployment tests need (Debian, as root): PostgreSQL and buildah
+## deps: install what the deployment tests and the docs' commands need (Debian, as root): PostgreSQL, buildah, jq, curl, git and openssl
 deps:
-	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ]; then \
-		echo "deps: postgresql, buildah and ca-certificates are installed"; \
+	@if command -v buildah >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -f /etc/ssl/certs/ca-certificates.crt ] \
+		&& command -v jq >/dev/null && command -v curl >/dev/null && command -v git >/dev/null && command -v openssl >/dev/null; then \
+		echo "deps: postgresql, buildah, ca-certificates, jq, curl, git and openssl are installed"; \
 	else \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql buildah ca-certificates jq curl git openssl; \
 	fi
 
 clean:

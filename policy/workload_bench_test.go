@@ -412,7 +412,7 @@ func benchEvalMiss(b *testing.B, w *workload, bundles map[string]*bundle.Bundle,
 }
 
 // naiveInput is the input document as a straightforward embedding builds it:
-// the whole document the policy may read (see README, "The input document"),
+// the whole document the policy may read (see docs/writing-policies.md, "The input document"),
 // the token's claims included, as Go maps.
 func naiveInput(c *authorization.Claims, t *authorization.CallTarget) map[string]any {
 	roles := func(r authorization.Role) []any {

@@ -185,7 +185,7 @@ var lineRateRun lineRate // BenchmarkDecisionLogLineRate runs once whatever b.N
 //
 // Profile of BenchmarkLogEvent/service (20,000 events, before this change;
 // go test -bench LogEvent -cpuprofile, go tool pprof -top): see the package
-// doc and README "Performance" for the figures.
+// doc and docs/performance.md for the figures.
 func BenchmarkDecisionLogLineRate(b *testing.B) {
 	lineRateRun.once.Do(func() { lineRateRun.metrics, lineRateRun.err = runLineRate(b) })
 	if lineRateRun.err != nil {

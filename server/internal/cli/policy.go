@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"flag"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -244,10 +243,7 @@ func (f *flagSet) parseArgs(args []string) ([]string, error) {
 	for {
 		if err := f.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				if f.env.Help != nil {
-					_, _ = io.WriteString(f.env.Help, f.usage())
-				}
-				return nil, ErrHelp
+				return nil, f.help()
 			}
 			return nil, f.errorf("%s", rewordFlagError(err))
 		}

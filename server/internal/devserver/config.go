@@ -54,7 +54,7 @@ func serverConfig(o Options, ports []int) (*config.Config, error) {
 	// completion its callback token (a header no no-cors request carries),
 	// and dispatch by namespace and task queue is denied to the internal
 	// principal (internalGuard). Like its gRPC port it stays open to local
-	// processes, which are trusted (README, "Security model").
+	// processes, which are trusted (docs/production.md, "Security model").
 	cfg := &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback},

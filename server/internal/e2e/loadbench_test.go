@@ -127,7 +127,7 @@ type benchParams struct {
 // logs and metrics 10.5% and 7.8% with OPA's decision-log plugin uploading
 // (decision logging 9.8% and 7.2%, metrics 0.4% and 0.2%), and 0.87-1.44% with
 // the decision logger's own upload path (target <= 3%: met; decision logging
-// 0.40%). The README's "What temporal-opa costs the server's CPU" has the
+// 0.40%). docs/performance.md's "What temporal-opa costs the server's CPU" has the
 // tables and the plugin's profile.
 //
 // Workload, per server: benchApps applications, each a worker (its own

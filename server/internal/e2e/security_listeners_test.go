@@ -114,7 +114,7 @@ func TestStartDevListeners(t *testing.T) {
 		}
 	}
 	// Temporal binds a service's membership (ringpop) port on the IP of its
-	// gRPC port: the frontend's follows --ip (README, "Security model"). No
+	// gRPC port: the frontend's follows --ip (docs/production.md, "Security model"). No
 	// other port leaves loopback.
 	var public []string
 	for _, s := range socks {

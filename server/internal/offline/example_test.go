@@ -8,8 +8,10 @@ import (
 	"strings"
 )
 
-// myPolicy is the policy repository of the README's "Policy CI" section: the
-// bundle of its "Writing custom rules" section, as my-bundle.
+// myPolicy is a policy repository as in docs/policy-ci.md: the bundle of
+// docs/writing-policies.md's "Writing custom rules", as my-bundle, in the
+// single package temporal.custom (the docs use temporal.custom.production;
+// TestDocs runs those commands).
 var myPolicy = map[string]string{
 	"my-bundle/.manifest": `{"roots": ["temporal/custom"], "rego_version": 1, "revision": "2026-11-23.1"}` + "\n",
 	"my-bundle/temporal/custom/production.rego": `# METADATA
@@ -78,7 +80,7 @@ func writeFile(path, content string) {
 	}
 }
 
-// sh prints a command line as the README shows it, then what the command
+// sh prints a command line as docs/policy-ci.md shows it, then what the command
 // prints (stdout, then stderr; at most lines lines when lines > 0; test
 // durations left out) and its exit status when not 0.
 func sh(lines int, args ...string) {
