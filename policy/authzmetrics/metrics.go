@@ -51,17 +51,17 @@ var (
 	// Prometheus exporter appends _ratio to every dimensionless series, as
 	// to Temporal's: temporal_opa_policy_eval_latency_microseconds_ratio.
 	EvalLatency = metrics.NewDimensionlessHistogramDef("temporal_opa_policy_eval_latency_microseconds",
-		metrics.WithDescription("Rego evaluation time in microseconds of decisions not taken from the decision cache, by API method (operation)."))
+		metrics.WithDescription("Evaluation time in microseconds of decisions not taken from the decision cache (the default rules' plan and the custom rules OPA evaluates, or the whole Rego policy), by API method (operation)."))
 	CacheRequests = metrics.NewCounterDef("temporal_opa_decision_cache_requests",
 		metrics.WithDescription("Decision cache lookups by result (hit, miss)."))
 	BundleLoaded = metrics.NewCounterDef("temporal_opa_bundle_loaded",
 		metrics.WithDescription("Policy bundles activated, by bundle name."))
 	BundleFailed = metrics.NewCounterDef("temporal_opa_bundle_failed_load",
-		metrics.WithDescription("Policy bundles rejected (the last good policy stays), by bundle name and stage (load, compile, entrypoint)."))
+		metrics.WithDescription("Policy bundles rejected (the last good policy stays), by bundle name and stage (load: could not be loaded, e.g. a syntax error or a bad signature; compile; entrypoint)."))
 	JWKSFetches = metrics.NewCounterDef("temporal_opa_jwks_fetches",
 		metrics.WithDescription("Fetches of the claim mapper's key sources by result (ok, error: the last good keys stay)."))
 	TokensRefused = metrics.NewCounterDef("temporal_opa_tokens_refused",
-		metrics.WithDescription("Tokens the claim mapper refused, by error code (expired, bad_signature, unknown_key...)."))
+		metrics.WithDescription("Tokens the claim mapper refused, by error code (token_expired, bad_signature, unknown_kid, malformed_token, invalid_issuer...: claimmapper.ErrorCode)."))
 	DecisionLogsDropped = metrics.NewCounterDef("temporal_opa_decision_logs_dropped",
 		metrics.WithDescription("Decision-log events dropped because the logger's queue was full."))
 	ShadowDisagreements = metrics.NewCounterDef("temporal_opa_shadow_disagreements",

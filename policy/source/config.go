@@ -301,7 +301,7 @@ func Open(ctx context.Context, sink Sink, cfg *Config, opts Options) (*Set, erro
 			_ = s.Close()
 			return nil, configErr("services."+src.Service, "%w", err)
 		}
-		r := newRemote(sink, name, src, client, log)
+		r := newRemote(sink, name, src, client, log, opts.OnLoadError)
 		s.sources = append(s.sources, r)
 		remotes = append(remotes, r)
 	}

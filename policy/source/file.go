@@ -73,7 +73,7 @@ func NewFile(ctx context.Context, sink Sink, name, path string, opts Options) (*
 		name:    name,
 		path:    abs,
 		sink:    sink,
-		t:       newTracker(opts.logger(), name, KindFile, abs),
+		t:       newTracker(opts.logger(), name, KindFile, abs, opts.OnLoadError),
 		w:       w,
 		wait:    opts.debounce(),
 		done:    make(chan struct{}),
@@ -164,6 +164,7 @@ func (f *File) reload(ctx context.Context) error {
 		f.lastFP = ""
 		err = fmt.Errorf("bundle %s: %w", f.name, err)
 		f.t.failed("bundle not loaded; the previous policy stays active", err, false)
+		f.t.loadError(err)
 		return err
 	}
 	fp, err := fingerprint(real)
@@ -176,6 +177,7 @@ func (f *File) reload(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("bundle %s: %w", f.name, err)
 		f.t.failed("bundle not loaded; the previous policy stays active", err, false)
+		f.t.loadError(err)
 		return err
 	}
 	if err := f.sink.SetBundle(ctx, f.name, b); err != nil {

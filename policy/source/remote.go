@@ -2,8 +2,10 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -36,11 +38,11 @@ type Remote struct {
 var _ Source = (*Remote)(nil)
 
 // newRemote prepares a downloader for src; start starts it.
-func newRemote(sink Sink, name string, src *bundleplugin.Source, client rest.Client, log *slog.Logger) *Remote {
+func newRemote(sink Sink, name string, src *bundleplugin.Source, client rest.Client, log *slog.Logger, onLoadError func(string, error)) *Remote {
 	// Never show credentials in status or logs: user:password, and a query
 	// (presigned URLs, SAS tokens) in the service URL or the resource.
 	location := RedactURL(strings.TrimRight(client.Config().URL, "/") + "/" + strings.TrimLeft(src.Resource, "/"))
-	r := &Remote{name: name, sink: sink, t: newTracker(log, name, KindHTTP, location)}
+	r := &Remote{name: name, sink: sink, t: newTracker(log, name, KindHTTP, location, onLoadError)}
 	r.d = download.New(src.Config, client, src.Resource).
 		WithCallback(r.update).
 		WithBundleVerificationConfig(src.Signing).
@@ -64,15 +66,20 @@ func (r *Remote) update(ctx context.Context, u download.Update) error {
 		// last received, so that a server that comes back with the same bundle
 		// answers 304.
 		r.d.SetCache(r.lastETag)
-		r.t.failed("bundle download failed; the previous policy stays active", fmt.Errorf("bundle %s: %w", r.name, u.Error), true)
+		err := fmt.Errorf("bundle %s: %w", r.name, u.Error)
+		r.t.failed("bundle download failed; the previous policy stays active", err, true)
+		if !unreachable(u.Error) {
+			r.t.loadError(err) // downloaded, but does not parse or fails its signature check
+		}
 	case u.Bundle == nil:
 		r.t.checked(u.ETag == r.activeETag)
 	case u.Bundle.Type() == bundle.DeltaBundleType:
 		// A delta bundle patches data in an OPA store; the sink compiles whole
 		// bundles, and would read one made of a patch alone as empty.
 		r.lastETag = u.ETag
-		r.t.failed("bundle rejected; the previous policy stays active",
-			fmt.Errorf("bundle %s (revision %q): delta bundles are not supported; serve snapshot bundles", r.name, u.Bundle.Manifest.Revision), true)
+		err := fmt.Errorf("bundle %s (revision %q): delta bundles are not supported; serve snapshot bundles", r.name, u.Bundle.Manifest.Revision)
+		r.t.failed("bundle rejected; the previous policy stays active", err, true)
+		r.t.loadError(err)
 	default:
 		r.lastETag = u.ETag
 		b := withoutTests(u.Bundle)
@@ -84,6 +91,15 @@ func (r *Remote) update(ctx context.Context, u download.Update) error {
 		r.t.activated(b, u.ETag)
 	}
 	return nil
+}
+
+// unreachable reports whether a download error says the bundle server could
+// not be reached or answered with an error status, rather than that what it
+// served is not a valid bundle.
+func unreachable(err error) bool {
+	var status download.HTTPError
+	var ue *url.Error
+	return errors.As(err, &status) || errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // withoutTests leaves policy tests (*_test.rego) out of a downloaded bundle,

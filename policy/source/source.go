@@ -40,6 +40,13 @@ type Options struct {
 	// before it reloads; 0 means DefaultDebounce. Events that keep coming delay
 	// a reload by at most four times this.
 	Debounce time.Duration
+	// OnLoadError, when set, is called with each bundle a source could not
+	// load: a local bundle that does not parse or cannot be read, a
+	// downloaded one that does not parse, fails its signature check or is a
+	// delta bundle. The bundles the sink rejects are the sink's to count;
+	// a bundle server that cannot be reached or answers an error is not a
+	// bad bundle (Status says so).
+	OnLoadError func(bundle string, err error)
 }
 
 func (o Options) logger() *slog.Logger {
@@ -103,19 +110,23 @@ var ErrNotReady = errors.New("no bundle activated yet")
 
 // tracker holds a source's status and logs its transitions. Safe for concurrent use.
 type tracker struct {
-	log   *slog.Logger
-	ready chan struct{} // closed at the first activation
+	log         *slog.Logger
+	ready       chan struct{}       // closed at the first activation
+	onLoadError func(string, error) // Options.OnLoadError; nil for none
+	name        string
 
 	mu         sync.Mutex
 	st         Status
 	lastLogged string // the failure last logged, for sources that repeat one
 }
 
-func newTracker(log *slog.Logger, name, kind, location string) *tracker {
+func newTracker(log *slog.Logger, name, kind, location string, onLoadError func(string, error)) *tracker {
 	return &tracker{
-		log:   log.With("bundle", name, "source", kind, "location", location),
-		ready: make(chan struct{}),
-		st:    Status{Name: name, Kind: kind, Location: location},
+		onLoadError: onLoadError,
+		name:        name,
+		log:         log.With("bundle", name, "source", kind, "location", location),
+		ready:       make(chan struct{}),
+		st:          Status{Name: name, Kind: kind, Location: location},
 	}
 }
 
@@ -185,6 +196,13 @@ func (t *tracker) failed(msg string, err error, repeats bool) {
 }
 
 // waitReady blocks until the first activation or ctx is done.
+// loadError reports a bundle that could not be loaded to Options.OnLoadError.
+func (t *tracker) loadError(err error) {
+	if t.onLoadError != nil {
+		t.onLoadError(t.name, redactErr(err))
+	}
+}
+
 func (t *tracker) waitReady(ctx context.Context) error {
 	select {
 	case <-t.ready:

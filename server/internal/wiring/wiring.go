@@ -153,7 +153,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	}
 	var desc []string
 	for _, fb := range fbs {
-		f, err := source.NewFile(ctx, a.sink(az), fb.Name, fb.Path, source.Options{Logger: gated})
+		f, err := source.NewFile(ctx, a.sink(az), fb.Name, fb.Path, a.sourceOptions(gated))
 		if err != nil {
 			return nil, &PolicyError{Path: fb.Path, Err: withoutSourcePrefix(fb.Name, err)}
 		}
@@ -173,7 +173,7 @@ func NewAuth(ctx context.Context, settings authzconfig.File, logger *slog.Logger
 	}
 	quiet.Store(false) // from here on, every activation and failure is logged as it happens
 	if cfg := settings.Policy.OPA; cfg != nil {
-		a.set, err = source.Open(ctx, a.sink(az), cfg, source.Options{Logger: logger})
+		a.set, err = source.Open(ctx, a.sink(az), cfg, a.sourceOptions(logger))
 		if err != nil {
 			return nil, fmt.Errorf("policy.opa_config %s: %s", settings.Policy.OPAConfig, err)
 		}
@@ -280,7 +280,7 @@ func (a *Auth) startShadow(ctx context.Context, settings authzconfig.File, path 
 		return err
 	}
 	a.Shadow = sh
-	a.shadowFile, err = source.NewFile(ctx, a.sink(sh.Authorizer()), ShadowBundleName, path, source.Options{Logger: po.Logger})
+	a.shadowFile, err = source.NewFile(ctx, a.sink(sh.Authorizer()), ShadowBundleName, path, a.sourceOptions(po.Logger))
 	if err != nil {
 		return &PolicyError{Path: path, Err: withoutSourcePrefix(ShadowBundleName, err)}
 	}
@@ -289,6 +289,17 @@ func (a *Auth) startShadow(ctx context.Context, settings authzconfig.File, path 
 
 // ShadowBundleName is the bundle name of policy.shadow in the shadow policy.
 const ShadowBundleName = "shadow"
+
+// sourceOptions are the bundle sources' options: bundles that cannot be
+// loaded (a syntax error, a bad signature) are counted in the metrics as the
+// bundles the policy rejects are (temporal_opa_bundle_failed_load, stage load).
+func (a *Auth) sourceOptions(logger *slog.Logger) source.Options {
+	o := source.Options{Logger: logger}
+	if a.Metrics != nil {
+		o.OnLoadError = a.Metrics.BundleActivated
+	}
+	return o
+}
 
 // sink is az as a bundle sink, counting activations in the metrics.
 func (a *Auth) sink(az *policy.Authorizer) source.Sink {
