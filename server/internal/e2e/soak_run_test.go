@@ -374,6 +374,7 @@ func (s *soak) runFaults(wg *sync.WaitGroup) {
 			ev.end = time.Now()
 			s.faultMu.Lock()
 			s.faults = append(s.faults, ev)
+			sort.Slice(s.faults, func(i, j int) bool { return s.faults[i].start.Before(s.faults[j].start) })
 			s.faultMu.Unlock()
 			s.t.Logf("soak: %+.0fs %s %s (%s)", ev.start.Sub(s.loadStart).Seconds(), f.kind, f.arg, ev.end.Sub(ev.start).Round(time.Millisecond))
 		})

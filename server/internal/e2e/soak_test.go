@@ -59,8 +59,9 @@ func soakDuration(t *testing.T) time.Duration {
 }
 
 // soakPlan is the fault schedule, scaled to the duration of the load: the
-// faults run in cycles of about 200s (one cycle below 400s), each cycle
-// doing each fault once; outages last min(60s, cycle/4).
+// faults run in cycles of at least 200s (one cycle below 400s: the short
+// form), each cycle doing each fault once but PostgreSQL's restart (once, in
+// the middle cycle); outages last min(60s, 0.3 cycle).
 type soakPlan struct {
 	duration    time.Duration
 	cycles      int
@@ -94,7 +95,7 @@ const (
 func newSoakPlan(d time.Duration) soakPlan {
 	p := soakPlan{duration: d, cycles: max(1, int(d/(200*time.Second))), tokenTTL: 30 * time.Second, oldTokenTTL: 20 * time.Second}
 	p.cycle = d / time.Duration(p.cycles)
-	p.outage = min(60*time.Second, p.cycle/4)
+	p.outage = min(60*time.Second, p.cycle*3/10)
 	p.publish = min(30*time.Second, d/6)
 	at := func(c int, frac float64) time.Duration {
 		return time.Duration(c)*p.cycle + time.Duration(frac*float64(p.cycle))
