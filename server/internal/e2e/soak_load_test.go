@@ -41,6 +41,7 @@ type callRecord struct {
 	decisionID string
 	code       codes.Code
 	err        string
+	eventFound bool  // its decision-log event was found (set by the oracle)
 	opID       int64 // the logical operation: failed attempts are retried under the same id
 	attempt    int
 	// rpcFailures are the gRPC attempts of the call that failed for a

@@ -26,12 +26,13 @@ type oracle struct {
 	now    time.Time
 	mapper *claimmapper.Mapper
 	authz  map[string]*policy.Authorizer
-	order  []string // revision names in publication order
+	order  []string             // revision names in publication order
+	at     map[string]time.Time // when each was published
 }
 
 func (s *soak) newOracle() *oracle {
 	t := s.t
-	o := &oracle{authz: map[string]*policy.Authorizer{}}
+	o := &oracle{authz: map[string]*policy.Authorizer{}, at: map[string]time.Time{}}
 	jwks, err := s.issuer.allKeysJWKS()
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +61,7 @@ func (s *soak) newOracle() *oracle {
 		}
 		o.authz[r.name] = a
 		o.order = append(o.order, r.name)
+		o.at[r.name] = r.at
 	}
 	return o
 }
@@ -96,9 +98,22 @@ func apiPath(op string) string {
 	return "/" + svc + "/" + op
 }
 
+// publishedBy are the revisions published before t.
+func (o *oracle) publishedBy(t time.Time) []string {
+	var out []string
+	for _, r := range o.order {
+		if o.at[r].Before(t) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // candidates are the revisions that may have been active on fe during
 // [start, end]: from the last /status reading before start to the first
-// after end (a switch between two readings may fall on either side).
+// after end (a switch between two readings may fall on either side);
+// outside the readings (a frontend restarting), any revision published by
+// end.
 func (fe *soakFrontend) candidates(start, end time.Time, published []string) []string {
 	fe.mu.Lock()
 	tl := fe.timeline
@@ -129,9 +144,9 @@ type verdict struct {
 // judge recomputes c's decision. shift, for the self-check, attributes
 // every call to the revision after the one active (a deliberately wrong
 // timeline): it must produce wrong decisions.
-func (s *soak) judge(o *oracle, c *callRecord, events map[string]loggedEvent, shift bool) verdict {
+func (s *soak) judge(o *oracle, c *callRecord, events map[string]loggedEvent, idx eventIndex, shift bool) verdict {
 	v := verdict{expected: map[string]bool{}}
-	cands := s.fes[c.fe].candidates(c.start, c.end, o.order)
+	cands := s.fes[c.fe].candidates(c.start, c.end, o.publishedBy(c.end))
 	if shift {
 		cands = o.shifted(cands)
 	}
@@ -168,19 +183,41 @@ func (s *soak) judge(o *oracle, c *callRecord, events map[string]loggedEvent, sh
 		v.wrong = fmt.Sprintf("%s, the policy says %s (revisions %v)", c.outcome, keys(v.expected), cands)
 		return v
 	}
-	// A denial names its decision: the revision that decided it (in the
-	// decision log) must be a candidate and deny it.
-	if c.outcome == outDenied && c.decisionID != "" {
-		ev, ok := events[c.decisionID]
-		if !ok {
-			return v // accounted for by the decision-log figures
+	// The decision log says which revision decided the call: a denial
+	// names its decision id; an allowed call's events are found by
+	// instance, API, subject and time. That revision must be a candidate
+	// and decide as the client saw.
+	claims := claimsAt[true]
+	if claims == nil {
+		return v // refused: no decision, no event
+	}
+	var ids []string
+	if c.decisionID != "" {
+		ids = []string{c.decisionID}
+	} else {
+		// Any instance of the frontend: a call in flight at a kill may be
+		// retried by the SDK on the next one.
+		fe := s.fes[c.fe]
+		fe.mu.Lock()
+		insts := append([]*feInstance(nil), fe.instances...)
+		fe.mu.Unlock()
+		for _, inst := range insts {
+			ids = append(ids, idx.find(inst.name, c.op, claims.Subject, c.start, c.end)...)
 		}
+	}
+	for _, id := range ids {
+		ev, ok := events[id]
+		if !ok {
+			continue
+		}
+		c.eventFound = true
 		if !contains(cands, ev.revision) {
-			v.wrong = fmt.Sprintf("denied by %s, active then: %v", ev.revision, cands)
+			v.wrong = fmt.Sprintf("decided by %s, active then: %v", ev.revision, cands)
 			return v
 		}
-		if d, _ := o.decide(ev.revision, claimsAt[true], c.op, c.ns); d != outDenied || ev.allow {
-			v.wrong = fmt.Sprintf("denied by %s, which allows it (logged allow=%v)", ev.revision, ev.allow)
+		if d, _ := o.decide(ev.revision, claims, c.op, c.ns); d != c.outcome || ev.allow != (c.outcome == outAllowed) {
+			v.wrong = fmt.Sprintf("%s by %s, which decides %s (logged allow=%v)", c.outcome, ev.revision, d, ev.allow)
+			return v
 		}
 	}
 	return v

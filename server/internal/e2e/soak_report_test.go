@@ -64,10 +64,12 @@ type soakFigures struct {
 }
 
 type dlFigures struct {
-	ClientDecisionIDs int                   `json:"client_decision_ids"`
-	FoundInService    int                   `json:"client_ids_in_service"`
+	DecidedCalls      int                   `json:"decided_calls"`
+	ClientDecisionIDs int                   `json:"client_decision_ids"` // denials name their decision
+	FoundInService    int                   `json:"decided_calls_found_in_service"`
 	Lost              int                   `json:"lost"`
-	UnflushedAtKill   int                   `json:"client_ids_unflushed_at_sigkill"`
+	LostExamples      []string              `json:"lost_examples,omitempty"`
+	UnflushedAtKill   int                   `json:"decided_calls_unflushed_at_sigkill"`
 	Events            int                   `json:"events_in_service"`
 	Duplicates        int                   `json:"duplicates_received"`
 	Batches           int                   `json:"batches"`
@@ -143,6 +145,7 @@ func (s *soak) analyse() {
 
 func (s *soak) decisionFigures(o *oracle, calls []*callRecord, events map[string]loggedEvent, f *soakFigures) {
 	denyRevs := map[string]bool{}
+	idx := indexEvents(events)
 	for _, c := range calls {
 		f.Calls++
 		f.ByCaller[c.caller+"/"+c.op+"/"+c.outcome]++
@@ -157,7 +160,7 @@ func (s *soak) decisionFigures(o *oracle, calls []*callRecord, events map[string
 			f.Failed++
 			continue
 		}
-		v := s.judge(o, c, events, false)
+		v := s.judge(o, c, events, idx, false)
 		if v.window != "" {
 			f.DecidedInWindow[v.window]++
 		}
@@ -197,9 +200,11 @@ func (s *soak) decisionFigures(o *oracle, calls []*callRecord, events map[string
 				}
 			}
 		}
-		if s.judge(o, c, events, true).wrong != "" {
+		found := c.eventFound
+		if s.judge(o, c, events, idx, true).wrong != "" {
 			f.ShiftedTimelineWrong++
 		}
+		c.eventFound = found
 	}
 	f.DenyRuleRevisions = keys(denyRevs)
 	f.CallsPerSecond = float64(f.Calls) / f.LoadSeconds
@@ -308,11 +313,14 @@ func (s *soak) logFigures(calls []*callRecord, events map[string]loggedEvent, du
 	d := &f.DecisionLog
 	d.Events, d.Duplicates, d.Batches = len(events), dups, batches
 	for _, c := range calls {
-		if c.decisionID == "" {
+		if c.outcome != outAllowed && c.outcome != outDenied {
 			continue
 		}
-		d.ClientDecisionIDs++
-		if _, ok := events[c.decisionID]; ok {
+		d.DecidedCalls++
+		if c.decisionID != "" {
+			d.ClientDecisionIDs++
+		}
+		if c.eventFound {
 			d.FoundInService++
 			continue
 		}
@@ -322,6 +330,9 @@ func (s *soak) logFigures(calls []*callRecord, events map[string]loggedEvent, du
 			continue
 		}
 		d.Lost++
+		if len(d.LostExamples) < 10 {
+			d.LostExamples = append(d.LostExamples, fmt.Sprintf("%s %s via %s at %+.1fs (decision id %q)", c.outcome, c.op, c.fe, c.start.Sub(s.loadStart).Seconds(), c.decisionID))
+		}
 	}
 	byInst := countBy(events)
 	d.Instances = map[string]dlInstance{}
@@ -469,8 +480,12 @@ func (s *soak) report(f soakFigures) {
 	}
 	fmt.Fprintf(&b, "  workflows: started %d, completed %d\n", f.WorkflowsStarted, f.WorkflowsCompleted)
 	d := f.DecisionLog
-	fmt.Fprintf(&b, "  decision-log events lost: %d (client decision ids %d, in the service %d, unflushed at a SIGKILL %d; events %d, duplicates %d, batches %d)\n",
-		d.Lost, d.ClientDecisionIDs, d.FoundInService, d.UnflushedAtKill, d.Events, d.Duplicates, d.Batches)
+	fmt.Fprintf(&b, "  decision-log events lost: %d (decided calls %d, %d of them denials naming their decision id; their events found in the service %d; "+
+		"in the documented SIGKILL window (not uploaded when their frontend was killed) %d; events %d, duplicates received %d, batches %d)\n",
+		d.Lost, d.DecidedCalls, d.ClientDecisionIDs, d.FoundInService, d.UnflushedAtKill, d.Events, d.Duplicates, d.Batches)
+	for _, x := range d.LostExamples {
+		fmt.Fprintf(&b, "    LOST %s\n", x)
+	}
 	var names []string
 	for n := range d.Instances {
 		names = append(names, n)

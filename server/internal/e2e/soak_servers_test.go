@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,6 +270,8 @@ type loggedEvent struct {
 	allow    bool
 	reason   string
 	api      string
+	subject  string
+	at       time.Time
 }
 
 func (s *logService) snapshot() (map[string]loggedEvent, int, int) {
@@ -291,10 +294,49 @@ func (s *logService) snapshot() (map[string]loggedEvent, int, int) {
 		}
 		if c, ok := ev["custom"].(map[string]any); ok {
 			e.api, _ = c["api"].(string)
+			e.subject, _ = c["subject"].(string)
+		}
+		if ts, ok := ev["timestamp"].(string); ok {
+			e.at, _ = time.Parse(time.RFC3339Nano, ts)
 		}
 		out[id] = e
 	}
 	return out, s.dups, s.batches
+}
+
+// eventIndex finds the events of a call: by instance, API and subject, in
+// time order. The load's callers of one subject call one API through one
+// frontend one call at a time, so the events within a call's time are its
+// own (several when the SDK retried it after a decision).
+type eventIndex map[string][]eventAt
+
+type eventAt struct {
+	at time.Time
+	id string
+}
+
+func indexEvents(events map[string]loggedEvent) eventIndex {
+	idx := eventIndex{}
+	for id, e := range events {
+		k := e.instance + "|" + e.api + "|" + e.subject
+		idx[k] = append(idx[k], eventAt{at: e.at, id: id})
+	}
+	for _, list := range idx {
+		sort.Slice(list, func(i, j int) bool { return list[i].at.Before(list[j].at) })
+	}
+	return idx
+}
+
+// find returns the ids of the events of instance, api and subject decided
+// within [start, end].
+func (idx eventIndex) find(instance, api, subject string, start, end time.Time) []string {
+	list := idx[instance+"|"+api+"|"+subject]
+	i := sort.Search(len(list), func(i int) bool { return !list[i].at.Before(start) })
+	var ids []string
+	for ; i < len(list) && !list[i].at.After(end); i++ {
+		ids = append(ids, list[i].id)
+	}
+	return ids
 }
 
 // countBy counts events by instance.
