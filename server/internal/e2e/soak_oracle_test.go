@@ -154,19 +154,20 @@ func (s *soak) judge(o *oracle, c *callRecord, events map[string]loggedEvent, id
 	if len(cands) > 1 {
 		windows = append(windows, "bundle switch")
 	}
-	claimsAt := map[bool]*authorization.Claims{}
+	// The token as the claim mapper judges it at the call's start and end:
+	// one expiring during the call may be accepted or refused.
+	var claims *authorization.Claims
 	for _, at := range []time.Time{c.start, c.end} {
-		claims, ok := o.accepts(c.token, at)
-		if !ok {
+		if cl, ok := o.accepts(c.token, at); ok {
+			claims = cl
+		} else {
 			v.expected[outRefused] = true
-			continue
 		}
-		claimsAt[true] = claims
 	}
-	if len(v.expected) > 0 && claimsAt[true] != nil {
+	if v.expected[outRefused] && claims != nil {
 		windows = append(windows, "token expiry")
 	}
-	if claims := claimsAt[true]; claims != nil {
+	if claims != nil {
 		for _, rev := range cands {
 			d, err := o.decide(rev, claims, c.op, c.ns)
 			if err != nil {
@@ -187,8 +188,7 @@ func (s *soak) judge(o *oracle, c *callRecord, events map[string]loggedEvent, id
 	// names its decision id; an allowed call's events are found by
 	// instance, API, subject and time. That revision must be a candidate
 	// and decide as the client saw.
-	claims := claimsAt[true]
-	if claims == nil {
+	if claims == nil || c.outcome == outRefused {
 		return v // refused: no decision, no event
 	}
 	var ids []string

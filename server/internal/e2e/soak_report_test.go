@@ -11,9 +11,9 @@ import (
 
 // soakFigures are what the soak prints and writes to SOAK_REPORT.
 type soakFigures struct {
-	Load           string `json:"load"`
-	Plan           string `json:"plan"`
-	LoadSeconds    float64
+	Load           string         `json:"load"`
+	Plan           string         `json:"plan"`
+	LoadSeconds    float64        `json:"load_seconds"`
 	Faults         []string       `json:"faults"`
 	Calls          int            `json:"calls"`
 	Allowed        int            `json:"allowed"`
@@ -24,7 +24,9 @@ type soakFigures struct {
 	CallsPerSecond float64        `json:"calls_per_second"`
 	// Calls made in each 10s of the load (min, median, max): the load held
 	// through the faults.
-	Per10sMin, Per10sMedian, Per10sMax int
+	Per10sMin    int `json:"calls_per_10s_min"`
+	Per10sMedian int `json:"calls_per_10s_median"`
+	Per10sMax    int `json:"calls_per_10s_max"`
 
 	WrongDecisions       int            `json:"wrong_decisions"`
 	WrongExamples        []string       `json:"wrong_examples,omitempty"`
@@ -48,11 +50,11 @@ type soakFigures struct {
 
 	DecisionLog dlFigures `json:"decision_logs"`
 
-	BundleRevisions  int     `json:"bundle_revisions_published"`
-	PropagationN     int     `json:"bundle_propagations_measured"`
-	PropagationP50   float64 `json:"bundle_propagation_p50_seconds"`
-	PropagationMax   float64 `json:"bundle_propagation_max_seconds"`
-	PropagationNotes []string
+	BundleRevisions  int      `json:"bundle_revisions_published"`
+	PropagationN     int      `json:"bundle_propagations_measured"`
+	PropagationP50   float64  `json:"bundle_propagation_p50_seconds"`
+	PropagationMax   float64  `json:"bundle_propagation_max_seconds"`
+	PropagationNotes []string `json:"bundle_propagation_notes,omitempty"`
 
 	Rotations          int     `json:"key_rotations"`
 	OldTokenAccepted   int     `json:"old_key_token_accepted_after_rotation"`
@@ -351,10 +353,12 @@ func (s *soak) logFigures(calls []*callRecord, events map[string]loggedEvent, du
 						di.Decisions, di.Dropped, di.MetricsAge = m.decisions, m.dropped, inst.killed.Sub(m.at).Seconds()
 					}
 				}
+				// What it had recorded at its last /status reading (at most
+				// 0.1s before the kill) or last scrape, and had not uploaded.
 				if inst.last != nil {
-					// Metrics lag by up to a second: a small negative estimate is 0.
 					di.Unflushed = max(0, inst.last.decisions-inst.last.dropped-float64(di.InService))
 				}
+				di.Unflushed = max(di.Unflushed, float64(inst.statusDL.recorded)-float64(inst.statusDL.dropped)-float64(di.InService))
 				if float64(di.InService) < di.Decisions-di.Dropped {
 					d.Lost += int(di.Decisions - di.Dropped - float64(di.InService))
 				}
@@ -391,9 +395,12 @@ func (s *soak) propagationFigures(f *soakFigures) {
 	s.faultMu.Unlock()
 	var ds []float64
 	for i, r := range revs[1:] {
+		// Downloadable from its publication, or from the bundle server's
+		// return when it was down then or went down before the frontends'
+		// next poll (at most max_delay_seconds later).
 		avail := r.at
 		for _, o := range outages {
-			if !avail.Before(o.start) && avail.Before(o.end) {
+			if !avail.Before(o.start.Add(-soakPollMaxDelay*time.Second)) && avail.Before(o.end) {
 				avail = o.end
 			}
 		}
@@ -494,7 +501,7 @@ func (s *soak) report(f soakFigures) {
 	for _, n := range names {
 		i := d.Instances[n]
 		if i.Killed {
-			fmt.Fprintf(&b, "    %s (killed): %d in the service >= %.0f decisions - %.0f dropped counted %.1fs before the kill; unflushed at the kill about %.0f\n",
+			fmt.Fprintf(&b, "    %s (killed): %d in the service >= %.0f decisions - %.0f dropped counted %.1fs before the kill; lost with the process (not uploaded at the kill): at least %.0f\n",
 				n, i.InService, i.Decisions, i.Dropped, i.MetricsAge, i.Unflushed)
 		} else {
 			fmt.Fprintf(&b, "    %s: %d in the service = %.0f decisions counted by metrics - %.0f dropped (status recorded %d)\n", n, i.InService, i.Decisions, i.Dropped, i.Recorded)
