@@ -24,7 +24,7 @@ export CGO_ENABLED := 0
 export GOFLAGS := $(strip $(filter-out -trimpath,$(shell $(GO) env GOFLAGS)) -trimpath)
 LDFLAGS   ?= -s -w
 
-.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server fuzz clean browser-deps cli-deps image deps docs
+.PHONY: all run build test test-go test-race test-rego test-policy-ci lint bench bench-server soak fuzz clean browser-deps cli-deps image deps docs
 
 all: build
 
@@ -39,9 +39,11 @@ build:
 ## test: Go tests, race tests of the policy library, and opa fmt/check/test/build of every policy
 test: deps browser-deps cli-deps test-rego test-go test-race test-policy-ci
 
-# The e2e tests build the image from ./temporal-opa (TEMPORAL_OPA_BIN) instead of linking it again.
+# The e2e tests build the image from ./temporal-opa (TEMPORAL_OPA_BIN) instead of linking it again. The e2e package
+# (a real server, the cluster, the soak's short form, the docs' commands) takes 6-8 minutes: past go test's default
+# 10-minute limit on a loaded machine, hence -timeout.
 test-go: build
-	TEMPORAL_OPA_BIN=$(CURDIR)/temporal-opa TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 ./...
+	TEMPORAL_OPA_BIN=$(CURDIR)/temporal-opa TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -count=1 -timeout 30m ./...
 
 # -race rebuilds all it links: only packages that do not link the whole server.
 test-race:
@@ -113,6 +115,15 @@ bench:
 ## (about 7 minutes on an idle machine; TEMPORAL_OPA_BENCH_DURATION=20s TEMPORAL_OPA_BENCH_ROUNDS=3 TEMPORAL_OPA_BENCH_WARMUP=5s)
 bench-server:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkServerThroughput -benchtime 1x -timeout 60m ./server/internal/e2e/
+
+## soak: the six-process PostgreSQL cluster under load through both frontends for SOAK_DURATION (default 10m) while
+## bundles, the issuer's key, the bundle server, the issuer, the decision-log service, a frontend and PostgreSQL fail on a
+## schedule; prints "soak figures:" (wrong decisions, failures by cause, decision-log events lost...), JSON to SOAK_REPORT
+## if set. `make test` runs its 60s short form (one of each fault, shorter outages)
+SOAK_DURATION ?= 10m
+SOAK_REPORT   ?=
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(if $(SOAK_REPORT),$(abspath $(SOAK_REPORT))) $(GO) test -count=1 -v -run '^TestSoak$$' -timeout 2h ./server/internal/e2e/
 
 ## fuzz: fuzz the token parser, and the server's decision path against whole-input decisions on generated policies (FUZZTIME=3m each)
 FUZZTIME ?= 1m

@@ -680,6 +680,12 @@ func tail(t *testing.T, name, path string, n int) {
 // postgres is a PostgreSQL server started for one test.
 type postgres struct {
 	addr string // 127.0.0.1:port, user postgres, no password (trust)
+
+	mu     sync.Mutex
+	launch func() (*exec.Cmd, <-chan error) // starts the server process on the data directory
+	cmd    *exec.Cmd
+	exited <-chan error
+	log    string
 }
 
 // startPostgres runs initdb and postgres from Debian's postgresql package on a
@@ -727,49 +733,77 @@ func startPostgres(t *testing.T) *postgres {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	port := testutil.FreePort(t, "127.0.0.1")
-	cmd := run("postgres", "-D", filepath.Join(dir, "data"), "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200")
-	logFile, err := os.Create(logPath)
-	if err != nil {
+	pg := &postgres{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: logPath}
+	pg.launch = func() (*exec.Cmd, <-chan error) {
+		cmd := run("postgres", "-D", filepath.Join(dir, "data"), "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+			"-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+			"-c", "max_connections=200")
+		logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("postgres: %v", err)
+		}
+		_ = logFile.Close()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait(); close(exited) }() // closed: every later receive returns at once
+		return cmd, exited
+	}
+	pg.cmd, pg.exited = pg.launch()
+	t.Cleanup(func() { pg.shutdown(30 * time.Second) })
+	if err := pg.waitListening(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("postgres: %v", err)
+	return pg
+}
+
+// shutdown stops the server (fast shutdown: SIGINT), killing it after limit.
+func (pg *postgres) shutdown(limit time.Duration) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	if pg.cmd == nil {
+		return
 	}
-	_ = logFile.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(30 * time.Second)
+	_ = pg.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-pg.exited:
+	case <-time.After(limit):
+		_ = pg.cmd.Process.Kill()
+		<-pg.exited
+	}
+	pg.cmd = nil
+}
+
+// restart stops the server (fast shutdown, as an operator's restart does:
+// open connections are closed) and starts it again on the same data and port.
+func (pg *postgres) restart() error {
+	pg.shutdown(30 * time.Second)
+	pg.mu.Lock()
+	pg.cmd, pg.exited = pg.launch()
+	pg.mu.Unlock()
+	return pg.waitListening(30 * time.Second)
+}
+
+// waitListening waits until the server accepts TCP connections.
+func (pg *postgres) waitListening(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
 	for {
-		if conn, err := net.Dial("tcp", addr); err == nil {
+		if conn, err := net.Dial("tcp", pg.addr); err == nil {
 			_ = conn.Close()
-			break
+			return nil
 		}
 		select {
-		case err := <-exited:
-			tail(t, "postgres", logPath, 20)
-			t.Fatalf("postgres exited: %v", err)
+		case err := <-pg.exited:
+			return fmt.Errorf("postgres exited: %v (log %s)", err, pg.log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			tail(t, "postgres", logPath, 20)
-			t.Fatal("postgres did not listen within 30s")
+			return fmt.Errorf("postgres did not listen within %s (log %s)", limit, pg.log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return &postgres{addr: addr}
 }
 
 // setupTemporalSchema creates the temporal and temporal_visibility databases
