@@ -49,18 +49,8 @@ type collector struct {
 }
 
 func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	zr, err := gzip.NewReader(r.Body)
+	batch, body, err := readLogBatch(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	body, err := io.ReadAll(zr)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var batch []map[string]any
-	if err := json.Unmarshal(body, &batch); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -69,6 +59,22 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.raw.Write(body)
 	c.raw.WriteByte('\n')
 	c.mu.Unlock()
+}
+
+// readLogBatch reads an upload of OPA's decision-log protocol: a gzip'd JSON
+// array of events. body is the array's JSON.
+func readLogBatch(r *http.Request) (batch []map[string]any, body []byte, err error) {
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if body, err = io.ReadAll(zr); err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(body, &batch); err != nil {
+		return nil, nil, err
+	}
+	return batch, body, nil
 }
 
 // TestDecisionLogsOfRealCalls: real SDK calls through start-dev --opa-config

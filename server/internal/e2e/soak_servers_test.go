@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -235,18 +232,8 @@ func (s *logService) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if d := time.Duration(s.slow.Load()); d > 0 {
 		time.Sleep(d)
 	}
-	zr, err := gzip.NewReader(r.Body)
+	batch, _, err := readLogBatch(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	body, err := io.ReadAll(zr)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var batch []map[string]any
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&batch); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
