@@ -203,14 +203,36 @@ func (e *Event) InputValue() (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.input != nil {
-		in := e.input.(ast.Object)
-		if req := in.Get(keyRequest); req != nil {
-			v.(ast.Object).Insert(keyRequest, req)
-			v.(ast.Object).Insert(keyRequestType, in.Get(keyRequestType))
-		}
-	}
+	e.withRequest(v)
 	return v, nil
+}
+
+// InputValueWithJWT is InputValue with jwt as input.claims.jwt (nil: left
+// out) instead of the token's claims. ok is false when it does not apply (a
+// grant operation, a call without claims): use InputValue.
+func (e *Event) InputValueWithJWT(jwt ast.Value) (v ast.Value, ok bool, err error) {
+	if e.GrantOperation != nil || e.Claims == nil {
+		return nil, false, nil
+	}
+	v, err = projection.WholeWithJWT(e.Claims, &e.Target, e.grants, jwt)
+	if err != nil {
+		return nil, true, err
+	}
+	e.withRequest(v)
+	return v, true, nil
+}
+
+// withRequest adds the request values the policy read (from the evaluated
+// input) to v, a whole input document.
+func (e *Event) withRequest(v ast.Value) {
+	if e.input == nil {
+		return
+	}
+	in := e.input.(ast.Object)
+	if req := in.Get(keyRequest); req != nil {
+		v.(ast.Object).Insert(keyRequest, req)
+		v.(ast.Object).Insert(keyRequestType, in.Get(keyRequestType))
+	}
 }
 
 // Issuer is the configured issuer that verified the caller's token

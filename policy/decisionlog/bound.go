@@ -1,8 +1,10 @@
 package decisionlog
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -209,4 +211,70 @@ var keyRequest = ast.StringTerm("request")
 func plainInput(v ast.Value) bool {
 	in, ok := v.(ast.Object)
 	return ok && in.Get(keyRequest) == nil
+}
+
+// keptClaims are what an event keeps of a token's claims: input.claims.jwt
+// (nil when none is kept) and the pointers of the claims erased.
+type keptClaims struct {
+	jwt    ast.Value
+	erased []string
+}
+
+// maxKept bounds the tokens whose kept claims are remembered; past it the
+// cache starts again empty.
+const maxKept = 4096
+
+// keptCache remembers keptClaims by token cache key, for one set of claim
+// paths (a policy that reads other claims empties it).
+type keptCache struct {
+	mu    sync.Mutex
+	paths []string
+	m     map[string]keptClaims
+}
+
+func (c *keptCache) get(key string, paths []string) (keptClaims, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Equal(c.paths, paths) {
+		return keptClaims{}, false
+	}
+	k, ok := c.m[key]
+	return k, ok
+}
+
+func (c *keptCache) put(key string, paths []string, k keptClaims) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxKept || !slices.Equal(c.paths, paths) {
+		c.m, c.paths = make(map[string]keptClaims), slices.Clone(paths)
+	}
+	c.m[key] = k
+}
+
+// jwtOf is input.claims.jwt of an input document; nil when it has none.
+func jwtOf(input ast.Value) ast.Value {
+	in, ok := input.(ast.Object)
+	if !ok {
+		return nil
+	}
+	c := in.Get(keyClaims)
+	if c == nil {
+		return nil
+	}
+	co, ok := c.Value.(ast.Object)
+	if !ok {
+		return nil
+	}
+	if j := co.Get(keyJWT); j != nil {
+		return j.Value
+	}
+	return nil
+}
+
+// claimsOf is the extensions of the event's claims; nil without claims.
+func claimsOf(e *policy.Event) any {
+	if e.Claims == nil {
+		return nil
+	}
+	return e.Claims.Extensions
 }

@@ -147,6 +147,22 @@ func Whole(claims *authorization.Claims, target *authorization.CallTarget, g *Gr
 	return in, nil
 }
 
+// WholeWithJWT is Whole (without input.request) for claims that are not nil,
+// with jwt as input.claims.jwt (nil: left out) instead of every claim of the
+// token: for the decision logger, which keeps only the claims the policy
+// read and computes them once per token.
+func WholeWithJWT(claims *authorization.Claims, target *authorization.CallTarget, g *Grants, jwt ast.Value) (ast.Value, error) {
+	c, err := claimsWithJWT(claims, jwt)
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewObject(
+		[2]*ast.Term{keyClaims, ast.NewTerm(c)},
+		[2]*ast.Term{keyTarget, ast.NewTerm(targetValue(target))},
+		[2]*ast.Term{keyGrants, g.term()},
+	), nil
+}
+
 func targetValue(t *authorization.CallTarget) ast.Value {
 	if t == nil {
 		t = &authorization.CallTarget{}
@@ -234,14 +250,22 @@ func claimsValue(c *authorization.Claims, withJWT bool) (ast.Value, error) {
 			return nil, err
 		}
 	}
+	return claimsWithJWT(c, jwt)
+}
+
+// claimsWithJWT is input.claims of c (not nil) with jwt as input.claims.jwt;
+// a nil jwt leaves the key out.
+func claimsWithJWT(c *authorization.Claims, jwt ast.Value) (ast.Value, error) {
 	obj := ast.NewObject(
 		[2]*ast.Term{keySubject, ast.StringTerm(c.Subject)},
 		[2]*ast.Term{keyIssuer, ast.StringTerm(IssuerOf(c.Extensions))},
 		[2]*ast.Term{keyAuthType, ast.StringTerm(c.AuthType)},
 		[2]*ast.Term{keySystem, ast.NewTerm(rolesValue(c.System))},
 		[2]*ast.Term{keyNamespaces, ast.NewTerm(namespacesValue(c.Namespaces))},
-		[2]*ast.Term{keyJWT, ast.NewTerm(jwt)},
 	)
+	if jwt != nil {
+		obj.Insert(keyJWT, ast.NewTerm(jwt))
+	}
 	if tls := certificateClaims(c.Extensions); tls != nil {
 		v, err := JSONValue(tls)
 		if err != nil {
