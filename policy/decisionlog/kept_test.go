@@ -28,7 +28,11 @@ type captured struct {
 	events []*policy.Event
 }
 
-func (c *captured) Record(e *policy.Event) { c.mu.Lock(); c.events = append(c.events, e); c.mu.Unlock() }
+func (c *captured) Record(e *policy.Event) {
+	c.mu.Lock()
+	c.events = append(c.events, e)
+	c.mu.Unlock()
+}
 
 // TestKeptClaimsReused: the input an event logs is the same whether the
 // claims kept of its token are computed for it or reused from an earlier
