@@ -76,18 +76,7 @@ func buckets(t *testing.T, text, name string) (les []string, counts map[string]f
 // lands in buckets of 1 µs to 100 ms, below 1 ms for these evaluations; a
 // Temporal timer on the same handler keeps its millisecond buckets.
 func TestEvalLatencyBucketsScraped(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	mh, err := metrics.MetricsHandlerFromConfig(log.NewNoopLogger(), &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-		Framework: metrics.FrameworkOpentelemetry, ListenAddress: addr, HandlerPath: "/metrics"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mh.Stop(log.NewNoopLogger())
+	mh, addr := prometheusHandler(t)
 
 	az, err := policy.NewAuthorizer(policy.Options{Recorder: authzmetrics.New(mh)}, nil)
 	if err != nil {
@@ -129,4 +118,24 @@ func TestEvalLatencyBucketsScraped(t *testing.T) {
 	if len(les) == 0 || les[0] != "1" || les[len(les)-2] != "1e+06" || counts["5"] != 1 || counts["2"] != 0 {
 		t.Errorf("Temporal's service_latency buckets %v (counts %v), want 1 ms to 1e+06 ms with the 3 ms sample in le=5", les, counts)
 	}
+}
+
+// prometheusHandler is Temporal's metrics handler serving Prometheus (the
+// OpenTelemetry framework, as the server configures it) on a free loopback
+// port, stopped at the end of the test; addr is that port's address.
+func prometheusHandler(t *testing.T) (mh metrics.Handler, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	_ = ln.Close()
+	mh, err = metrics.MetricsHandlerFromConfig(log.NewNoopLogger(), &metrics.Config{Prometheus: &metrics.PrometheusConfig{
+		Framework: metrics.FrameworkOpentelemetry, ListenAddress: addr, HandlerPath: "/metrics"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mh.Stop(log.NewNoopLogger()) })
+	return mh, addr
 }

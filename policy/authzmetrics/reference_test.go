@@ -8,7 +8,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/metrics"
 
 	"github.com/temporal-opa/temporal-opa/policy"
 	"github.com/temporal-opa/temporal-opa/policy/authzmetrics"
@@ -39,18 +36,7 @@ const metricsReference = "../../docs/reference/metrics.md"
 // the page differs from what it generates: `make docs` (or this test with
 // -update) rewrites it.
 func TestMetricsReference(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	mh, err := metrics.MetricsHandlerFromConfig(log.NewNoopLogger(), &metrics.Config{Prometheus: &metrics.PrometheusConfig{
-		Framework: metrics.FrameworkOpentelemetry, ListenAddress: addr, HandlerPath: "/metrics"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mh.Stop(log.NewNoopLogger())
+	mh, addr := prometheusHandler(t)
 
 	// Every series, once.
 	m := authzmetrics.New(mh)

@@ -39,10 +39,8 @@ package e2e
 // checkDashboardSeries.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -437,47 +435,7 @@ func checkServerBlock(t *testing.T, where, text, work string, env []string) {
 // ready; it is stopped at the end of the test.
 func startDocsServer(t *testing.T, bin, dir string, env []string, args ...string) {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "start-dev.log")
-	logFile, err := os.Create(logPath)
-	must(t, err)
 	cmd := exec.Command(bin, args...)
-	cmd.Dir, cmd.Env, cmd.Stderr = dir, env, logFile
-	stdout, err := cmd.StdoutPipe()
-	must(t, err)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	must(t, cmd.Start())
-	ready, exited := make(chan struct{}), make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			fmt.Fprintln(logFile, sc.Text())
-			if strings.HasPrefix(sc.Text(), "Press Ctrl-C to stop") {
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			tail(t, "start-dev", logPath, 40)
-		}
-		_ = logFile.Close()
-	})
-	select {
-	case <-ready:
-	case err := <-exited:
-		tail(t, "start-dev", logPath, 40)
-		t.Fatalf("start-dev exited before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("start-dev was not ready in 2 minutes")
-	}
+	cmd.Dir, cmd.Env = dir, env
+	runStartDev(t, cmd)
 }

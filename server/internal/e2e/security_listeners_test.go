@@ -307,14 +307,26 @@ func startDevChild(t *testing.T, args ...string) startDevProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), childEnv+"=start-dev")
+	admin := runStartDev(t, cmd)
+	if admin == "" {
+		t.Fatal("start-dev printed no admin token")
+	}
+	return startDevProc{pid: cmd.Process.Pid, adminToken: admin}
+}
+
+// runStartDev starts cmd, a start-dev process, and returns once its banner is
+// printed (with the admin token the banner exports; "" when none); the
+// process is interrupted at the end of the test, and its log shown if the
+// test failed.
+func runStartDev(t *testing.T, cmd *exec.Cmd) (adminToken string) {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "start-dev.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), childEnv+"=start-dev")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -352,20 +364,18 @@ func startDevChild(t *testing.T, args ...string) startDevProc {
 			<-exited
 		}
 		if t.Failed() {
-			tail(t, "start-dev", logPath, 30)
+			tail(t, "start-dev", logPath, 40)
 		}
+		_ = logFile.Close()
 	})
 	select {
 	case admin := <-ready:
-		if admin == "" {
-			t.Fatal("start-dev printed no admin token")
-		}
-		return startDevProc{pid: cmd.Process.Pid, adminToken: admin}
+		return admin
 	case err := <-exited:
-		tail(t, "start-dev", logPath, 30)
+		tail(t, "start-dev", logPath, 40)
 		t.Fatalf("start-dev exited before it was ready: %v", err)
 	case <-time.After(3 * time.Minute):
 		t.Fatal("start-dev was not ready in 3 minutes")
 	}
-	return startDevProc{}
+	return ""
 }
